@@ -1,0 +1,124 @@
+#include "sim/cli/cli_options.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "sim/core/error.h"
+
+namespace sim {
+
+namespace {
+
+po::options_description KeyDescription(const OptionSet& set) {
+  po::options_description desc;
+  for (const std::string& key : set.Keys()) desc.add_options()(key.c_str(), po::value<std::string>());
+  return desc;
+}
+
+std::string StripDashes(std::string name) {
+  while (!name.empty() && name.front() == '-') name.erase(name.begin());
+  const size_t eq = name.find('=');
+  if (eq != std::string::npos) name.resize(eq);
+  return name;
+}
+
+[[noreturn]] void ThrowUnknown(const std::string& raw_name, const std::string& where, const OptionSet& set,
+                               const po::options_description& own_flags) {
+  const std::string name = StripDashes(raw_name);
+  std::string best = set.Closest(name);
+  int best_distance = EditDistance(name, best);
+  for (const auto& opt : own_flags.options()) {
+    const std::string flag = opt->long_name();
+    const int distance = EditDistance(name, flag);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = flag;
+    }
+  }
+  std::string hint = best.empty() ? "" : Concat("; did you mean '", best, "'?");
+  throw ConfigError(Concat("unknown option '", name, "'", where, hint,
+                           " (sim train --help lists every option)"));
+}
+
+}  // namespace
+
+ParsedCommand ParseCommand(const std::string& command, const std::vector<std::string>& args,
+                           const po::options_description& own_flags, const OptionSet& set, bool with_options) {
+  ParsedCommand result;
+  po::options_description keys = with_options ? KeyDescription(set) : po::options_description();
+  po::options_description all;
+  all.add(own_flags);
+  if (with_options) all.add(keys);
+  try {
+    po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+    po::store(parsed, result.flags);
+  } catch (const po::unknown_option& e) {
+    ThrowUnknown(e.get_option_name(), " on the command line", set, own_flags);
+  } catch (const po::too_many_positional_options_error&) {
+    std::string extra;
+    for (const std::string& a : args)
+      if (a.empty() || a[0] != '-') extra = a;
+    throw ConfigError(Concat("sim ", command, ": unexpected argument '", extra,
+                             "' (options are written --section.key=value)"));
+  } catch (const po::error& e) {
+    throw ConfigError(Concat("sim ", command, ": ", e.what()));
+  }
+  if (with_options && result.flags.count("config")) {
+    std::vector<std::string> files = result.flags["config"].as<std::vector<std::string>>();
+    std::reverse(files.begin(), files.end());  // the first stored value wins: later files first
+    for (const std::string& file : files) {
+      std::ifstream in(file);
+      if (!in) throw InputError(Concat(file, ": cannot read config file (no such file or no permission)"));
+      try {
+        po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), result.flags);
+      } catch (const po::unknown_option& e) {
+        ThrowUnknown(e.get_option_name(), " in " + file, set, own_flags);
+      } catch (const po::error& e) {
+        throw ConfigError(Concat(file, ": ", e.what()));
+      }
+    }
+  }
+  po::notify(result.flags);
+  if (with_options)
+    for (const std::string& key : set.Keys())
+      if (result.flags.count(key)) result.given[key] = result.flags[key].as<std::string>();
+  return result;
+}
+
+std::string OptionsHelp(const OptionSet& set) {
+  std::ostringstream out;
+  std::string current_group;
+  auto print = [&](const OptionDecl& d) {
+    std::string flag = "  --" + d.key + "=" + (d.default_value.empty() ? "\"\"" : d.default_value);
+    if (flag.size() < 34) flag.resize(34, ' ');
+    else flag += "\n" + std::string(34, ' ');
+    out << flag << d.help << "\n";
+  };
+  for (const OptionDecl& d : set.decls()) {
+    if (!d.owner.empty()) continue;
+    const std::string group = d.key.substr(0, d.key.find('.'));
+    if (group != current_group) {
+      out << "\n[" << group << "]\n";
+      current_group = group;
+      if (group == "task") {
+        // Each task's own options right after task.name.
+        print(d);
+        std::string owner;
+        for (const OptionDecl& t : set.decls()) {
+          if (t.owner.empty()) continue;
+          if (t.owner != owner) {
+            owner = t.owner;
+            out << "  task " << owner.substr(5) << ":\n";
+          }
+          print(t);
+        }
+        continue;
+      }
+    }
+    print(d);
+  }
+  return out.str();
+}
+
+}  // namespace sim

@@ -1,0 +1,35 @@
+// Command-line and INI parsing with Boost.Program_options: the only code that includes it.
+//
+// Every declared option (model.d_model, task.vocab, ...) is accepted on the command line as
+// --section.key=value and in INI files as `key = value` under `[section]`. The command line is
+// stored first, so it wins over files; a later --config file wins over an earlier one. Unknown keys
+// are errors that name the closest valid key.
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/config/options.h"
+
+namespace sim {
+
+namespace po = boost::program_options;
+
+struct ParsedCommand {
+  po::variables_map flags;                   // the command's own flags
+  std::map<std::string, std::string> given;  // option values set by the user
+};
+
+// Parses `args` (without the program and command names) against the command's own flags plus every
+// option of `set` (when with_options), then reads the INI files named by --config (if the command
+// has that flag). Throws ConfigError / InputError with actionable messages.
+ParsedCommand ParseCommand(const std::string& command, const std::vector<std::string>& args,
+                           const po::options_description& own_flags, const OptionSet& set,
+                           bool with_options);
+
+// Help text listing every option with its default, by section, task options grouped by task.
+std::string OptionsHelp(const OptionSet& set);
+
+}  // namespace sim

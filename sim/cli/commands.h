@@ -1,0 +1,19 @@
+// Subcommands of the `sim` executable. Each takes its arguments (after the command name), prints to
+// stdout/stderr and returns the process exit code; errors propagate as sim::Error for main to report.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sim {
+
+// Exit codes shared by every command (documented in README.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInternal = 1;     // a bug: an unexpected error inside the engine
+inline constexpr int kExitBadInput = 2;     // bad options, config or input files
+inline constexpr int kExitInterrupted = 75; // stopped by a signal; the run file has status interrupted
+
+int RunTrain(const std::vector<std::string>& args);
+int RunInfo(const std::vector<std::string>& args);
+
+}  // namespace sim

@@ -1,0 +1,47 @@
+#include "sim/cli/experiment.h"
+
+#include "sim/core/error.h"
+#include "sim/core/rng.h"
+#include "tasks/task_registry.h"
+
+namespace sim {
+
+OptionSet AllOptions() {
+  OptionSet set;
+  DeclareTaskOptions(set);
+  DeclareModelOptions(set);
+  DeclareTrainOptions(set);
+  return set;
+}
+
+Experiment BuildExperiment(Options& options) {
+  Experiment e;
+  e.task = MakeTask(options);
+  e.model_config = ReadModelConfig(options);
+  e.train = ReadTrainConfig(options);
+  if (e.task) {
+    const TaskInfo& info = e.task->info();
+    if (info.requires_causal && !e.model_config.causal)
+      options.Fail("model.causal", Concat("task '", info.name,
+                                          "' needs causal attention (bidirectional attention would see the targets); "
+                                          "set model.causal = true"));
+    if (!e.train.target_metric.empty() && e.task->SplitIndex(e.train.target_split) < 1) {
+      std::string splits;
+      for (size_t i = 1; i < info.splits.size(); ++i) splits += (splits.empty() ? "" : ", ") + info.splits[i];
+      options.Fail("train.target_split", Concat("not an evaluation split of task '", info.name, "' (splits: ", splits, ")"));
+    }
+  }
+  options.ThrowIfErrors();
+  e.resolved_ini = options.ResolvedIni();
+  e.model_config.ApplyTask(e.task->info());
+  e.model_config.Validate();
+  e.registry = std::make_unique<ParamRegistry>();
+  e.model = std::make_unique<Transformer>(e.model_config, *e.registry);
+  e.registry->Finalize();
+  Rng init = Rng::ForStream(e.train.seed, "init");
+  InitializeParams(*e.registry, init);
+  e.train.groups.Apply(*e.registry);
+  return e;
+}
+
+}  // namespace sim

@@ -1,0 +1,58 @@
+// sim: train small transformers on synthetic tasks and write one HDF5 file per run.
+//
+// Example:
+//   build/sim train --config experiments/quickstart/mqar.ini --out runs/mqar.h5 --train.threads=2
+//   build/sim info runs/mqar.h5
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "sim/cli/commands.h"
+#include "sim/core/error.h"
+#include "sim/io/run_file.h"
+
+namespace {
+
+void PrintUsage() {
+  std::printf(
+      "usage: sim <command> [options]\n\n"
+      "commands:\n"
+      "  train   train a model: sim train --config FILE.ini --out RUN.h5 [--section.key=value ...]\n"
+      "  info    print a run file's status, final metrics and config: sim info RUN.h5\n\n"
+      "sim <command> --help lists the command's options; sim train --help lists every\n"
+      "configuration option with its default.\n"
+      "exit codes: 0 ok, 1 internal error, 2 bad input (options, config, files), 75 interrupted.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    PrintUsage();
+    return args.empty() ? sim::kExitBadInput : sim::kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::printf("sim %s\n", sim::EngineVersion());
+    return sim::kExitOk;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "train") return sim::RunTrain(args);
+    if (command == "info") return sim::RunInfo(args);
+    std::fprintf(stderr, "error: unknown command '%s'; valid commands: train, info (sim --help)\n", command.c_str());
+    return sim::kExitBadInput;
+  } catch (const sim::ConfigError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return sim::kExitBadInput;
+  } catch (const sim::InputError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return sim::kExitBadInput;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return sim::kExitInternal;
+  }
+}

@@ -1,0 +1,201 @@
+#include "sim/config/options.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+#include "sim/core/error.h"
+#include "sim/core/glob.h"
+
+namespace sim {
+
+int EditDistance(const std::string& a, const std::string& b) {
+  std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = static_cast<int>(j);
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = static_cast<int>(i);
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+void OptionSet::Declare(OptionDecl decl) {
+  for (const OptionDecl& d : decls_)
+    if (d.key == decl.key && d.owner == decl.owner)
+      throw InternalError(Concat("option ", decl.key, " declared twice for owner '", decl.owner, "'"));
+  decls_.push_back(std::move(decl));
+}
+
+std::vector<std::string> OptionSet::Keys() const {
+  std::vector<std::string> keys;
+  for (const OptionDecl& d : decls_)
+    if (std::find(keys.begin(), keys.end(), d.key) == keys.end()) keys.push_back(d.key);
+  return keys;
+}
+
+bool OptionSet::Has(const std::string& key) const {
+  return std::any_of(decls_.begin(), decls_.end(), [&](const OptionDecl& d) { return d.key == key; });
+}
+
+const OptionDecl* OptionSet::FindActive(const std::string& key, const std::string& task) const {
+  for (const OptionDecl& d : decls_)
+    if (d.key == key && (d.owner.empty() || d.owner == "task:" + task)) return &d;
+  return nullptr;
+}
+
+std::string OptionSet::Closest(const std::string& key) const {
+  std::string best;
+  int best_distance = std::numeric_limits<int>::max();
+  for (const std::string& candidate : Keys()) {
+    const int distance = EditDistance(key, candidate);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
+    : set_(&set), given_(std::move(given)) {
+  auto it = given_.find("task.name");
+  if (it != given_.end()) {
+    task_ = it->second;
+  } else if (const OptionDecl* d = set.FindActive("task.name", "")) {
+    task_ = d->default_value;
+  }
+  for (const std::string& key : set.Keys()) {
+    const OptionDecl* decl = set.FindActive(key, task_);
+    if (decl == nullptr) continue;
+    order_.push_back(key);
+    auto g = given_.find(key);
+    resolved_[key] = g != given_.end() ? g->second : decl->default_value;
+  }
+  // A given key that exists but is not active belongs to another task.
+  for (const auto& [key, value] : given_) {
+    if (resolved_.count(key)) continue;
+    std::string own;
+    for (const std::string& k : order_)
+      if (k.rfind("task.", 0) == 0 && k != "task.name") own += (own.empty() ? "" : ", ") + k;
+    errors_.push_back(Concat(key, ": not an option of task '", task_, "' (its options: ",
+                             own.empty() ? "none" : own, ")"));
+  }
+}
+
+const std::string& Options::Raw(const std::string& key) const {
+  auto it = resolved_.find(key);
+  if (it == resolved_.end()) throw InternalError(Concat("option ", key, " read but not active"));
+  return it->second;
+}
+
+void Options::Fail(const std::string& key, const std::string& message) {
+  auto it = resolved_.find(key);
+  const std::string given = it == resolved_.end() ? "" : it->second;
+  errors_.push_back(Concat(key, ": ", message, " (given '", given, "')"));
+}
+
+std::string Options::String(const std::string& key) { return Raw(key); }
+
+long Options::Int(const std::string& key, long min, long max) {
+  const std::string text = Trim(Raw(key));
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE) {
+    Fail(key, Concat("expected an integer in [", min, ", ", max, "]"));
+    return min;
+  }
+  if (value < min || value > max) {
+    Fail(key, Concat("must be in [", min, ", ", max, "]"));
+    return min;
+  }
+  return value;
+}
+
+double Options::Double(const std::string& key, double min, double max) {
+  const std::string text = Trim(Raw(key));
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(value)) {
+    Fail(key, Concat("expected a number in [", min, ", ", max, "]"));
+    return min;
+  }
+  if (value < min || value > max) {
+    Fail(key, Concat("must be in [", min, ", ", max, "]"));
+    return min;
+  }
+  return value;
+}
+
+bool Options::Bool(const std::string& key) {
+  std::string text = Trim(Raw(key));
+  std::transform(text.begin(), text.end(), text.begin(), ::tolower);
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  Fail(key, "expected true or false");
+  return false;
+}
+
+std::string Options::Choice(const std::string& key, const std::vector<std::string>& choices) {
+  const std::string text = Trim(Raw(key));
+  if (std::find(choices.begin(), choices.end(), text) != choices.end()) return text;
+  std::string list;
+  for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
+  Fail(key, Concat("expected one of: ", list));
+  return choices.front();
+}
+
+std::vector<long> Options::IntList(const std::string& key, long min, long max) {
+  std::vector<long> values;
+  for (const std::string& item : SplitList(Raw(key))) {
+    char* end = nullptr;
+    errno = 0;
+    const long value = std::strtol(item.c_str(), &end, 10);
+    if (*end != '\0' || errno == ERANGE || value < min || value > max) {
+      Fail(key, Concat("expected a comma-separated list of integers in [", min, ", ", max, "]"));
+      return {min};
+    }
+    values.push_back(value);
+  }
+  if (values.empty()) {
+    Fail(key, "expected at least one integer");
+    return {min};
+  }
+  return values;
+}
+
+std::vector<std::string> Options::StringList(const std::string& key) { return SplitList(Raw(key)); }
+
+void Options::ThrowIfErrors() const {
+  if (errors_.empty()) return;
+  std::string message;
+  for (const std::string& e : errors_) message += (message.empty() ? "" : "\n") + e;
+  throw ConfigError(message);
+}
+
+std::string Options::ResolvedIni() const {
+  // Sections in first-declaration order; keys within a section in declaration order.
+  std::vector<std::string> sections;
+  for (const std::string& key : order_) {
+    const std::string section = key.substr(0, key.find('.'));
+    if (std::find(sections.begin(), sections.end(), section) == sections.end())
+      sections.push_back(section);
+  }
+  std::ostringstream out;
+  for (const std::string& section : sections) {
+    out << "[" << section << "]\n";
+    for (const std::string& key : order_)
+      if (key.compare(0, section.size() + 1, section + ".") == 0)
+        out << key.substr(section.size() + 1) << " = " << resolved_.at(key) << "\n";
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace sim

@@ -1,0 +1,83 @@
+// Option declarations and resolved option values, independent of any parser.
+//
+// Each component declares its options once (key, default, help) under its prefix: `model.`,
+// `task.`, `train.`, `optim.`, `eval.`. A task's own options carry the owner "task:<name>" and are
+// active only when task.name is that task; two tasks may declare the same key with different
+// defaults. The CLI parses INI files and --section.key=value overrides into a map of given values;
+// Options then resolves every active key (given value, else the default), reads typed values with
+// checks, collects every problem (so a user sees all errors at once) and renders the resolved INI
+// text stored in each run file.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sim {
+
+struct OptionDecl {
+  std::string key;            // "model.d_model"
+  std::string default_value;  // as written in an INI file
+  std::string help;
+  std::string owner;          // "" = always active; "task:mqar" = only for that task
+};
+
+class OptionSet {
+ public:
+  void Declare(OptionDecl decl);
+  const std::vector<OptionDecl>& decls() const { return decls_; }
+  // Unique keys in declaration order.
+  std::vector<std::string> Keys() const;
+  // The declaration of key for owner "" or "task:<task>", or null when the key is not active.
+  const OptionDecl* FindActive(const std::string& key, const std::string& task) const;
+  bool Has(const std::string& key) const;
+  // The declared key nearest to `key` by edit distance (for "did you mean" hints).
+  std::string Closest(const std::string& key) const;
+
+ private:
+  std::vector<OptionDecl> decls_;
+};
+
+class Options {
+ public:
+  // `given` holds explicitly set values (INI file and command line, already merged). The active task
+  // is given["task.name"] or the declared default.
+  Options(const OptionSet& set, std::map<std::string, std::string> given);
+
+  const std::string& task() const { return task_; }
+  bool IsSet(const std::string& key) const { return given_.count(key) > 0; }
+  // The resolved text of an active key.
+  const std::string& Raw(const std::string& key) const;
+
+  // Typed reads. A bad value records an error naming the key, the expectation and the given value,
+  // and returns a harmless fallback so reading can continue and report everything at once.
+  std::string String(const std::string& key);
+  long Int(const std::string& key, long min, long max);
+  double Double(const std::string& key, double min, double max);
+  bool Bool(const std::string& key);
+  std::string Choice(const std::string& key, const std::vector<std::string>& choices);
+  std::vector<long> IntList(const std::string& key, long min, long max);
+  std::vector<std::string> StringList(const std::string& key);
+
+  // Records a problem with key (message states what is expected).
+  void Fail(const std::string& key, const std::string& message);
+  const std::vector<std::string>& errors() const { return errors_; }
+  // Throws ConfigError listing every recorded problem, one per line.
+  void ThrowIfErrors() const;
+
+  // The resolved configuration as INI text: one section per prefix, every active key.
+  std::string ResolvedIni() const;
+
+ private:
+  const OptionSet* set_;
+  std::map<std::string, std::string> given_;
+  std::map<std::string, std::string> resolved_;
+  std::vector<std::string> order_;  // active keys in declaration order
+  std::string task_;
+  std::vector<std::string> errors_;
+};
+
+// Levenshtein distance, for suggestions.
+int EditDistance(const std::string& a, const std::string& b);
+
+}  // namespace sim

@@ -1,0 +1,36 @@
+// Threading and matrix products whose results do not depend on the thread count.
+//
+// Work is cut into tiles by a rule that looks only at shapes, never at the number of threads; each
+// tile is computed by single-threaded code (Eigen is built with EIGEN_DONT_PARALLELIZE) and tiles are
+// spread over OpenMP threads. The same inputs therefore give the same bits with 1 or N threads.
+#pragma once
+
+#include "sim/core/types.h"
+
+namespace sim {
+
+// Number of OpenMP threads used by the engine (>= 1).
+void SetNumThreads(int n);
+int NumThreads();
+
+// Calls fn(i) for i in [0, n), statically partitioned over threads. fn must write disjoint outputs.
+template <typename Fn>
+void ParallelFor(int n, const Fn& fn) {
+  if (NumThreads() <= 1 || n <= 1) {
+    for (int i = 0; i < n; ++i) fn(i);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(NumThreads())
+  for (int i = 0; i < n; ++i) fn(i);
+}
+
+enum class Op { kN, kT };  // use a matrix as is, or transposed
+
+// C = op(A) op(B)  (accumulate=false)   or   C += op(A) op(B)  (accumulate=true).
+// C must not alias A or B.
+void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
+
+// out(:) (+)= sum over columns of x, in a fixed order: x (R, N) -> out (R).
+void RowSum(const ConstMatRef& x, VecRef out, bool accumulate);
+
+}  // namespace sim

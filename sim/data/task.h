@@ -1,0 +1,76 @@
+// The task interface: a pure generator of batches, with no model code inside.
+//
+// A task states its input kind (tokens or vectors) and sizes, its output kind (classes or a scalar),
+// the sequence length, and its splits. Split 0 is always "train"; the others are evaluation splits,
+// each held out from training by construction: its own random stream and, where the task says so,
+// its own vocabulary. Sample() fills a batch of any size from a given stream, so the trainer owns all
+// random streams (and their positions, for checkpoints) while the task owns the data's definition.
+#pragma once
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/core/rng.h"
+#include "sim/data/batch.h"
+
+namespace sim {
+
+struct TaskInfo {
+  std::string name;
+  InputKind input = InputKind::kTokens;
+  int vocab = 0;               // V, token tasks: ids in [0, V)
+  int d_in = 0;                // Din, vector tasks
+  OutputKind output = OutputKind::kClasses;
+  int n_classes = 0;           // C, class tasks
+  int length = 0;              // T
+  int max_scored_per_example = 0;
+  std::vector<std::string> splits = {"train"};  // split 0 is "train"
+  double chance = NAN;         // chance accuracy, or NaN where it has no meaning
+  bool requires_causal = false;  // targets would be visible to bidirectional attention
+};
+
+// Named metric sums over evaluation batches; the mean of each is reported.
+class MetricSums {
+ public:
+  void Add(const std::string& name, double sum, double count) {
+    Entry& e = entries_[name];
+    e.sum += sum;
+    e.count += count;
+  }
+  std::map<std::string, double> Means() const {
+    std::map<std::string, double> out;
+    for (const auto& [name, e] : entries_) out[name] = e.count > 0 ? e.sum / e.count : NAN;
+    return out;
+  }
+
+ private:
+  struct Entry {
+    double sum = 0, count = 0;
+  };
+  std::map<std::string, Entry> entries_;
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual const TaskInfo& info() const = 0;
+
+  // Fills `batch` with `batch_size` examples of `split` (an index into info().splits) from `rng`.
+  virtual void Sample(int split, Rng& rng, int batch_size, Batch& batch) const = 0;
+
+  // Adds task-specific metrics for an evaluated batch; outputs are (C, S) logits or (1, S)
+  // predictions at batch.scored. The trainer already records loss and accuracy / mse.
+  virtual void Score(const Batch& batch, const ConstMatRef& outputs, MetricSums& sums) const {}
+  // Derives metrics from the means (ratios to baselines, for example).
+  virtual void Finish(std::map<std::string, double>& metrics) const {}
+
+  int SplitIndex(const std::string& name) const {
+    for (size_t i = 0; i < info().splits.size(); ++i)
+      if (info().splits[i] == name) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+}  // namespace sim

@@ -1,0 +1,139 @@
+#include "sim/io/run_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "sim/core/error.h"
+#include "sim/io/hdf5_file.h"
+
+static_assert(std::is_same_v<sim::Scalar, float>, "run files store float32 parameters");
+
+#ifndef SIM_VERSION
+#define SIM_VERSION "unknown"
+#endif
+
+namespace sim {
+
+const char* EngineVersion() { return SIM_VERSION; }
+
+namespace {
+
+void FsyncPath(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+std::string NowIso8601() {
+  std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return text;
+}
+
+void WriteParam(H5Writer& out, const ParamRegistry& registry, ParamId id) {
+  const ParamSpec& spec = registry.spec(id);
+  const Scalar* data = registry.values().data() + registry.offset(id);
+  std::vector<uint64_t> dims;
+  if (spec.cols == 1)
+    dims = {static_cast<uint64_t>(spec.rows)};
+  else
+    dims = {static_cast<uint64_t>(spec.cols), static_cast<uint64_t>(spec.rows)};
+  const std::string path = "/params/" + spec.name;
+  out.Floats(path, data, dims);  // sim_io is built with Scalar = float
+  out.AttrInts(path, "engine_shape", {static_cast<int64_t>(spec.rows), static_cast<int64_t>(spec.cols)});
+}
+
+}  // namespace
+
+void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry) {
+  const std::string tmp = path + ".tmp";
+  try {
+    H5Writer out(tmp);
+    out.AttrString("/", "format", kRunFormat);
+    out.AttrInt("/", "format_version", kRunFormatVersion);
+    out.AttrString("/", "status", record.status);
+    out.AttrInt("/", "seed", static_cast<int64_t>(record.seed));
+    out.AttrString("/", "config", record.config);
+    out.AttrString("/", "version", EngineVersion());
+    out.AttrInt("/", "steps_done", record.steps_done);
+    out.AttrInt("/", "target_step", record.target_step);
+    out.AttrInt("/", "threads", record.threads);
+    out.AttrDouble("/", "wall_seconds", record.wall_seconds);
+    out.AttrString("/", "created", NowIso8601());
+    out.AttrInt("/", "n_params", registry.total_size());
+    out.Group("/curves");
+    for (size_t i = 0; i < record.curve_names.size(); ++i)
+      out.Doubles("/curves/" + record.curve_names[i], record.curves[i].data(), {record.curves[i].size()});
+    out.Group("/final");
+    for (const auto& [split, metrics] : record.final_metrics)
+      for (const auto& [metric, value] : metrics) out.Scalar("/final/" + split + "/" + metric, value);
+    out.Group("/params");
+    for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, id);
+    out.Close();
+    FsyncPath(tmp, false);
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+      throw InputError(Concat(path, ": cannot rename ", tmp, " into place"));
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    FsyncPath(dir.empty() ? "." : dir, true);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+}
+
+RunRecord ReadRunFile(const std::string& path, std::string* version) {
+  H5Reader in(path);
+  if (!in.HasAttr("/", "format") || in.AttrString("/", "format") != kRunFormat)
+    throw InputError(Concat(path, ": not an attnsim run file (root attribute 'format' is not '", kRunFormat, "')"));
+  const int64_t format_version = in.AttrInt("/", "format_version");
+  if (format_version != kRunFormatVersion)
+    throw InputError(Concat(path, ": run file format_version ", format_version, ", this build reads ",
+                            kRunFormatVersion));
+  RunRecord r;
+  r.config = in.AttrString("/", "config");
+  r.seed = static_cast<uint64_t>(in.AttrInt("/", "seed"));
+  r.status = in.AttrString("/", "status");
+  r.steps_done = static_cast<int>(in.AttrInt("/", "steps_done"));
+  r.target_step = static_cast<int>(in.AttrInt("/", "target_step"));
+  r.threads = static_cast<int>(in.AttrInt("/", "threads"));
+  r.wall_seconds = in.AttrDouble("/", "wall_seconds");
+  if (version != nullptr) *version = in.AttrString("/", "version");
+  for (const std::string& name : in.List("/curves")) {
+    r.curve_names.push_back(name);
+    r.curves.push_back(in.Doubles("/curves/" + name));
+  }
+  for (const std::string& split : in.List("/final"))
+    for (const std::string& metric : in.List("/final/" + split))
+      r.final_metrics[split][metric] = in.Doubles("/final/" + split + "/" + metric).at(0);
+  return r;
+}
+
+void ReadParams(const std::string& path, ParamRegistry& registry) {
+  H5Reader in(path);
+  for (ParamId id = 0; id < registry.size(); ++id) {
+    const ParamSpec& spec = registry.spec(id);
+    const std::string name = "/params/" + spec.name;
+    if (!in.Exists(name)) throw InputError(Concat(path, ": has no parameter ", spec.name));
+    const std::vector<uint64_t> shape = in.Shape(name);
+    const std::vector<uint64_t> expected =
+        spec.cols == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(spec.rows)}
+                       : std::vector<uint64_t>{static_cast<uint64_t>(spec.cols), static_cast<uint64_t>(spec.rows)};
+    if (shape != expected) {
+      std::string got, want;
+      for (uint64_t d : shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+      for (uint64_t d : expected) want += (want.empty() ? "" : ", ") + std::to_string(d);
+      throw InputError(Concat(path, ": parameter ", spec.name, " is [", got, "], expected [", want, "]"));
+    }
+    const std::vector<double> values = in.Doubles(name);
+    MatMap dst = registry.Value(id);
+    for (size_t i = 0; i < values.size(); ++i) dst.data()[i] = static_cast<Scalar>(values[i]);
+  }
+}
+
+}  // namespace sim

@@ -1,0 +1,52 @@
+// The run file: one self-describing HDF5 file per run (docs/results-format.md, format_version 1).
+//
+//   /            attributes format="attnsim.run", format_version=1, status, seed, config (resolved
+//                INI text), version, steps_done, target_step, threads, wall_seconds, created
+//   /curves/*    1-D float64 datasets of equal length, one entry per evaluation
+//   /final/<split>/<metric>   scalar float64
+//   /params/<name>            the trained weights; an engine (rows, cols) column-major matrix is
+//                             stored unchanged as a C-order [cols, rows] dataset, a vector as [n]
+//
+// Files are written to "<path>.tmp", closed, fsync'ed and renamed: a reader never sees a partial
+// file, and a run killed mid-way leaves no file at `path`.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/params/param_registry.h"
+
+namespace sim {
+
+inline constexpr const char* kRunFormat = "attnsim.run";
+inline constexpr int kRunFormatVersion = 1;
+
+struct RunRecord {
+  std::string config;  // resolved INI text
+  uint64_t seed = 0;
+  std::string status;  // complete | diverged | interrupted
+  int steps_done = 0;
+  int target_step = -1;
+  int threads = 1;
+  double wall_seconds = 0.0;
+  std::vector<std::string> curve_names;
+  std::vector<std::vector<double>> curves;
+  std::map<std::string, std::map<std::string, double>> final_metrics;
+};
+
+// Writes the record and every parameter of `registry`, atomically (temp file, fsync, rename).
+void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry);
+
+// Reads the root attributes, curves and final metrics. Throws InputError when the file is missing,
+// unreadable, or not an attnsim run file (naming what is wrong).
+RunRecord ReadRunFile(const std::string& path, std::string* version = nullptr);
+
+// Loads /params/<name> into every parameter of `registry` (names and shapes must match).
+void ReadParams(const std::string& path, ParamRegistry& registry);
+
+// The engine version string recorded in run files (git describe at build time).
+const char* EngineVersion();
+
+}  // namespace sim

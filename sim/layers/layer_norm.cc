@@ -1,0 +1,71 @@
+#include "sim/layers/layer_norm.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "sim/core/check.h"
+#include "sim/core/parallel.h"
+
+namespace sim {
+
+namespace {
+constexpr Index kChunk = 128;  // columns per parallel chunk
+int NumChunks(Index n) { return static_cast<int>((n + kChunk - 1) / kChunk); }
+}  // namespace
+
+LayerNorm::LayerNorm(int d_model, ParamRegistry& registry, const std::string& prefix)
+    : d_model_(d_model), registry_(&registry) {
+  gamma_ = registry.Add({prefix + ".gamma", d_model, 1, InitKind::kOnes, 0.0, false});
+  beta_ = registry.Add({prefix + ".beta", d_model, 1, InitKind::kZeros, 0.0, false});
+}
+
+void LayerNorm::Forward(const ConstMatRef& x, LayerNormCache& cache, MatRef y) const {
+  const Index n = x.cols();
+  SIM_CHECK_SHAPE("LayerNorm::Forward", x, d_model_, n);
+  SIM_CHECK_SHAPE("LayerNorm::Forward", y, d_model_, n);
+  SIM_CHECK(cache.xhat.rows() == d_model_ && cache.xhat.cols() >= n,
+            "LayerNorm::Forward: cache holds ", cache.xhat.cols(), " columns, need ", n);
+  const auto gamma = std::as_const(*registry_).Value(gamma_).col(0).array();
+  const auto beta = std::as_const(*registry_).Value(beta_).col(0).array();
+  const Scalar inv_d = Scalar(1) / d_model_;
+  ParallelFor(NumChunks(n), [&](int c) {
+    const Index start = c * kChunk, len = std::min(kChunk, n - start);
+    for (Index j = start; j < start + len; ++j) {
+      const Scalar mean = x.col(j).sum() * inv_d;
+      auto xhat = cache.xhat.col(j);
+      xhat.array() = x.col(j).array() - mean;
+      const Scalar var = xhat.squaredNorm() * inv_d;
+      const Scalar rstd = Scalar(1) / std::sqrt(var + Scalar(kEps));
+      cache.rstd(j) = rstd;
+      xhat *= rstd;
+      y.col(j).array() = gamma * xhat.array() + beta;
+    }
+  });
+}
+
+void LayerNorm::Backward(const ConstMatRef& d_y, const LayerNormCache& cache, MatRef d_x) const {
+  const Index n = d_y.cols();
+  SIM_CHECK_SHAPE("LayerNorm::Backward", d_y, d_model_, n);
+  SIM_CHECK_SHAPE("LayerNorm::Backward", d_x, d_model_, n);
+  const auto gamma = std::as_const(*registry_).Value(gamma_).col(0).array();
+  const Scalar inv_d = Scalar(1) / d_model_;
+  ParallelFor(NumChunks(n), [&](int c) {
+    const Index start = c * kChunk, len = std::min(kChunk, n - start);
+    for (Index j = start; j < start + len; ++j) {
+      const auto xhat = cache.xhat.col(j).array();
+      // g = gamma ⊙ d_y;  d_x += rstd (g - mean(g) - x̂ mean(g ⊙ x̂))
+      const Scalar mean_g = (gamma * d_y.col(j).array()).sum() * inv_d;
+      const Scalar mean_gx = (gamma * d_y.col(j).array() * xhat).sum() * inv_d;
+      d_x.col(j).array() += cache.rstd(j) * (gamma * d_y.col(j).array() - mean_g - xhat * mean_gx);
+    }
+  });
+  // dgamma += rowsum(d_y ⊙ x̂), dbeta += rowsum(d_y): one pass in column order.
+  MatMap d_gamma = registry_->Grad(gamma_);
+  MatMap d_beta = registry_->Grad(beta_);
+  for (Index j = 0; j < n; ++j) {
+    d_gamma.col(0).array() += d_y.col(j).array() * cache.xhat.col(j).array();
+    d_beta.col(0) += d_y.col(j);
+  }
+}
+
+}  // namespace sim

@@ -1,0 +1,60 @@
+#include "sim/layers/losses.h"
+
+#include <cmath>
+
+#include "sim/core/check.h"
+
+namespace sim {
+
+Index ArgmaxColumn(const ConstMatRef& m, Index j) {
+  Index best = 0;
+  for (Index i = 1; i < m.rows(); ++i)
+    if (m(i, j) > m(best, j)) best = i;
+  return best;
+}
+
+double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat* d_logits,
+                           int* n_correct) {
+  const Index c = logits.rows(), s = logits.cols();
+  if (d_logits != nullptr)
+    SIM_CHECK(d_logits->rows() == c && d_logits->cols() >= s, "SoftmaxCrossEntropy: d_logits is (",
+              d_logits->rows(), ", ", d_logits->cols(), "), need (C=", c, ", >= S=", s, ")");
+  if (s == 0) return 0.0;
+  double total = 0.0;
+  const Scalar inv_s = Scalar(1) / static_cast<Scalar>(s);
+  for (Index j = 0; j < s; ++j) {
+    const int32_t y = labels[j];
+    SIM_DCHECK(y >= 0 && y < c, "label ", y, " outside [0, ", c, ")");
+    const Scalar max = logits.col(j).maxCoeff();
+    double sum = 0.0;
+    for (Index i = 0; i < c; ++i) sum += std::exp(static_cast<double>(logits(i, j) - max));
+    const double log_z = std::log(sum) + max;
+    total += log_z - logits(y, j);
+    if (d_logits != nullptr) {
+      // d z = (softmax(z) - onehot(y)) / S
+      d_logits->col(j) = ((logits.col(j).array() - static_cast<Scalar>(log_z)).exp() * inv_s).matrix();
+      (*d_logits)(y, j) -= inv_s;
+    }
+    if (n_correct != nullptr && ArgmaxColumn(logits, j) == y) ++*n_correct;
+  }
+  return total / static_cast<double>(s);
+}
+
+double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds) {
+  const Index s = preds.cols();
+  SIM_CHECK(preds.rows() == 1, "MeanSquaredError: preds has ", preds.rows(), " rows, expected 1");
+  if (d_preds != nullptr)
+    SIM_CHECK(d_preds->rows() == 1 && d_preds->cols() >= s, "MeanSquaredError: d_preds is (",
+              d_preds->rows(), ", ", d_preds->cols(), "), need (1, >= S=", s, ")");
+  if (s == 0) return 0.0;
+  double total = 0.0;
+  const Scalar two_over_s = Scalar(2) / static_cast<Scalar>(s);
+  for (Index j = 0; j < s; ++j) {
+    const Scalar diff = preds(0, j) - targets[j];
+    total += static_cast<double>(diff) * diff;
+    if (d_preds != nullptr) (*d_preds)(0, j) = two_over_s * diff;
+  }
+  return total / static_cast<double>(s);
+}
+
+}  // namespace sim

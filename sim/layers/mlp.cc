@@ -1,0 +1,99 @@
+#include "sim/layers/mlp.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unsupported/Eigen/SpecialFunctions>
+
+#include "sim/core/check.h"
+#include "sim/core/parallel.h"
+
+namespace sim {
+
+namespace {
+
+constexpr Index kChunk = 64;  // columns per parallel chunk of the element-wise work
+
+using ArrayBlock = Eigen::Block<Mat, Eigen::Dynamic, Eigen::Dynamic, true>;
+
+// a = act(h) on a block of columns.
+void ApplyActivation(Activation act, const ArrayBlock& h, ArrayBlock a) {
+  constexpr Scalar kInvSqrt2 = Scalar(0.70710678118654752440);
+  constexpr Scalar kSqrt2OverPi = Scalar(0.79788456080286535588);
+  switch (act) {
+    case Activation::kGelu:  // x Φ(x) = x/2 (1 + erf(x/√2))
+      a.array() = Scalar(0.5) * h.array() * (Scalar(1) + (h.array() * kInvSqrt2).erf());
+      break;
+    case Activation::kGeluTanh:  // x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))
+      a.array() = Scalar(0.5) * h.array() *
+                  (Scalar(1) + (kSqrt2OverPi * (h.array() + Scalar(0.044715) * h.array().cube())).tanh());
+      break;
+    case Activation::kRelu:
+      a.array() = h.array().max(Scalar(0));
+      break;
+  }
+}
+
+// d_h = d_a ⊙ act'(h), in place on d_h (which holds d_a on entry).
+void ActivationBackward(Activation act, const ArrayBlock& h, ArrayBlock d_h) {
+  constexpr Scalar kInvSqrt2 = Scalar(0.70710678118654752440);
+  constexpr Scalar kInvSqrt2Pi = Scalar(0.39894228040143267794);
+  constexpr Scalar kSqrt2OverPi = Scalar(0.79788456080286535588);
+  switch (act) {
+    case Activation::kGelu:  // d/dx x Φ(x) = Φ(x) + x φ(x)
+      d_h.array() *= Scalar(0.5) * (Scalar(1) + (h.array() * kInvSqrt2).erf()) +
+                     h.array() * kInvSqrt2Pi * (Scalar(-0.5) * h.array().square()).exp();
+      break;
+    case Activation::kGeluTanh: {
+      // u = √(2/π)(x + 0.044715 x³):  d/dx = ½(1 + tanh u) + ½ x (1 - tanh² u) √(2/π)(1 + 3·0.044715 x²)
+      for (Index j = 0; j < h.cols(); ++j) {
+        auto hj = h.col(j).array();
+        const Eigen::Array<Scalar, Eigen::Dynamic, 1> t =
+            (kSqrt2OverPi * (hj + Scalar(0.044715) * hj.cube())).tanh();
+        d_h.col(j).array() *= Scalar(0.5) * (Scalar(1) + t) +
+                              Scalar(0.5) * hj * (Scalar(1) - t.square()) * kSqrt2OverPi *
+                                  (Scalar(1) + Scalar(3 * 0.044715) * hj.square());
+      }
+      break;
+    }
+    case Activation::kRelu:
+      d_h.array() *= (h.array() > Scalar(0)).template cast<Scalar>();
+      break;
+  }
+}
+
+}  // namespace
+
+Mlp::Mlp(const MlpConfig& config, ParamRegistry& registry, const std::string& prefix)
+    : cfg_(config),
+      fc1_({config.d_model, config.d_hidden, config.bias, config.init_std_in, true}, registry, prefix,
+           "w1", "b1"),
+      fc2_({config.d_hidden, config.d_model, config.bias, config.init_std_out, true}, registry,
+           prefix, "w2", "b2") {}
+
+void Mlp::Forward(const ConstMatRef& x, MlpCache& cache, MatRef y, bool accumulate) const {
+  const Index n = x.cols();
+  SIM_CHECK_SHAPE("Mlp::Forward", x, cfg_.d_model, n);
+  SIM_CHECK_SHAPE("Mlp::Forward cache", cache.h, cfg_.d_hidden, n);
+  fc1_.Forward(x, cache.h, false);
+  ParallelFor(static_cast<int>((n + kChunk - 1) / kChunk), [&](int c) {
+    const Index start = c * kChunk, len = std::min(kChunk, n - start);
+    ApplyActivation(cfg_.act, cache.h.middleCols(start, len), cache.a.middleCols(start, len));
+  });
+  fc2_.Forward(cache.a, y, accumulate);
+}
+
+void Mlp::Backward(const ConstMatRef& x, const ConstMatRef& d_y, MlpCache& cache, MatRef d_x) const {
+  const Index n = x.cols();
+  SIM_CHECK_SHAPE("Mlp::Backward", d_y, cfg_.d_model, n);
+  // y = W2 a + b2  =>  dW2 += d_y aᵀ, db2 += rowsum(d_y), d_a = W2ᵀ d_y (into d_h)
+  fc2_.Backward(cache.a, d_y, cache.d_h, /*accumulate_dx=*/false);
+  // a = act(h)  =>  d_h = d_a ⊙ act'(h)
+  ParallelFor(static_cast<int>((n + kChunk - 1) / kChunk), [&](int c) {
+    const Index start = c * kChunk, len = std::min(kChunk, n - start);
+    ActivationBackward(cfg_.act, cache.h.middleCols(start, len), cache.d_h.middleCols(start, len));
+  });
+  // h = W1 x + b1  =>  dW1 += d_h xᵀ, db1 += rowsum(d_h), d_x += W1ᵀ d_h
+  fc1_.Backward(x, cache.d_h, d_x);
+}
+
+}  // namespace sim

@@ -1,0 +1,144 @@
+#include "sim/layers/self_attention.h"
+
+#include <omp.h>
+
+#include <cmath>
+
+#include "sim/core/check.h"
+#include "sim/core/parallel.h"
+
+namespace sim {
+
+namespace {
+
+// Each column q of s (T_k, T_q) becomes softmax over rows [0, n_q), n_q = q+1 if causal else T_k,
+// and zero below:  p_k = exp(s_k - max s) / Σ exp(s_j - max s).
+void SoftmaxColumns(MatRef s, bool causal) {
+  const Index t_k = s.rows();
+  for (Index q = 0; q < s.cols(); ++q) {
+    const Index n = causal ? std::min<Index>(q + 1, t_k) : t_k;
+    auto col = s.col(q).head(n);
+    const Scalar max = col.maxCoeff();
+    col.array() = (col.array() - max).exp();
+    col /= col.sum();
+    if (n < t_k) s.col(q).tail(t_k - n).setZero();
+  }
+}
+
+// In place on d (T_k, T_q), holding d_P on entry: d_S = P ⊙ (d_P - colsum(P ⊙ d_P)), times scale.
+// Masked entries have P = 0 and so get d_S = 0.
+void SoftmaxColumnsBackward(const ConstMatRef& p, MatRef d, Scalar scale) {
+  for (Index q = 0; q < p.cols(); ++q) {
+    const Scalar dot = p.col(q).dot(d.col(q));
+    d.col(q).array() = scale * p.col(q).array() * (d.col(q).array() - dot);
+  }
+}
+
+}  // namespace
+
+void SelfAttentionConfig::Validate() const {
+  if (d_model <= 0 || n_heads <= 0 || d_model % n_heads != 0)
+    throw ConfigError(Concat("model.heads: ", n_heads, " heads must divide model.d_model=", d_model,
+                             " (head width d_model/heads must be a whole number)"));
+}
+
+SelfAttention::SelfAttention(const SelfAttentionConfig& config, ParamRegistry& registry,
+                             const std::string& prefix)
+    : cfg_((config.Validate(), config)),
+      d_head_(config.d_model / config.n_heads),
+      wq_({config.d_model, config.d_model, config.bias, config.init_std, true}, registry, prefix, "wq", "bq"),
+      wk_({config.d_model, config.d_model, config.bias, config.init_std, true}, registry, prefix, "wk", "bk"),
+      wv_({config.d_model, config.d_model, config.bias, config.init_std, true}, registry, prefix, "wv", "bv"),
+      wo_({config.d_model, config.d_model, config.bias, config.init_std_out, true}, registry, prefix, "wo", "bo") {}
+
+std::unique_ptr<MixerCache> SelfAttention::MakeCache(BatchShape shape) const {
+  auto cache = std::make_unique<SelfAttentionCache>();
+  const int d = cfg_.d_model, n = shape.tokens(), t = shape.length;
+  cache->shape = shape;
+  cache->q.resize(d, n);
+  cache->k.resize(d, n);
+  cache->v.resize(d, n);
+  cache->probs.resize(t, static_cast<Index>(t) * shape.batch * cfg_.n_heads);
+  cache->heads.resize(d, n);
+  cache->gated.resize(d, n);
+  cache->gate = Vec::Ones(cfg_.n_heads);
+  cache->d_heads.resize(d, n);
+  cache->d_q.resize(d, n);
+  cache->d_k.resize(d, n);
+  cache->d_v.resize(d, n);
+  cache->d_scores.assign(std::max(1, NumThreads()), Mat(t, t));
+  return cache;
+}
+
+const Mat* SelfAttention::AttentionProbs(const MixerCache& cache) const {
+  return &static_cast<const SelfAttentionCache&>(cache).probs;
+}
+
+void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks,
+                            MixerCache& cache_base, MatRef y, bool accumulate) const {
+  auto& c = static_cast<SelfAttentionCache&>(cache_base);
+  const int d = cfg_.d_model, n_heads = cfg_.n_heads, dh = d_head_, t = bt.length;
+  SIM_CHECK_SHAPE("SelfAttention::Forward", x, d, bt.tokens());
+  SIM_CHECK_SHAPE("SelfAttention::Forward", y, d, bt.tokens());
+  SIM_CHECK(c.shape.batch == bt.batch && c.shape.length == bt.length,
+            "SelfAttention::Forward: cache is for (B=", c.shape.batch, ", T=", c.shape.length,
+            "), batch is (B=", bt.batch, ", T=", bt.length, ")");
+  wq_.Forward(x, c.q, false);
+  wk_.Forward(x, c.k, false);
+  wv_.Forward(x, c.v, false);
+  c.use_gate = hooks.head_gate != nullptr;
+  if (c.use_gate) c.gate = Eigen::Map<const Vec>(hooks.head_gate, n_heads);
+  const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
+  ParallelFor(bt.batch * n_heads, [&](int i) {
+    const int b = i / n_heads, h = i % n_heads;
+    auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
+    // S = Kᵀ Q / √Dh, then P = softmax over keys per query column.
+    p.noalias() = c.k.block(h * dh, b * t, dh, t).transpose() * c.q.block(h * dh, b * t, dh, t);
+    p *= scale;
+    SoftmaxColumns(p, cfg_.causal);
+    // O = V P
+    c.heads.block(h * dh, b * t, dh, t).noalias() = c.v.block(h * dh, b * t, dh, t) * p;
+  });
+  if (c.use_gate) {
+    for (int h = 0; h < n_heads; ++h)
+      c.gated.middleRows(h * dh, dh) = c.gate(h) * c.heads.middleRows(h * dh, dh);
+  }
+  wo_.Forward(c.use_gate ? c.gated : c.heads, y, accumulate);
+}
+
+void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt,
+                             MixerCache& cache_base, MatRef d_x) const {
+  auto& c = static_cast<SelfAttentionCache&>(cache_base);
+  const int d = cfg_.d_model, n_heads = cfg_.n_heads, dh = d_head_, t = bt.length;
+  SIM_CHECK_SHAPE("SelfAttention::Backward", d_y, d, bt.tokens());
+  SIM_CHECK_SHAPE("SelfAttention::Backward", d_x, d, bt.tokens());
+  SIM_CHECK(static_cast<int>(c.d_scores.size()) >= NumThreads(),
+            "SelfAttention::Backward: cache made for ", c.d_scores.size(), " threads, running ",
+            NumThreads(), "; make caches after setting the thread count");
+  // y = Wo O + bo  =>  dWo += d_y Oᵀ, dbo += rowsum(d_y), d_O = Woᵀ d_y
+  wo_.Backward(c.use_gate ? c.gated : c.heads, d_y, c.d_heads, /*accumulate_dx=*/false);
+  // O = g ⊙ heads  =>  d_heads = g ⊙ d_O
+  if (c.use_gate)
+    for (int h = 0; h < n_heads; ++h) c.d_heads.middleRows(h * dh, dh) *= c.gate(h);
+  const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
+  ParallelFor(bt.batch * n_heads, [&](int i) {
+    const int b = i / n_heads, h = i % n_heads;
+    Mat& d_s = c.d_scores[omp_get_thread_num()];                       // (T_k, T_q)
+    const auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);   // (T_k, T_q)
+    const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);            // (Dh, T_q)
+    // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
+    c.d_v.block(h * dh, b * t, dh, t).noalias() = d_o * p.transpose();
+    d_s.noalias() = c.v.block(h * dh, b * t, dh, t).transpose() * d_o;
+    // P = softmax(S)  =>  d_S = P ⊙ (d_P - colsum(P ⊙ d_P)); S = Kᵀ Q / √Dh
+    SoftmaxColumnsBackward(p, d_s, scale);
+    // => d_Q = K d_S, d_K = Q d_Sᵀ
+    c.d_q.block(h * dh, b * t, dh, t).noalias() = c.k.block(h * dh, b * t, dh, t) * d_s;
+    c.d_k.block(h * dh, b * t, dh, t).noalias() = c.q.block(h * dh, b * t, dh, t) * d_s.transpose();
+  });
+  // Q = Wq x + bq etc.  =>  d_x += Wqᵀ d_Q + Wkᵀ d_K + Wvᵀ d_V
+  wq_.Backward(x, c.d_q, d_x);
+  wk_.Backward(x, c.d_k, d_x);
+  wv_.Backward(x, c.d_v, d_x);
+}
+
+}  // namespace sim

@@ -1,0 +1,254 @@
+#include "sim/models/transformer.h"
+
+#include <cmath>
+#include <string>
+
+#include "sim/core/check.h"
+#include "sim/core/rng.h"
+#include "sim/layers/self_attention.h"
+
+namespace sim {
+
+namespace {
+
+struct InitStds {
+  double embed, pos, in_proj, attn, attn_out, mlp_in, mlp_out, head;
+};
+
+InitStds ComputeInitStds(const ModelConfig& c) {
+  if (c.init == InitScheme::kGpt2) {
+    const double residual = 0.02 / std::sqrt(2.0 * c.layers);
+    return {0.02, 0.02, 0.02, 0.02, residual, 0.02, residual, 0.02};
+  }
+  const double d = c.d_model;
+  return {1.0, 1.0, 1.0 / std::sqrt(std::max(1, c.d_in)), 1.0 / std::sqrt(d), 1.0 / std::sqrt(d),
+          1.0 / std::sqrt(d), 1.0 / std::sqrt(std::max(1, c.d_mlp)), 1.0 / std::sqrt(d)};
+}
+
+std::unique_ptr<Mixer> MakeMixer(const ModelConfig& c, int layer, const InitStds& stds,
+                                 ParamRegistry& registry, const std::string& prefix) {
+  if (c.mixer == "attention") {
+    SelfAttentionConfig ac;
+    ac.d_model = c.d_model;
+    ac.n_heads = c.heads_in_layer(layer);
+    ac.causal = c.causal;
+    ac.bias = c.bias;
+    ac.init_std = stds.attn;
+    ac.init_std_out = stds.attn_out;
+    return std::make_unique<SelfAttention>(ac, registry, prefix + ".attn");
+  }
+  throw ConfigError(Concat("model.mixer: unknown mixer '", c.mixer, "' (valid: attention)"));
+}
+
+}  // namespace
+
+void InitializeParams(ParamRegistry& registry, Rng& rng) {
+  SIM_CHECK(registry.finalized(), "InitializeParams before ParamRegistry::Finalize");
+  for (ParamId id = 0; id < registry.size(); ++id) {
+    const ParamSpec& spec = registry.spec(id);
+    MatMap value = registry.Value(id);
+    switch (spec.init) {
+      case InitKind::kZeros:
+        value.setZero();
+        break;
+      case InitKind::kOnes:
+        value.setOnes();
+        break;
+      case InitKind::kNormal:
+        for (Index j = 0; j < value.cols(); ++j)
+          for (Index i = 0; i < value.rows(); ++i)
+            value(i, j) = static_cast<Scalar>(spec.init_std * rng.Normal());
+        break;
+    }
+  }
+}
+
+Transformer::Transformer(const ModelConfig& config, ParamRegistry& registry)
+    : cfg_(config), registry_(&registry) {
+  cfg_.Validate();
+  const InitStds stds = ComputeInitStds(cfg_);
+  const int d = cfg_.d_model;
+  if (cfg_.input == InputKind::kTokens) {
+    tok_ = std::make_unique<TokenEmbedding>(cfg_.vocab, d, stds.embed, registry, "embed");
+  } else {
+    in_proj_ = std::make_unique<Linear>(LinearConfig{cfg_.d_in, d, true, stds.in_proj, true},
+                                        registry, "embed.in");
+  }
+  pos_ = std::make_unique<PositionalEncoding>(cfg_.pos, cfg_.max_len, d, stds.pos, registry, "embed");
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const std::string prefix = "blocks." + std::to_string(l);
+    Block block;
+    if (cfg_.norm == NormKind::kPreLn) block.norm1 = std::make_unique<LayerNorm>(d, registry, prefix + ".norm1");
+    block.mixer = MakeMixer(cfg_, l, stds, registry, prefix);
+    if (cfg_.d_mlp > 0) {
+      if (cfg_.norm == NormKind::kPreLn) block.norm2 = std::make_unique<LayerNorm>(d, registry, prefix + ".norm2");
+      MlpConfig mc{d, cfg_.d_mlp, cfg_.act, cfg_.bias, stds.mlp_in, stds.mlp_out};
+      block.mlp = std::make_unique<Mlp>(mc, registry, prefix + ".mlp");
+    }
+    blocks_.push_back(std::move(block));
+  }
+  if (cfg_.norm == NormKind::kPreLn) norm_f_ = std::make_unique<LayerNorm>(d, registry, "norm_f");
+  head_ = std::make_unique<Linear>(LinearConfig{d, cfg_.n_classes, true, stds.head, true}, registry, "head");
+}
+
+std::unique_ptr<Workspace> Transformer::MakeWorkspace(BatchShape shape, int max_scored) const {
+  SIM_CHECK(shape.batch > 0 && shape.length > 0 && shape.length <= cfg_.max_len,
+            "MakeWorkspace: shape (B=", shape.batch, ", T=", shape.length, ") with max_len ", cfg_.max_len);
+  SIM_CHECK(max_scored > 0 && max_scored <= shape.tokens(), "MakeWorkspace: max_scored=", max_scored,
+            " outside [1, N=", shape.tokens(), "]");
+  auto ws = std::make_unique<Workspace>();
+  const int d = cfg_.d_model, n = shape.tokens(), s = max_scored;
+  ws->shape = shape;
+  ws->max_scored = s;
+  ws->stream.assign(cfg_.layers + 1, Mat(d, n));
+  ws->blocks.resize(cfg_.layers);
+  for (int l = 0; l < cfg_.layers; ++l) {
+    BlockCache& bc = ws->blocks[l];
+    if (cfg_.norm == NormKind::kPreLn) {
+      bc.ln1.Resize(d, n);
+      bc.ln1_out.resize(d, n);
+    }
+    bc.mixer = blocks_[l].mixer->MakeCache(shape);
+    if (cfg_.d_mlp > 0) {
+      bc.mid.resize(d, n);
+      bc.mlp.Resize(cfg_.d_mlp, n);
+      if (cfg_.norm == NormKind::kPreLn) {
+        bc.ln2.Resize(d, n);
+        bc.ln2_out.resize(d, n);
+      }
+    }
+  }
+  ws->gathered.resize(d, s);
+  if (cfg_.norm == NormKind::kPreLn) {
+    ws->ln_f.Resize(d, s);
+    ws->ln_f_out.resize(d, s);
+  }
+  ws->outputs.resize(cfg_.n_classes, s);
+  ws->d_outputs.resize(cfg_.n_classes, s);
+  ws->d_readout.resize(d, s);
+  ws->d_gathered.resize(d, s);
+  ws->d_stream.resize(d, n);
+  if (cfg_.norm == NormKind::kPreLn) ws->d_branch.resize(d, n);
+  return ws;
+}
+
+void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks* hooks) const {
+  const BatchShape bt = batch.shape;
+  const int s = batch.n_scored();
+  SIM_CHECK(bt.batch == ws.shape.batch && bt.length == ws.shape.length, "Transformer::Forward: batch (B=",
+            bt.batch, ", T=", bt.length, ") but workspace (B=", ws.shape.batch, ", T=", ws.shape.length, ")");
+  SIM_CHECK(s >= 1 && s <= ws.max_scored, "Transformer::Forward: ", s, " scored positions, workspace holds ",
+            ws.max_scored);
+  SIM_CHECK(batch.input == cfg_.input, "Transformer::Forward: batch input kind differs from the model's");
+  if (hooks != nullptr && hooks->head_gates != nullptr)
+    SIM_CHECK(static_cast<int>(hooks->head_gates->size()) == cfg_.layers, "ForwardHooks: ",
+              hooks->head_gates->size(), " gate vectors for ", cfg_.layers, " layers");
+
+  // Embedding and positions.
+  Mat& x0 = ws.stream[0];
+  if (tok_) {
+    tok_->Forward(batch.tokens, x0);
+  } else {
+    SIM_CHECK_SHAPE("Transformer::Forward", batch.vectors, cfg_.d_in, bt.tokens());
+    in_proj_->Forward(batch.vectors, x0, false);
+  }
+  pos_->Forward(bt, x0);
+
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const Block& block = blocks_[l];
+    BlockCache& bc = ws.blocks[l];
+    const Mat& x = ws.stream[l];
+    Mat& mid = block.mlp ? bc.mid : ws.stream[l + 1];
+    const Mat* mixer_in = &x;
+    if (block.norm1) {
+      block.norm1->Forward(x, bc.ln1, bc.ln1_out);
+      mixer_in = &bc.ln1_out;
+    }
+    MixerHooks mh;
+    if (hooks != nullptr && hooks->head_gates != nullptr) {
+      const Vec& gate = (*hooks->head_gates)[l];
+      SIM_CHECK(gate.size() == block.mixer->n_heads(), "ForwardHooks: layer ", l, " gate has ",
+                gate.size(), " entries for ", block.mixer->n_heads(), " heads");
+      mh.head_gate = gate.data();
+    }
+    mid = x;
+    block.mixer->Forward(*mixer_in, bt, mh, *bc.mixer, mid, /*accumulate=*/true);
+    if (block.mlp) {
+      const Mat* mlp_in = &mid;
+      if (block.norm2) {
+        block.norm2->Forward(mid, bc.ln2, bc.ln2_out);
+        mlp_in = &bc.ln2_out;
+      }
+      ws.stream[l + 1] = mid;
+      block.mlp->Forward(*mlp_in, bc.mlp, ws.stream[l + 1], /*accumulate=*/true);
+    }
+  }
+
+  // Readout at the scored positions only.
+  const Mat& last = ws.stream[cfg_.layers];
+  for (int j = 0; j < s; ++j) ws.gathered.col(j) = last.col(batch.scored[j]);
+  auto gathered = ws.gathered.leftCols(s);
+  if (norm_f_) {
+    norm_f_->Forward(gathered, ws.ln_f, ws.ln_f_out.leftCols(s));
+    head_->Forward(ws.ln_f_out.leftCols(s), ws.outputs.leftCols(s), false);
+  } else {
+    head_->Forward(gathered, ws.outputs.leftCols(s), false);
+  }
+  ws.n_scored = s;
+}
+
+void Transformer::Backward(const Batch& batch, Workspace& ws) const {
+  const BatchShape bt = batch.shape;
+  const int s = ws.n_scored;
+  SIM_CHECK(s == batch.n_scored(), "Transformer::Backward: batch differs from the last Forward");
+
+  // Readout: outputs = W h + b, h = norm_f(gathered).
+  if (norm_f_) {
+    head_->Backward(ws.ln_f_out.leftCols(s), ws.d_outputs.leftCols(s), ws.d_readout.leftCols(s), false);
+    ws.d_gathered.leftCols(s).setZero();
+    norm_f_->Backward(ws.d_readout.leftCols(s), ws.ln_f, ws.d_gathered.leftCols(s));
+  } else {
+    head_->Backward(ws.gathered.leftCols(s), ws.d_outputs.leftCols(s), ws.d_gathered.leftCols(s), false);
+  }
+  ws.d_stream.setZero();
+  for (int j = 0; j < s; ++j) ws.d_stream.col(batch.scored[j]) += ws.d_gathered.col(j);
+
+  // Blocks in reverse; d_stream holds dL/d stream[l+1] on entry and dL/d stream[l] on exit.
+  // Branch backwards accumulate into d_stream, which is the residual connection's gradient.
+  for (int l = cfg_.layers - 1; l >= 0; --l) {
+    const Block& block = blocks_[l];
+    BlockCache& bc = ws.blocks[l];
+    if (block.mlp) {
+      const Mat& mid = bc.mid;
+      if (block.norm2) {
+        ws.d_branch.setZero();
+        block.mlp->Backward(bc.ln2_out, ws.d_stream, bc.mlp, ws.d_branch);
+        block.norm2->Backward(ws.d_branch, bc.ln2, ws.d_stream);
+      } else {
+        block.mlp->Backward(mid, ws.d_stream, bc.mlp, ws.d_stream);
+      }
+    }
+    const Mat& x = ws.stream[l];
+    if (block.norm1) {
+      ws.d_branch.setZero();
+      block.mixer->Backward(bc.ln1_out, ws.d_stream, bt, *bc.mixer, ws.d_branch);
+      block.norm1->Backward(ws.d_branch, bc.ln1, ws.d_stream);
+    } else {
+      block.mixer->Backward(x, ws.d_stream, bt, *bc.mixer, ws.d_stream);
+    }
+  }
+
+  // Embedding and positions.
+  pos_->Backward(bt, ws.d_stream);
+  if (tok_)
+    tok_->Backward(batch.tokens, ws.d_stream);
+  else
+    in_proj_->BackwardParams(batch.vectors, ws.d_stream);
+}
+
+const Mat* Transformer::AttentionProbs(const Workspace& ws, int layer) const {
+  SIM_CHECK(layer >= 0 && layer < cfg_.layers, "AttentionProbs: layer ", layer, " of ", cfg_.layers);
+  return blocks_[layer].mixer->AttentionProbs(*ws.blocks[layer].mixer);
+}
+
+}  // namespace sim

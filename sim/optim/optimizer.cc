@@ -1,0 +1,73 @@
+#include "sim/optim/optimizer.h"
+
+#include <cmath>
+
+#include "sim/core/check.h"
+
+namespace sim {
+
+Optimizer::Optimizer(const OptimizerConfig& config, ParamRegistry& registry)
+    : cfg_(config), registry_(&registry) {
+  SIM_CHECK(registry.finalized(), "Optimizer: registry not finalized");
+  m_ = Vec::Zero(registry.total_size());
+  if (cfg_.kind == OptimizerKind::kAdamW) v_ = Vec::Zero(registry.total_size());
+}
+
+void Optimizer::Step(double lr) {
+  ++t_;
+  Vec& values = registry_->values();
+  const Vec& grads = registry_->grads();
+  const double bias1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(t_));
+  const double bias2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(t_));
+  for (ParamId id = 0; id < registry_->size(); ++id) {
+    const ParamGroupSettings& group = registry_->group(id);
+    if (!group.trainable) continue;
+    const Index offset = registry_->offset(id), n = registry_->numel(id);
+    auto p = values.segment(offset, n).array();
+    auto g = grads.segment(offset, n).array();
+    auto m = m_.segment(offset, n).array();
+    const Scalar lr_p = static_cast<Scalar>(lr * group.lr_mult);
+    const Scalar wd = static_cast<Scalar>(cfg_.weight_decay * group.decay_mult);
+    if (cfg_.kind == OptimizerKind::kAdamW) {
+      auto v = v_.segment(offset, n).array();
+      const Scalar b1 = static_cast<Scalar>(cfg_.beta1), b2 = static_cast<Scalar>(cfg_.beta2);
+      const Scalar step = static_cast<Scalar>(lr * group.lr_mult / bias1);
+      const Scalar inv_sqrt_bias2 = static_cast<Scalar>(1.0 / std::sqrt(bias2));
+      const Scalar eps = static_cast<Scalar>(cfg_.eps);
+      if (wd != 0) p *= Scalar(1) - lr_p * wd;
+      m = b1 * m + (Scalar(1) - b1) * g;
+      v = b2 * v + (Scalar(1) - b2) * g.square();
+      p -= step * m / (v.sqrt() * inv_sqrt_bias2 + eps);
+    } else {
+      const Scalar mu = static_cast<Scalar>(cfg_.momentum);
+      if (wd != 0)
+        m = mu * m + g + wd * p;
+      else
+        m = mu * m + g;
+      p -= lr_p * m;
+    }
+  }
+}
+
+double GradNorm(const ParamRegistry& registry) {
+  double sum = 0.0;
+  for (ParamId id = 0; id < registry.size(); ++id) {
+    if (!registry.group(id).trainable) continue;
+    const auto g = registry.grads().segment(registry.offset(id), registry.numel(id));
+    sum += g.template cast<double>().squaredNorm();
+  }
+  return std::sqrt(sum);
+}
+
+double ClipGradNorm(ParamRegistry& registry, double max_norm) {
+  const double norm = GradNorm(registry);
+  if (max_norm > 0 && norm > max_norm) {
+    const Scalar scale = static_cast<Scalar>(max_norm / (norm + 1e-6));
+    for (ParamId id = 0; id < registry.size(); ++id)
+      if (registry.group(id).trainable)
+        registry.grads().segment(registry.offset(id), registry.numel(id)) *= scale;
+  }
+  return norm;
+}
+
+}  // namespace sim

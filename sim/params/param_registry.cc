@@ -1,0 +1,82 @@
+#include "sim/params/param_registry.h"
+
+#include "sim/core/check.h"
+#include "sim/core/glob.h"
+
+namespace sim {
+
+ParamId ParamRegistry::Add(ParamSpec spec) {
+  SIM_CHECK(!finalized_, "ParamRegistry::Add(", spec.name, ") after Finalize()");
+  SIM_CHECK(Find(spec.name) < 0, "ParamRegistry::Add: duplicate parameter name ", spec.name);
+  SIM_CHECK(spec.rows > 0 && spec.cols > 0, "ParamRegistry::Add: ", spec.name, " has shape (",
+            spec.rows, ", ", spec.cols, ")");
+  specs_.push_back(std::move(spec));
+  offsets_.push_back(total_);
+  total_ += specs_.back().rows * specs_.back().cols;
+  ParamGroupSettings settings;
+  settings.decay_mult = specs_.back().decay ? 1.0 : 0.0;
+  groups_.push_back(settings);
+  return static_cast<ParamId>(specs_.size() - 1);
+}
+
+void ParamRegistry::Finalize() {
+  SIM_CHECK(!finalized_, "ParamRegistry::Finalize called twice");
+  values_ = Vec::Zero(total_);
+  grads_ = Vec::Zero(total_);
+  finalized_ = true;
+}
+
+ParamId ParamRegistry::Find(std::string_view name) const {
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (specs_[i].name == name) return static_cast<ParamId>(i);
+  return -1;
+}
+
+std::vector<ParamId> ParamRegistry::Match(std::string_view pattern) const {
+  std::vector<ParamId> ids;
+  for (size_t i = 0; i < specs_.size(); ++i)
+    if (GlobMatch(pattern, specs_[i].name)) ids.push_back(static_cast<ParamId>(i));
+  return ids;
+}
+
+Index ParamRegistry::trainable_size() const {
+  Index n = 0;
+  for (int i = 0; i < size(); ++i)
+    if (groups_[i].trainable) n += numel(i);
+  return n;
+}
+
+namespace {
+std::vector<ParamId> MatchOrThrow(const ParamRegistry& registry, const std::string& option,
+                                  const std::string& pattern) {
+  std::vector<ParamId> ids = registry.Match(pattern);
+  if (ids.empty()) {
+    std::string names;
+    for (int i = 0; i < registry.size() && i < 12; ++i) names += (i ? ", " : "") + registry.name(i);
+    if (registry.size() > 12) names += ", ...";
+    throw ConfigError(Concat(option, ": pattern '", pattern,
+                             "' matches no parameter; parameters are: ", names));
+  }
+  return ids;
+}
+}  // namespace
+
+void ParamGroupRules::Apply(ParamRegistry& registry) const {
+  if (!trainable.empty()) {
+    for (int i = 0; i < registry.size(); ++i) registry.group(i).trainable = false;
+    for (const std::string& pattern : trainable)
+      for (ParamId id : MatchOrThrow(registry, "optim.trainable", pattern))
+        registry.group(id).trainable = true;
+  }
+  for (const std::string& pattern : freeze)
+    for (ParamId id : MatchOrThrow(registry, "optim.freeze", pattern))
+      registry.group(id).trainable = false;
+  for (const auto& [pattern, mult] : lr_mult)
+    for (ParamId id : MatchOrThrow(registry, "optim.lr_mult", pattern))
+      registry.group(id).lr_mult = mult;
+  for (const auto& [pattern, mult] : decay_mult)
+    for (ParamId id : MatchOrThrow(registry, "optim.decay_mult", pattern))
+      registry.group(id).decay_mult = mult;
+}
+
+}  // namespace sim

@@ -1,0 +1,107 @@
+// Named parameters over flat buffers.
+//
+// Every trainable tensor has a dotted name ("blocks.0.attn.wq") and a shape (rows, cols); vectors
+// are (n, 1). Values, gradients and optimizer moments live in flat, contiguous buffers, so an
+// optimizer step, a gradient norm or a checkpoint is one pass over memory, and freezing, learning-
+// rate multipliers and weight decay are selected by glob patterns over names (never by special
+// cases in layers).
+//
+// Life cycle: layers call Add() while the model is built; Finalize() allocates the buffers; then
+// Value(id)/Grad(id) return Eigen maps into them.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/core/types.h"
+
+namespace sim {
+
+using ParamId = int;
+
+// How a parameter is initialized (applied by the model, from its own random stream).
+enum class InitKind {
+  kZeros,
+  kOnes,
+  kNormal,  // N(0, std^2)
+};
+
+struct ParamSpec {
+  std::string name;
+  Index rows = 0;
+  Index cols = 1;
+  InitKind init = InitKind::kZeros;
+  double init_std = 0.0;
+  bool decay = false;  // weight decay applies by default (matrices, not biases or gains)
+};
+
+// Per-parameter optimization settings, resolved from group rules.
+struct ParamGroupSettings {
+  bool trainable = true;
+  double lr_mult = 1.0;
+  double decay_mult = 1.0;  // multiplies the optimizer's weight decay; 0 for biases and gains
+};
+
+class ParamRegistry {
+ public:
+  // Registers a parameter; names must be unique. Only before Finalize().
+  ParamId Add(ParamSpec spec);
+  // Allocates values (NaN-free zeros), gradients and returns.
+  void Finalize();
+  bool finalized() const { return finalized_; }
+
+  int size() const { return static_cast<int>(specs_.size()); }
+  const ParamSpec& spec(ParamId id) const { return specs_[id]; }
+  const std::string& name(ParamId id) const { return specs_[id].name; }
+  // -1 when absent.
+  ParamId Find(std::string_view name) const;
+  // Ids whose names match the glob pattern, in registration order.
+  std::vector<ParamId> Match(std::string_view pattern) const;
+
+  Index offset(ParamId id) const { return offsets_[id]; }
+  Index numel(ParamId id) const { return specs_[id].rows * specs_[id].cols; }
+  Index total_size() const { return total_; }
+
+  MatMap Value(ParamId id) { return MatMap(values_.data() + offsets_[id], specs_[id].rows, specs_[id].cols); }
+  Eigen::Map<const Mat> Value(ParamId id) const {
+    return Eigen::Map<const Mat>(values_.data() + offsets_[id], specs_[id].rows, specs_[id].cols);
+  }
+  MatMap Grad(ParamId id) { return MatMap(grads_.data() + offsets_[id], specs_[id].rows, specs_[id].cols); }
+
+  // The flat buffers: (total_size, 1).
+  Vec& values() { return values_; }
+  const Vec& values() const { return values_; }
+  Vec& grads() { return grads_; }
+  const Vec& grads() const { return grads_; }
+
+  void ZeroGrads() { grads_.setZero(); }
+
+  // Group settings per parameter (defaults: trainable, multipliers 1, decay by spec).
+  ParamGroupSettings& group(ParamId id) { return groups_[id]; }
+  const ParamGroupSettings& group(ParamId id) const { return groups_[id]; }
+  Index trainable_size() const;
+
+ private:
+  std::vector<ParamSpec> specs_;
+  std::vector<Index> offsets_;
+  std::vector<ParamGroupSettings> groups_;
+  Index total_ = 0;
+  bool finalized_ = false;
+  Vec values_;  // (total_size)
+  Vec grads_;   // (total_size)
+};
+
+// Rules that set group settings by name: "freeze", "trainable only", "lr multiplier", "decay mult".
+// Applied in order, so later rules win. Each rule's pattern must match at least one parameter,
+// otherwise ConfigError names the option and the pattern.
+struct ParamGroupRules {
+  std::vector<std::string> freeze;                                   // optim.freeze
+  std::vector<std::string> trainable;                                // optim.trainable (empty = all)
+  std::vector<std::pair<std::string, double>> lr_mult;               // optim.lr_mult
+  std::vector<std::pair<std::string, double>> decay_mult;            // optim.decay_mult
+
+  void Apply(ParamRegistry& registry) const;
+};
+
+}  // namespace sim

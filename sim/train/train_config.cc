@@ -1,0 +1,96 @@
+#include "sim/train/train_config.h"
+
+#include <cstdlib>
+#include <limits>
+
+#include "sim/core/error.h"
+#include "sim/core/glob.h"
+
+namespace sim {
+
+void DeclareTrainOptions(OptionSet& set) {
+  set.Declare({"train.steps", "1000", "optimizer steps", ""});
+  set.Declare({"train.batch", "64", "examples per training batch", ""});
+  set.Declare({"train.lr", "1e-3", "peak learning rate", ""});
+  set.Declare({"train.optimizer", "adamw", "adamw | sgd (with momentum)", ""});
+  set.Declare({"train.seed", "0", "seed of the parameter init and training-data streams", ""});
+  set.Declare({"train.threads", "1", "OpenMP threads (results are identical for any count)", ""});
+  set.Declare({"train.eval_every", "100", "evaluate every N steps (and after the last step)", ""});
+  set.Declare({"train.weight_decay", "0", "decoupled weight decay (AdamW) or L2 (SGD); matrices only unless optim.decay_mult says otherwise", ""});
+  set.Declare({"train.beta1", "0.9", "AdamW beta1", ""});
+  set.Declare({"train.beta2", "0.999", "AdamW beta2", ""});
+  set.Declare({"train.eps", "1e-8", "AdamW epsilon", ""});
+  set.Declare({"train.momentum", "0.9", "SGD momentum", ""});
+  set.Declare({"train.clip", "1.0", "clip the global gradient norm to this value; 0 = off", ""});
+  set.Declare({"train.schedule", "constant", "learning-rate schedule after warm-up: constant | cosine", ""});
+  set.Declare({"train.warmup", "0", "linear warm-up steps", ""});
+  set.Declare({"train.min_lr_ratio", "0", "cosine schedule: final lr as a fraction of train.lr", ""});
+  set.Declare({"train.target_metric", "none", "early stop: metric to watch (accuracy, loss, mse, ...) or none", ""});
+  set.Declare({"train.target_split", "test", "early stop: evaluation split of train.target_metric", ""});
+  set.Declare({"train.target_value", "0.99", "early stop: stop once the metric reaches this (>= for accuracy, <= otherwise)", ""});
+  set.Declare({"eval.size", "2000", "examples per evaluation split (rounded up to whole eval batches)", ""});
+  set.Declare({"eval.batch", "500", "examples per evaluation batch", ""});
+  set.Declare({"eval.mode", "fixed", "fixed (one held-out set, the same at every evaluation) | fresh (new examples each time)", ""});
+  set.Declare({"eval.seed", "0", "seed of the evaluation streams (independent of train.seed, so every run sees the same held-out set)", ""});
+  set.Declare({"optim.freeze", "", "comma-separated glob patterns of parameters to freeze (embed.tok, blocks.*.attn.wq)", ""});
+  set.Declare({"optim.trainable", "", "comma-separated glob patterns: train only these (empty = all)", ""});
+  set.Declare({"optim.lr_mult", "", "comma-separated pattern:multiplier pairs (blocks.*.attn.wv:4)", ""});
+  set.Declare({"optim.decay_mult", "", "comma-separated pattern:multiplier pairs for weight decay (default: 1 for matrices, 0 for biases and norm gains)", ""});
+}
+
+namespace {
+std::vector<std::pair<std::string, double>> ReadPatternMultipliers(Options& options, const std::string& key) {
+  std::vector<std::pair<std::string, double>> rules;
+  for (const std::string& item : options.StringList(key)) {
+    const size_t colon = item.rfind(':');
+    char* end = nullptr;
+    const std::string number = colon == std::string::npos ? "" : Trim(item.substr(colon + 1));
+    const double mult = std::strtod(number.c_str(), &end);
+    if (colon == std::string::npos || number.empty() || *end != '\0' || !(mult >= 0)) {
+      options.Fail(key, Concat("expected pattern:multiplier pairs with multipliers >= 0, bad item '", item, "'"));
+      continue;
+    }
+    rules.emplace_back(Trim(item.substr(0, colon)), mult);
+  }
+  return rules;
+}
+}  // namespace
+
+bool HigherIsBetter(const std::string& metric) { return metric.rfind("acc", 0) == 0; }
+
+TrainConfig ReadTrainConfig(Options& options) {
+  TrainConfig c;
+  constexpr long kMaxInt = std::numeric_limits<int>::max();
+  c.steps = static_cast<int>(options.Int("train.steps", 0, kMaxInt));
+  c.batch = static_cast<int>(options.Int("train.batch", 1, 1 << 20));
+  c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
+  c.threads = static_cast<int>(options.Int("train.threads", 1, 1024));
+  c.eval_every = static_cast<int>(options.Int("train.eval_every", 1, kMaxInt));
+  c.optimizer.kind = options.Choice("train.optimizer", {"adamw", "sgd"}) == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
+  c.optimizer.weight_decay = options.Double("train.weight_decay", 0, 10);
+  c.optimizer.beta1 = options.Double("train.beta1", 0, 0.999999);
+  c.optimizer.beta2 = options.Double("train.beta2", 0, 0.999999999);
+  c.optimizer.eps = options.Double("train.eps", 0, 1);
+  c.optimizer.momentum = options.Double("train.momentum", 0, 0.999999);
+  c.schedule.lr = options.Double("train.lr", 0, 100);
+  c.schedule.kind = options.Choice("train.schedule", {"constant", "cosine"}) == "constant" ? ScheduleKind::kConstant : ScheduleKind::kCosine;
+  c.schedule.warmup = static_cast<int>(options.Int("train.warmup", 0, kMaxInt));
+  c.schedule.min_ratio = options.Double("train.min_lr_ratio", 0, 1);
+  c.schedule.total_steps = c.steps;
+  c.clip = options.Double("train.clip", 0, 1e12);
+  const std::string target = Trim(options.String("train.target_metric"));
+  c.target_metric = target == "none" ? "" : target;
+  c.target_split = Trim(options.String("train.target_split"));
+  c.target_value = options.Double("train.target_value", -1e300, 1e300);
+  c.eval.size = static_cast<int>(options.Int("eval.size", 1, 100000000));
+  c.eval.batch = static_cast<int>(options.Int("eval.batch", 1, 1 << 20));
+  c.eval.fresh = options.Choice("eval.mode", {"fixed", "fresh"}) == "fresh";
+  c.eval.seed = static_cast<uint64_t>(options.Int("eval.seed", 0, std::numeric_limits<long>::max()));
+  c.groups.freeze = options.StringList("optim.freeze");
+  c.groups.trainable = options.StringList("optim.trainable");
+  c.groups.lr_mult = ReadPatternMultipliers(options, "optim.lr_mult");
+  c.groups.decay_mult = ReadPatternMultipliers(options, "optim.decay_mult");
+  return c;
+}
+
+}  // namespace sim

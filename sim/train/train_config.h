@@ -1,0 +1,46 @@
+// Training-loop configuration: steps, batch, optimizer and schedule, evaluation, early stop, and
+// the parameter-group rules (freeze, trainable subset, learning-rate and decay multipliers).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "sim/config/options.h"
+#include "sim/optim/lr_schedule.h"
+#include "sim/optim/optimizer.h"
+#include "sim/params/param_registry.h"
+
+namespace sim {
+
+struct EvalConfig {
+  int size = 2000;         // examples per evaluation split (rounded up to whole batches)
+  int batch = 500;         // examples per evaluation batch
+  bool fresh = false;      // draw new examples at every evaluation instead of a fixed held-out set
+  uint64_t seed = 0;       // seed of the evaluation streams, independent of train.seed
+};
+
+struct TrainConfig {
+  int steps = 1000;
+  int batch = 64;
+  uint64_t seed = 0;
+  int threads = 1;
+  int eval_every = 100;
+  OptimizerConfig optimizer;
+  LrSchedule schedule;     // lr, warm-up, kind, min ratio; total_steps = steps
+  double clip = 1.0;       // max gradient norm, 0 = off
+  // Early stop when <target_split>/<target_metric> reaches target_value at an evaluation:
+  // metrics named "accuracy"/"acc*" must be >= the value, all others (loss, mse) <= it.
+  std::string target_split = "test";
+  std::string target_metric;  // empty = no early stop
+  double target_value = 0.0;
+  EvalConfig eval;
+  ParamGroupRules groups;
+};
+
+void DeclareTrainOptions(OptionSet& set);
+TrainConfig ReadTrainConfig(Options& options);
+
+// True when higher values of the metric are better (accuracy-like).
+bool HigherIsBetter(const std::string& metric);
+
+}  // namespace sim

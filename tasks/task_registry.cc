@@ -1,0 +1,33 @@
+#include "tasks/task_registry.h"
+
+#include "tasks/linreg.h"
+#include "tasks/mqar.h"
+
+namespace sim {
+
+const std::vector<TaskEntry>& TaskRegistry() {
+  static const std::vector<TaskEntry> entries = {
+      {"mqar", "multi-query associative recall (Arora et al. 2023, Zoology)", DeclareMqarOptions, MakeMqar},
+      {"linreg", "in-context linear regression (Garg et al. 2022)", DeclareLinregOptions, MakeLinreg},
+  };
+  return entries;
+}
+
+void DeclareTaskOptions(OptionSet& set) {
+  std::string names;
+  for (const TaskEntry& e : TaskRegistry()) names += (names.empty() ? "" : " | ") + e.name;
+  set.Declare({"task.name", TaskRegistry().front().name, "task: " + names, ""});
+  for (const TaskEntry& e : TaskRegistry()) e.declare(set);
+}
+
+std::unique_ptr<Task> MakeTask(Options& options) {
+  const std::string name = options.task();
+  for (const TaskEntry& e : TaskRegistry())
+    if (e.name == name) return e.make(options);
+  std::string names;
+  for (const TaskEntry& e : TaskRegistry()) names += (names.empty() ? "" : ", ") + e.name;
+  options.Fail("task.name", "unknown task; valid tasks: " + names);
+  return nullptr;
+}
+
+}  // namespace sim
