@@ -52,15 +52,19 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
   if (with_options) all.add(keys);
   try {
     po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+    // Without a positional description, Boost keeps a bare argument as an option with no name and
+    // po::store silently drops it: reject it here (e.g. a second INI file given without --config).
+    for (const po::option& opt : parsed.options)
+      if (opt.string_key.empty()) {
+        const std::string extra = opt.original_tokens.empty() ? "" : opt.original_tokens.front();
+        const std::string hint = with_options
+                                     ? "options are written --section.key=value; each INI file needs its own --config"
+                                     : Concat("sim ", command, " --help lists its arguments");
+        throw ConfigError(Concat("sim ", command, ": unexpected argument '", extra, "' (", hint, ")"));
+      }
     po::store(parsed, result.flags);
   } catch (const po::unknown_option& e) {
     ThrowUnknown(e.get_option_name(), " on the command line", set, own_flags);
-  } catch (const po::too_many_positional_options_error&) {
-    std::string extra;
-    for (const std::string& a : args)
-      if (a.empty() || a[0] != '-') extra = a;
-    throw ConfigError(Concat("sim ", command, ": unexpected argument '", extra,
-                             "' (options are written --section.key=value)"));
   } catch (const po::error& e) {
     throw ConfigError(Concat("sim ", command, ": ", e.what()));
   }

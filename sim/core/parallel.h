@@ -26,8 +26,11 @@ void ParallelFor(int n, const Fn& fn) {
 
 enum class Op { kN, kT };  // use a matrix as is, or transposed
 
-// C = op(A) op(B)  (accumulate=false)   or   C += op(A) op(B)  (accumulate=true).
-// C must not alias A or B.
+// C = op(A) op(B)  (accumulate=false)   or   C += op(A) op(B)  (accumulate=true), C must not alias
+// A or B. Eigen's GEMM kernel with packing buffers owned per thread, so no call allocates after
+// warm-up. Gemm splits C into shape-determined tiles spread over the threads; GemmSerial runs on the
+// calling thread (for products inside an already parallel loop).
+void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
 void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
 
 // out(:) (+)= sum over columns of x, in a fixed order: x (R, N) -> out (R).

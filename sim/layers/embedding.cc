@@ -14,7 +14,7 @@ TokenEmbedding::TokenEmbedding(int vocab, int d_model, double init_std, ParamReg
 }
 
 void TokenEmbedding::Forward(const std::vector<int32_t>& tokens, MatRef y) const {
-  SIM_CHECK_SHAPE("TokenEmbedding::Forward", y, d_model_, tokens.size());
+  SIM_CHECK_SHAPE("TokenEmbedding::Forward", y, "D", d_model_, "N", tokens.size());
   const Eigen::Map<const Mat> table = std::as_const(*registry_).Value(table_);
   for (size_t c = 0; c < tokens.size(); ++c) {
     SIM_DCHECK(tokens[c] >= 0 && tokens[c] < vocab_, "token ", tokens[c], " outside [0, ", vocab_, ")");
@@ -23,7 +23,7 @@ void TokenEmbedding::Forward(const std::vector<int32_t>& tokens, MatRef y) const
 }
 
 void TokenEmbedding::Backward(const std::vector<int32_t>& tokens, const ConstMatRef& d_y) const {
-  SIM_CHECK_SHAPE("TokenEmbedding::Backward", d_y, d_model_, tokens.size());
+  SIM_CHECK_SHAPE("TokenEmbedding::Backward", d_y, "D", d_model_, "N", tokens.size());
   MatMap grad = registry_->Grad(table_);
   for (size_t c = 0; c < tokens.size(); ++c) grad.col(tokens[c]) += d_y.col(c);
 }
@@ -45,7 +45,7 @@ PositionalEncoding::PositionalEncoding(PosKind kind, int max_len, int d_model, d
 
 void PositionalEncoding::Forward(BatchShape bt, MatRef y) const {
   if (kind_ == PosKind::kNone) return;
-  SIM_CHECK_SHAPE("PositionalEncoding::Forward", y, d_model_, bt.tokens());
+  SIM_CHECK_SHAPE("PositionalEncoding::Forward", y, "D", d_model_, "B*T", bt.tokens());
   SIM_CHECK(bt.length <= max_len_, "PositionalEncoding: T=", bt.length, " exceeds max_len=", max_len_);
   const Eigen::Map<const Mat> table = kind_ == PosKind::kLearned
                                           ? std::as_const(*registry_).Value(table_)
@@ -55,7 +55,7 @@ void PositionalEncoding::Forward(BatchShape bt, MatRef y) const {
 
 void PositionalEncoding::Backward(BatchShape bt, const ConstMatRef& d_y) const {
   if (kind_ != PosKind::kLearned) return;
-  SIM_CHECK_SHAPE("PositionalEncoding::Backward", d_y, d_model_, bt.tokens());
+  SIM_CHECK_SHAPE("PositionalEncoding::Backward", d_y, "D", d_model_, "B*T", bt.tokens());
   MatMap grad = registry_->Grad(table_);
   for (int b = 0; b < bt.batch; ++b) grad.leftCols(bt.length) += d_y.middleCols(b * bt.length, bt.length);
 }

@@ -21,8 +21,8 @@ LayerNorm::LayerNorm(int d_model, ParamRegistry& registry, const std::string& pr
 
 void LayerNorm::Forward(const ConstMatRef& x, LayerNormCache& cache, MatRef y) const {
   const Index n = x.cols();
-  SIM_CHECK_SHAPE("LayerNorm::Forward", x, d_model_, n);
-  SIM_CHECK_SHAPE("LayerNorm::Forward", y, d_model_, n);
+  SIM_CHECK_SHAPE("LayerNorm::Forward", x, "D", d_model_, "n", n);
+  SIM_CHECK_SHAPE("LayerNorm::Forward", y, "D", d_model_, "n", n);
   SIM_CHECK(cache.xhat.rows() == d_model_ && cache.xhat.cols() >= n,
             "LayerNorm::Forward: cache holds ", cache.xhat.cols(), " columns, need ", n);
   const auto gamma = std::as_const(*registry_).Value(gamma_).col(0).array();
@@ -45,8 +45,8 @@ void LayerNorm::Forward(const ConstMatRef& x, LayerNormCache& cache, MatRef y) c
 
 void LayerNorm::Backward(const ConstMatRef& d_y, const LayerNormCache& cache, MatRef d_x) const {
   const Index n = d_y.cols();
-  SIM_CHECK_SHAPE("LayerNorm::Backward", d_y, d_model_, n);
-  SIM_CHECK_SHAPE("LayerNorm::Backward", d_x, d_model_, n);
+  SIM_CHECK_SHAPE("LayerNorm::Backward", d_y, "D", d_model_, "n", n);
+  SIM_CHECK_SHAPE("LayerNorm::Backward", d_x, "D", d_model_, "n", n);
   const auto gamma = std::as_const(*registry_).Value(gamma_).col(0).array();
   const Scalar inv_d = Scalar(1) / d_model_;
   ParallelFor(NumChunks(n), [&](int c) {

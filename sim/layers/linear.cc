@@ -16,14 +16,14 @@ Linear::Linear(const LinearConfig& config, ParamRegistry& registry, const std::s
 }
 
 void Linear::Forward(const ConstMatRef& x, MatRef y, bool accumulate) const {
-  SIM_CHECK_SHAPE("Linear::Forward", x, cfg_.in, y.cols());
-  SIM_CHECK_SHAPE("Linear::Forward", y, cfg_.out, x.cols());
+  SIM_CHECK_SHAPE("Linear::Forward", x, "in", cfg_.in, "n", y.cols());
+  SIM_CHECK_SHAPE("Linear::Forward", y, "out", cfg_.out, "n", x.cols());
   Gemm(registry_->Value(w_), Op::kN, x, Op::kN, y, accumulate);
   if (b_ >= 0) y.colwise() += registry_->Value(b_).col(0);
 }
 
 void Linear::BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const {
-  SIM_CHECK_SHAPE("Linear::Backward", d_y, cfg_.out, x.cols());
+  SIM_CHECK_SHAPE("Linear::Backward", d_y, "out", cfg_.out, "n", x.cols());
   // y = W x + b  =>  dW += d_y xᵀ, db += rowsum(d_y)
   Gemm(d_y, Op::kN, x, Op::kT, registry_->Grad(w_), true);
   if (b_ >= 0) RowSum(d_y, registry_->Grad(b_).col(0), true);
@@ -32,7 +32,7 @@ void Linear::BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const 
 void Linear::Backward(const ConstMatRef& x, const ConstMatRef& d_y, MatRef d_x,
                       bool accumulate_dx) const {
   BackwardParams(x, d_y);
-  SIM_CHECK_SHAPE("Linear::Backward", d_x, cfg_.in, x.cols());
+  SIM_CHECK_SHAPE("Linear::Backward", d_x, "in", cfg_.in, "n", x.cols());
   // d_x (+)= Wᵀ d_y
   Gemm(registry_->Value(w_), Op::kT, d_y, Op::kN, d_x, accumulate_dx);
 }

@@ -72,8 +72,8 @@ Mlp::Mlp(const MlpConfig& config, ParamRegistry& registry, const std::string& pr
 
 void Mlp::Forward(const ConstMatRef& x, MlpCache& cache, MatRef y, bool accumulate) const {
   const Index n = x.cols();
-  SIM_CHECK_SHAPE("Mlp::Forward", x, cfg_.d_model, n);
-  SIM_CHECK_SHAPE("Mlp::Forward cache", cache.h, cfg_.d_hidden, n);
+  SIM_CHECK_SHAPE("Mlp::Forward", x, "D", cfg_.d_model, "n", n);
+  SIM_CHECK_SHAPE("Mlp::Forward cache", cache.h, "F", cfg_.d_hidden, "n", n);
   fc1_.Forward(x, cache.h, false);
   ParallelFor(static_cast<int>((n + kChunk - 1) / kChunk), [&](int c) {
     const Index start = c * kChunk, len = std::min(kChunk, n - start);
@@ -84,7 +84,7 @@ void Mlp::Forward(const ConstMatRef& x, MlpCache& cache, MatRef y, bool accumula
 
 void Mlp::Backward(const ConstMatRef& x, const ConstMatRef& d_y, MlpCache& cache, MatRef d_x) const {
   const Index n = x.cols();
-  SIM_CHECK_SHAPE("Mlp::Backward", d_y, cfg_.d_model, n);
+  SIM_CHECK_SHAPE("Mlp::Backward", d_y, "D", cfg_.d_model, "n", n);
   // y = W2 a + b2  =>  dW2 += d_y aᵀ, db2 += rowsum(d_y), d_a = W2ᵀ d_y (into d_h)
   fc2_.Backward(cache.a, d_y, cache.d_h, /*accumulate_dx=*/false);
   // a = act(h)  =>  d_h = d_a ⊙ act'(h)

@@ -78,8 +78,8 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
                             MixerCache& cache_base, MatRef y, bool accumulate) const {
   auto& c = static_cast<SelfAttentionCache&>(cache_base);
   const int d = cfg_.d_model, n_heads = cfg_.n_heads, dh = d_head_, t = bt.length;
-  SIM_CHECK_SHAPE("SelfAttention::Forward", x, d, bt.tokens());
-  SIM_CHECK_SHAPE("SelfAttention::Forward", y, d, bt.tokens());
+  SIM_CHECK_SHAPE("SelfAttention::Forward", x, "D", d, "B*T", bt.tokens());
+  SIM_CHECK_SHAPE("SelfAttention::Forward", y, "D", d, "B*T", bt.tokens());
   SIM_CHECK(c.shape.batch == bt.batch && c.shape.length == bt.length,
             "SelfAttention::Forward: cache is for (B=", c.shape.batch, ", T=", c.shape.length,
             "), batch is (B=", bt.batch, ", T=", bt.length, ")");
@@ -93,11 +93,11 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
     const int b = i / n_heads, h = i % n_heads;
     auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
     // S = Kᵀ Q / √Dh, then P = softmax over keys per query column.
-    p.noalias() = c.k.block(h * dh, b * t, dh, t).transpose() * c.q.block(h * dh, b * t, dh, t);
+    GemmSerial(c.k.block(h * dh, b * t, dh, t), Op::kT, c.q.block(h * dh, b * t, dh, t), Op::kN, p, false);
     p *= scale;
     SoftmaxColumns(p, cfg_.causal);
     // O = V P
-    c.heads.block(h * dh, b * t, dh, t).noalias() = c.v.block(h * dh, b * t, dh, t) * p;
+    GemmSerial(c.v.block(h * dh, b * t, dh, t), Op::kN, p, Op::kN, c.heads.block(h * dh, b * t, dh, t), false);
   });
   if (c.use_gate) {
     for (int h = 0; h < n_heads; ++h)
@@ -110,8 +110,8 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
                              MixerCache& cache_base, MatRef d_x) const {
   auto& c = static_cast<SelfAttentionCache&>(cache_base);
   const int d = cfg_.d_model, n_heads = cfg_.n_heads, dh = d_head_, t = bt.length;
-  SIM_CHECK_SHAPE("SelfAttention::Backward", d_y, d, bt.tokens());
-  SIM_CHECK_SHAPE("SelfAttention::Backward", d_x, d, bt.tokens());
+  SIM_CHECK_SHAPE("SelfAttention::Backward", d_y, "D", d, "B*T", bt.tokens());
+  SIM_CHECK_SHAPE("SelfAttention::Backward", d_x, "D", d, "B*T", bt.tokens());
   SIM_CHECK(static_cast<int>(c.d_scores.size()) >= NumThreads(),
             "SelfAttention::Backward: cache made for ", c.d_scores.size(), " threads, running ",
             NumThreads(), "; make caches after setting the thread count");
@@ -127,13 +127,13 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
     const auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);   // (T_k, T_q)
     const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);            // (Dh, T_q)
     // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
-    c.d_v.block(h * dh, b * t, dh, t).noalias() = d_o * p.transpose();
-    d_s.noalias() = c.v.block(h * dh, b * t, dh, t).transpose() * d_o;
+    GemmSerial(d_o, Op::kN, p, Op::kT, c.d_v.block(h * dh, b * t, dh, t), false);
+    GemmSerial(c.v.block(h * dh, b * t, dh, t), Op::kT, d_o, Op::kN, d_s, false);
     // P = softmax(S)  =>  d_S = P ⊙ (d_P - colsum(P ⊙ d_P)); S = Kᵀ Q / √Dh
     SoftmaxColumnsBackward(p, d_s, scale);
     // => d_Q = K d_S, d_K = Q d_Sᵀ
-    c.d_q.block(h * dh, b * t, dh, t).noalias() = c.k.block(h * dh, b * t, dh, t) * d_s;
-    c.d_k.block(h * dh, b * t, dh, t).noalias() = c.q.block(h * dh, b * t, dh, t) * d_s.transpose();
+    GemmSerial(c.k.block(h * dh, b * t, dh, t), Op::kN, d_s, Op::kN, c.d_q.block(h * dh, b * t, dh, t), false);
+    GemmSerial(c.q.block(h * dh, b * t, dh, t), Op::kN, d_s, Op::kT, c.d_k.block(h * dh, b * t, dh, t), false);
   });
   // Q = Wq x + bq etc.  =>  d_x += Wqᵀ d_Q + Wkᵀ d_K + Wvᵀ d_V
   wq_.Backward(x, c.d_q, d_x);

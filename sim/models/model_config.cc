@@ -22,11 +22,19 @@ void DeclareModelOptions(OptionSet& set) {
 
 ModelConfig ReadModelConfig(Options& options) {
   ModelConfig c;
+  // A bad value reads as a fallback (the minimum); checks that combine keys skip such values, so a
+  // message never quotes a number the user did not give (model.d_model=abc is not "d_model=1").
+  size_t errors = options.errors().size();
   c.layers = static_cast<int>(options.Int("model.layers", 1, 64));
+  const bool layers_ok = options.errors().size() == errors;
+  errors = options.errors().size();
   c.d_model = static_cast<int>(options.Int("model.d_model", 1, 8192));
+  const bool d_model_ok = options.errors().size() == errors;
   c.heads.clear();
+  errors = options.errors().size();
   for (long h : options.IntList("model.heads", 1, 1024)) c.heads.push_back(static_cast<int>(h));
-  if (c.heads.size() != 1 && static_cast<int>(c.heads.size()) != c.layers)
+  const bool heads_ok = options.errors().size() == errors;
+  if (layers_ok && heads_ok && c.heads.size() != 1 && static_cast<int>(c.heads.size()) != c.layers)
     options.Fail("model.heads", Concat("expected one value or one per layer (model.layers=", c.layers,
                                        "), got ", c.heads.size(), " values"));
   const std::string mlp = options.String("model.d_mlp");
@@ -49,7 +57,7 @@ ModelConfig ReadModelConfig(Options& options) {
   c.act = act == "gelu" ? Activation::kGelu : act == "gelu_tanh" ? Activation::kGeluTanh : Activation::kRelu;
   c.bias = options.Bool("model.bias");
   c.init = options.Choice("model.init", {"fan_in", "gpt2"}) == "fan_in" ? InitScheme::kFanIn : InitScheme::kGpt2;
-  if (c.heads.size() == 1 || static_cast<int>(c.heads.size()) == c.layers)
+  if (layers_ok && d_model_ok && heads_ok && (c.heads.size() == 1 || static_cast<int>(c.heads.size()) == c.layers))
     for (int l = 0; l < c.layers; ++l)
       if (c.d_model % c.heads_in_layer(l) != 0)
         options.Fail("model.heads", Concat("layer ", l, " has ", c.heads_in_layer(l),

@@ -149,7 +149,7 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
   if (tok_) {
     tok_->Forward(batch.tokens, x0);
   } else {
-    SIM_CHECK_SHAPE("Transformer::Forward", batch.vectors, cfg_.d_in, bt.tokens());
+    SIM_CHECK_SHAPE("Transformer::Forward", batch.vectors, "Din", cfg_.d_in, "B*T", bt.tokens());
     in_proj_->Forward(batch.vectors, x0, false);
   }
   pos_->Forward(bt, x0);

@@ -72,7 +72,7 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.optimizer.beta2 = options.Double("train.beta2", 0, 0.999999999);
   c.optimizer.eps = options.Double("train.eps", 0, 1);
   c.optimizer.momentum = options.Double("train.momentum", 0, 0.999999);
-  c.schedule.lr = options.Double("train.lr", 0, 100);
+  c.schedule.lr = options.Double("train.lr", 0, 1e9);
   c.schedule.kind = options.Choice("train.schedule", {"constant", "cosine"}) == "constant" ? ScheduleKind::kConstant : ScheduleKind::kCosine;
   c.schedule.warmup = static_cast<int>(options.Int("train.warmup", 0, kMaxInt));
   c.schedule.min_ratio = options.Double("train.min_lr_ratio", 0, 1);

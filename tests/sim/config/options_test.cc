@@ -1,0 +1,72 @@
+#include "sim/config/options.h"
+
+#include <gtest/gtest.h>
+
+#include "sim/cli/experiment.h"
+#include "sim/core/error.h"
+
+namespace sim {
+namespace {
+
+TEST(OptionsTest, DefaultsAndGivenValuesResolve) {
+  const OptionSet set = AllOptions();
+  Options options(set, {{"model.layers", "3"}});
+  EXPECT_EQ(options.Int("model.layers", 1, 10), 3);
+  EXPECT_EQ(options.Raw("model.d_model"), "64");
+  EXPECT_TRUE(options.errors().empty());
+}
+
+TEST(OptionsTest, BadValuesAreCollectedNotThrownOneByOne) {
+  const OptionSet set = AllOptions();
+  Options options(set, {{"model.layers", "zero"}, {"train.lr", "-1"}});
+  options.Int("model.layers", 1, 10);
+  options.Double("train.lr", 0, 1);
+  ASSERT_EQ(options.errors().size(), 2u);
+  EXPECT_NE(options.errors()[0].find("model.layers: expected an integer"), std::string::npos);
+  EXPECT_NE(options.errors()[0].find("given 'zero'"), std::string::npos);
+  EXPECT_NE(options.errors()[1].find("train.lr: must be in [0, 1]"), std::string::npos);
+  EXPECT_THROW(options.ThrowIfErrors(), ConfigError);
+}
+
+TEST(OptionsTest, TaskOptionsFollowTheActiveTask) {
+  const OptionSet set = AllOptions();
+  Options mqar(set, {{"task.name", "mqar"}});
+  EXPECT_EQ(mqar.Raw("task.vocab"), "64");
+  Options linreg(set, {{"task.name", "linreg"}, {"task.vocab", "10"}});
+  ASSERT_EQ(linreg.errors().size(), 1u);
+  EXPECT_NE(linreg.errors()[0].find("task.vocab: not an option of task 'linreg'"), std::string::npos)
+      << linreg.errors()[0];
+}
+
+TEST(OptionsTest, ResolvedIniListsActiveOptionsBySection) {
+  const OptionSet set = AllOptions();
+  Options options(set, {{"task.name", "linreg"}, {"model.layers", "3"}});
+  const std::string ini = options.ResolvedIni();
+  EXPECT_NE(ini.find("[task]\nname = linreg\n"), std::string::npos) << ini;
+  EXPECT_NE(ini.find("d = 5"), std::string::npos);
+  EXPECT_EQ(ini.find("vocab"), std::string::npos) << "another task's options are not active";
+  EXPECT_NE(ini.find("[model]\nlayers = 3\n"), std::string::npos);
+}
+
+TEST(OptionsTest, ClosestKeySuggestion) {
+  const OptionSet set = AllOptions();
+  EXPECT_EQ(set.Closest("model.layrs"), "model.layers");
+  EXPECT_EQ(set.Closest("train.stpes"), "train.steps");
+  EXPECT_EQ(set.Closest("task.vocabulary"), "task.vocab");
+}
+
+TEST(OptionsTest, HeadsPerLayerAndMlpMultiplier) {
+  const OptionSet set = AllOptions();
+  Options options(set, {{"model.layers", "3"}, {"model.heads", "8,1,1"}, {"model.d_mlp", "2x"}});
+  const ModelConfig c = ReadModelConfig(options);
+  EXPECT_TRUE(options.errors().empty());
+  EXPECT_EQ(c.heads, (std::vector<int>{8, 1, 1}));
+  EXPECT_EQ(c.d_mlp, 128);
+  Options bad(set, {{"model.layers", "2"}, {"model.heads", "8,1,1"}});
+  ReadModelConfig(bad);
+  ASSERT_FALSE(bad.errors().empty());
+  EXPECT_NE(bad.errors()[0].find("one per layer"), std::string::npos) << bad.errors()[0];
+}
+
+}  // namespace
+}  // namespace sim

@@ -1,0 +1,98 @@
+#include "sim/optim/optimizer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "sim/optim/lr_schedule.h"
+
+namespace sim {
+namespace {
+
+ParamRegistry TwoParams() {
+  ParamRegistry r;
+  r.Add({"w", 2, 2, InitKind::kNormal, 1.0, true});
+  r.Add({"b", 2, 1, InitKind::kZeros, 0.0, false});
+  r.Finalize();
+  r.values() << 0.5f, -1.0f, 2.0f, 0.25f, 0.1f, -0.2f;
+  return r;
+}
+
+// AdamW against the update written out in double for three steps (torch.optim.AdamW's formula).
+TEST(OptimizerTest, AdamWMatchesReferenceFormula) {
+  ParamRegistry r = TwoParams();
+  OptimizerConfig c;
+  c.weight_decay = 0.1;
+  Optimizer opt(c, r);
+  std::vector<double> p(6), m(6, 0.0), v(6, 0.0);
+  for (int i = 0; i < 6; ++i) p[i] = r.values()(i);
+  const double lr = 0.01;
+  for (int t = 1; t <= 3; ++t) {
+    for (int i = 0; i < 6; ++i) r.grads()(i) = static_cast<float>(0.3 * (i + 1) * (t % 2 ? 1 : -1));
+    opt.Step(lr);
+    for (int i = 0; i < 6; ++i) {
+      const double g = r.grads()(i), wd = i < 4 ? 0.1 : 0.0;  // bias b is not decayed
+      p[i] *= 1 - lr * wd;
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.999 * v[i] + 0.001 * g * g;
+      const double mhat = m[i] / (1 - std::pow(0.9, t)), vhat = v[i] / (1 - std::pow(0.999, t));
+      p[i] -= lr * mhat / (std::sqrt(vhat) + 1e-8);
+    }
+    for (int i = 0; i < 6; ++i) EXPECT_NEAR(r.values()(i), p[i], 1e-6) << "step " << t << " element " << i;
+  }
+}
+
+TEST(OptimizerTest, FrozenParametersAndLearningRateMultipliers) {
+  ParamRegistry r = TwoParams();
+  r.group(0).trainable = false;
+  r.group(1).lr_mult = 0.0;
+  const Vec before = r.values();
+  OptimizerConfig c;
+  Optimizer opt(c, r);
+  r.grads().setOnes();
+  opt.Step(0.1);
+  EXPECT_TRUE(r.values() == before) << "frozen W and b with lr multiplier 0 do not move";
+  r.group(1).lr_mult = 2.0;
+  opt.Step(0.1);
+  EXPECT_TRUE(r.values().head(4) == before.head(4));
+  EXPECT_NEAR(r.values()(4), before(4) - 0.2, 1e-5) << "Adam's normalized step is lr * mult";
+}
+
+TEST(OptimizerTest, SgdWithMomentum) {
+  ParamRegistry r = TwoParams();
+  OptimizerConfig c;
+  c.kind = OptimizerKind::kSgd;
+  c.momentum = 0.5;
+  Optimizer opt(c, r);
+  const float p0 = r.values()(0);
+  r.grads().setConstant(1.0f);
+  opt.Step(0.1);  // buf = 1
+  opt.Step(0.1);  // buf = 1.5
+  EXPECT_NEAR(r.values()(0), p0 - 0.1 - 0.15, 1e-6);
+}
+
+TEST(OptimizerTest, ClipGradNormScalesToTheLimit) {
+  ParamRegistry r = TwoParams();
+  r.grads().setConstant(2.0f);  // norm sqrt(6 * 4)
+  const double before = ClipGradNorm(r, 1.0);
+  EXPECT_NEAR(before, std::sqrt(24.0), 1e-6);
+  EXPECT_NEAR(GradNorm(r), 1.0, 1e-5);
+  r.grads().setConstant(0.1f);
+  ClipGradNorm(r, 1.0);
+  EXPECT_NEAR(r.grads()(0), 0.1f, 1e-7) << "below the limit nothing changes";
+}
+
+TEST(LrScheduleTest, WarmupThenCosine) {
+  LrSchedule s{ScheduleKind::kCosine, 1.0, 10, 110, 0.1};
+  EXPECT_NEAR(s.At(0), 0.1, 1e-12);
+  EXPECT_NEAR(s.At(9), 1.0, 1e-12);
+  EXPECT_NEAR(s.At(10), 1.0, 1e-12);
+  EXPECT_NEAR(s.At(60), 0.55, 1e-12);
+  EXPECT_NEAR(s.At(110), 0.1, 1e-12);
+  LrSchedule constant{ScheduleKind::kConstant, 0.5, 0, 100, 0.0};
+  EXPECT_EQ(constant.At(0), 0.5);
+  EXPECT_EQ(constant.At(99), 0.5);
+}
+
+}  // namespace
+}  // namespace sim
