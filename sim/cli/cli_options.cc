@@ -24,18 +24,28 @@ std::string StripDashes(std::string name) {
 }
 
 [[noreturn]] void ThrowUnknown(const std::string& raw_name, const std::string& where, const OptionSet& set,
-                               const po::options_description& own_flags) {
+                               const po::options_description& own_flags, bool in_file) {
   const std::string name = StripDashes(raw_name);
+  // A key written outside any [section] of an INI file: suggest the sections that have it.
+  if (in_file && name.find('.') == std::string::npos) {
+    std::string owners;
+    for (const std::string& key : set.Keys())
+      if (key.size() > name.size() && key.compare(key.size() - name.size() - 1, std::string::npos, "." + name) == 0)
+        owners += (owners.empty() ? "" : " or ") + Concat("[", key.substr(0, key.find('.')), "]");
+    if (!owners.empty())
+      throw ConfigError(Concat("key '", name, "'", where, " is outside any section; put it under ", owners));
+  }
   std::string best = set.Closest(name);
   int best_distance = EditDistance(name, best);
-  for (const auto& opt : own_flags.options()) {
-    const std::string flag = opt->long_name();
-    const int distance = EditDistance(name, flag);
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = flag;
+  if (!in_file)  // the command's own flags (--out, --config) are not INI keys
+    for (const auto& opt : own_flags.options()) {
+      const std::string flag = opt->long_name();
+      const int distance = EditDistance(name, flag);
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = flag;
+      }
     }
-  }
   std::string hint = best.empty() ? "" : Concat("; did you mean '", best, "'?");
   throw ConfigError(Concat("unknown option '", name, "'", where, hint,
                            " (sim train --help lists every option)"));
@@ -64,7 +74,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
       }
     po::store(parsed, result.flags);
   } catch (const po::unknown_option& e) {
-    ThrowUnknown(e.get_option_name(), " on the command line", set, own_flags);
+    ThrowUnknown(e.get_option_name(), " on the command line", set, own_flags, false);
   } catch (const po::error& e) {
     throw ConfigError(Concat("sim ", command, ": ", e.what()));
   }
@@ -77,7 +87,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
       try {
         po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), result.flags);
       } catch (const po::unknown_option& e) {
-        ThrowUnknown(e.get_option_name(), " in " + file, set, own_flags);
+        ThrowUnknown(e.get_option_name(), " in " + file, set, own_flags, true);
       } catch (const po::error& e) {
         throw ConfigError(Concat(file, ": ", e.what()));
       }

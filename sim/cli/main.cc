@@ -26,6 +26,17 @@ void PrintUsage() {
       "exit codes: 0 ok, 1 internal error, 2 bad input (options, config, files), 75 interrupted.\n");
 }
 
+// One "error: " line per problem (configuration errors come several at a time).
+void PrintError(const std::string& message) {
+  size_t start = 0;
+  while (start <= message.size()) {
+    size_t end = message.find('\n', start);
+    if (end == std::string::npos) end = message.size();
+    std::fprintf(stderr, "error: %s\n", message.substr(start, end - start).c_str());
+    start = end + 1;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,10 +57,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: unknown command '%s'; valid commands: train, info (sim --help)\n", command.c_str());
     return sim::kExitBadInput;
   } catch (const sim::ConfigError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    PrintError(e.what());
     return sim::kExitBadInput;
   } catch (const sim::InputError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
+    PrintError(e.what());
     return sim::kExitBadInput;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "internal error: %s\n", e.what());

@@ -76,8 +76,12 @@ Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
     auto g = given_.find(key);
     resolved_[key] = g != given_.end() ? g->second : decl->default_value;
   }
-  // A given key that exists but is not active belongs to another task.
+  // A given key that exists but is not active belongs to another task. (With an unknown task name
+  // the task.name error says it all.)
+  const bool known_task = std::any_of(set.decls().begin(), set.decls().end(),
+                                      [&](const OptionDecl& d) { return d.owner == "task:" + task_; });
   for (const auto& [key, value] : given_) {
+    if (!known_task) break;
     if (resolved_.count(key)) continue;
     std::string own;
     for (const std::string& k : order_)
@@ -170,7 +174,11 @@ std::vector<long> Options::IntList(const std::string& key, long min, long max) {
   return values;
 }
 
-std::vector<std::string> Options::StringList(const std::string& key) { return SplitList(Raw(key)); }
+std::vector<std::string> Options::StringList(const std::string& key) {
+  const std::string text = Trim(Raw(key));
+  if (text == "none") return {};  // an explicit empty list, writable on the command line too
+  return SplitList(text);
+}
 
 void Options::ThrowIfErrors() const {
   if (errors_.empty()) return;

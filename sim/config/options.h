@@ -57,6 +57,7 @@ class Options {
   bool Bool(const std::string& key);
   std::string Choice(const std::string& key, const std::vector<std::string>& choices);
   std::vector<long> IntList(const std::string& key, long min, long max);
+  // Comma-separated items; "none" (or nothing) is the empty list.
   std::vector<std::string> StringList(const std::string& key);
 
   // Records a problem with key (message states what is expected).

@@ -140,7 +140,7 @@ H5Reader::H5Reader(const std::string& path) : path_(path) {
   if (::access(path.c_str(), R_OK) != 0) throw InputError(Concat(path, ": not readable (permissions)"));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(Concat(path, ": not an HDF5 file"));
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file_ < 0) throw InputError(Concat(path, ": cannot open HDF5 file (locked by a writer?)"));
+  if (file_ < 0) throw InputError(Concat(path, ": cannot open HDF5 file (truncated or corrupt, or locked by a process writing it)"));
 }
 
 H5Reader::~H5Reader() {

@@ -12,13 +12,11 @@
 
 static_assert(std::is_same_v<sim::Scalar, float>, "run files store float32 parameters");
 
-#ifndef SIM_VERSION
-#define SIM_VERSION "unknown"
-#endif
-
 namespace sim {
 
-const char* EngineVersion() { return SIM_VERSION; }
+extern const char* const kEngineVersion;  // generated at build time (cmake/version.cmake)
+
+const char* EngineVersion() { return kEngineVersion; }
 
 namespace {
 

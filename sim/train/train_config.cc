@@ -32,10 +32,10 @@ void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"eval.batch", "500", "examples per evaluation batch", ""});
   set.Declare({"eval.mode", "fixed", "fixed (one held-out set, the same at every evaluation) | fresh (new examples each time)", ""});
   set.Declare({"eval.seed", "0", "seed of the evaluation streams (independent of train.seed, so every run sees the same held-out set)", ""});
-  set.Declare({"optim.freeze", "", "comma-separated glob patterns of parameters to freeze (embed.tok, blocks.*.attn.wq)", ""});
-  set.Declare({"optim.trainable", "", "comma-separated glob patterns: train only these (empty = all)", ""});
-  set.Declare({"optim.lr_mult", "", "comma-separated pattern:multiplier pairs (blocks.*.attn.wv:4)", ""});
-  set.Declare({"optim.decay_mult", "", "comma-separated pattern:multiplier pairs for weight decay (default: 1 for matrices, 0 for biases and norm gains)", ""});
+  set.Declare({"optim.freeze", "none", "comma-separated glob patterns of parameters to freeze (embed.tok, blocks.*.attn.wq)", ""});
+  set.Declare({"optim.trainable", "none", "comma-separated glob patterns: train only these (none = all)", ""});
+  set.Declare({"optim.lr_mult", "none", "comma-separated pattern:multiplier pairs (blocks.*.attn.wv:4)", ""});
+  set.Declare({"optim.decay_mult", "none", "comma-separated pattern:multiplier pairs for weight decay (default: 1 for matrices, 0 for biases and norm gains)", ""});
 }
 
 namespace {
