@@ -350,7 +350,7 @@ TEST(CliTest, PrintConfigRoundTripsAndCommandLineWins) {
   const std::map<std::string, std::string> value_of(entries.begin(), entries.end());
   EXPECT_EQ(value_of.at("model.layers"), "3") << "the command line wins over the INI file (layers = 2)";
   EXPECT_EQ(value_of.at("train.lr"), "5e-4") << "the command line wins over the INI file (lr = 3e-3)";
-  EXPECT_EQ(value_of.at("task.queries"), "6") << "INI values not overridden are kept";
+  EXPECT_EQ(value_of.at("task.queries"), "8") << "INI values not overridden are kept (quickstart mqar.ini)";
   EXPECT_EQ(value_of.at("model.d_mlp"), "0") << "INI values not overridden are kept";
   EXPECT_EQ(value_of.at("train.steps"), "3000") << "INI values not overridden are kept";
 
@@ -418,7 +418,7 @@ TEST(CliTest, ShortTrainingRunWritesFileThatInfoReads) {
   ASSERT_TRUE(h5.Exists("/params/embed.tok"));
   const std::vector<uint64_t> shape = h5.Shape("/params/embed.tok");
   ASSERT_EQ(shape.size(), 2u);
-  EXPECT_EQ(shape[0] * shape[1], 64u * 64u) << "vocab 64 x d_model 64";
+  EXPECT_EQ(shape, (std::vector<uint64_t>{128, 64})) << "[vocab, d_model] of the quickstart config";
 
   const sim::RunRecord record = sim::ReadRunFile(out);
   EXPECT_EQ(record.status, "complete");
