@@ -29,6 +29,7 @@ po::options_description TrainFlags() {
       ("help,h", "print this help, with every option and its default")
       ("config", po::value<std::vector<std::string>>(), "INI file(s) of options; later files win, the command line wins over all")
       ("out", po::value<std::string>(), "result file to write (HDF5), e.g. runs/mqar.h5")
+      ("threads", po::value<std::string>(), "shorthand for --train.threads")
       ("print-config", "print the fully resolved configuration as INI and exit")
       ("quiet", "print only the final summary line");
   return flags;
@@ -70,6 +71,11 @@ int RunTrain(const std::vector<std::string>& args) {
               << flags << "\noptions (INI section [x] key y is --x.y on the command line):\n"
               << OptionsHelp(set);
     return kExitOk;
+  }
+  if (cmd.flags.count("threads")) {
+    if (cmd.given.count("train.threads"))
+      throw ConfigError("sim train: give --threads or --train.threads, not both");
+    cmd.given["train.threads"] = cmd.flags["threads"].as<std::string>();
   }
   Options options(set, cmd.given);
   Experiment e = BuildExperiment(options);

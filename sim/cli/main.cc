@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "sim/cli/cli_options.h"
 #include "sim/cli/commands.h"
+#include "sim/cli/experiment.h"
 #include "sim/core/error.h"
 #include "sim/io/run_file.h"
 
@@ -21,9 +23,11 @@ void PrintUsage() {
       "commands:\n"
       "  train   train a model: sim train --config FILE.ini --out RUN.h5 [--section.key=value ...]\n"
       "  info    print a run file's status, final metrics and config: sim info RUN.h5\n\n"
-      "sim <command> --help lists the command's options; sim train --help lists every\n"
-      "configuration option with its default.\n"
-      "exit codes: 0 ok, 1 internal error, 2 bad input (options, config, files), 75 interrupted.\n");
+      "sim <command> --help lists the command's own flags; sim train --help also lists every\n"
+      "configuration option, which follows here with its default.\n"
+      "exit codes: 0 ok, 1 internal error, 2 bad input (options, config, files), 75 interrupted.\n\n"
+      "options (INI section [x] key y is --x.y on the command line):\n%s",
+      sim::OptionsHelp(sim::AllOptions()).c_str());
 }
 
 // One "error: " line per problem (configuration errors come several at a time).
