@@ -2,6 +2,7 @@
 
 #include "tasks/linreg.h"
 #include "tasks/mqar.h"
+#include "tasks/uniform.h"
 
 namespace sim {
 
@@ -9,6 +10,7 @@ const std::vector<TaskEntry>& TaskRegistry() {
   static const std::vector<TaskEntry> entries = {
       {"mqar", "multi-query associative recall (Arora et al. 2023, Zoology)", DeclareMqarOptions, MakeMqar},
       {"linreg", "in-context linear regression (Garg et al. 2022)", DeclareLinregOptions, MakeLinreg},
+      {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions, MakeUniform},
   };
   return entries;
 }

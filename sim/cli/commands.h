@@ -15,5 +15,6 @@ inline constexpr int kExitInterrupted = 75; // stopped by a signal; the run file
 
 int RunTrain(const std::vector<std::string>& args);
 int RunInfo(const std::vector<std::string>& args);
+int RunBench(const std::vector<std::string>& args);
 
 }  // namespace sim

@@ -22,7 +22,8 @@ void PrintUsage() {
       "usage: sim <command> [options]\n\n"
       "commands:\n"
       "  train   train a model: sim train --config FILE.ini --out RUN.h5 [--section.key=value ...]\n"
-      "  info    print a run file's status, final metrics and config: sim info RUN.h5\n\n"
+      "  info    print a run file's status, final metrics and config: sim info RUN.h5\n"
+      "  bench   training-step speed of reference models against the measured FP32 peak\n\n"
       "sim <command> --help lists the command's own flags; sim train --help also lists every\n"
       "configuration option, which follows here with its default.\n"
       "exit codes: 0 ok, 1 internal error, 2 bad input (options, config, files), 75 interrupted.\n\n"
@@ -58,7 +59,9 @@ int main(int argc, char** argv) {
   try {
     if (command == "train") return sim::RunTrain(args);
     if (command == "info") return sim::RunInfo(args);
-    std::fprintf(stderr, "error: unknown command '%s'; valid commands: train, info (sim --help)\n", command.c_str());
+    if (command == "bench") return sim::RunBench(args);
+    std::fprintf(stderr, "error: unknown command '%s'; valid commands: train, info, bench (sim --help)\n",
+                 command.c_str());
     return sim::kExitBadInput;
   } catch (const sim::ConfigError& e) {
     PrintError(e.what());

@@ -19,6 +19,7 @@ struct MixerHooks {
 
 struct MixerCache {
   virtual ~MixerCache() = default;
+  virtual size_t bytes() const = 0;  // memory held, for benchmarks' memory accounting
 };
 
 class Mixer {
@@ -31,6 +32,8 @@ class Mixer {
   virtual void Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks,
                        MixerCache& cache, MatRef y, bool accumulate) const = 0;
   // Accumulates into d_x (D, N) and the parameter gradients; reads the cache of the last Forward.
+  // d_x may be the same matrix as d_y (the residual stream's gradient): implementations read all of
+  // d_y before they write d_x.
   virtual void Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt,
                         MixerCache& cache, MatRef d_x) const = 0;
 

@@ -6,22 +6,41 @@
 
 #include "sim/core/check.h"
 #include "sim/core/parallel.h"
+#include "sim/core/vector_math.h"
 
 namespace sim {
 
 namespace {
 
-// Each column q of s (T_k, T_q) becomes softmax over rows [0, n_q), n_q = q+1 if causal else T_k,
-// and zero below:  p_k = exp(s_k - max s) / Σ exp(s_j - max s).
-void SoftmaxColumns(MatRef s, bool causal) {
+// Each column q of s (T_k, T_q) becomes softmax over rows [0, n_q) of the scaled scores, n_q = q+1
+// if causal else T_k, and zero below:  p_k = exp(c (s_k - max s)) / Σ exp(c (s_j - max s)).
+void SoftmaxColumns(MatRef s, Scalar scale, bool causal) {
   const Index t_k = s.rows();
   for (Index q = 0; q < s.cols(); ++q) {
     const Index n = causal ? std::min<Index>(q + 1, t_k) : t_k;
-    auto col = s.col(q).head(n);
-    const Scalar max = col.maxCoeff();
-    col.array() = (col.array() - max).exp();
-    col /= col.sum();
+    SoftmaxInPlace(s.col(q).data(), n, scale);
     if (n < t_k) s.col(q).tail(t_k - n).setZero();
+  }
+}
+
+// C = op(A) op(B) for one (example, head) block. Small blocks go through Eigen's product expression,
+// which has less per-call overhead (its packing buffers then fit the stack: no heap allocation);
+// larger ones through GemmSerial (per-thread packing buffers).
+template <typename A, typename B, typename C>
+void BlockProduct(const A& a, Op op_a, const B& b, Op op_b, C&& c) {
+  constexpr Index kStackFloats = 16384;  // 64 KiB of floats, well under EIGEN_STACK_ALLOCATION_LIMIT
+  const Index k = op_a == Op::kN ? a.cols() : a.rows();
+  if (c.rows() * k <= kStackFloats && c.cols() * k <= kStackFloats) {
+    if (op_a == Op::kN && op_b == Op::kN)
+      c.noalias() = a * b;
+    else if (op_a == Op::kT && op_b == Op::kN)
+      c.noalias() = a.transpose() * b;
+    else if (op_a == Op::kN && op_b == Op::kT)
+      c.noalias() = a * b.transpose();
+    else
+      c.noalias() = a.transpose() * b.transpose();
+  } else {
+    GemmSerial(a, op_a, b, op_b, c, false);
   }
 }
 
@@ -70,6 +89,13 @@ std::unique_ptr<MixerCache> SelfAttention::MakeCache(BatchShape shape) const {
   return cache;
 }
 
+size_t SelfAttentionCache::bytes() const {
+  size_t n = q.size() + k.size() + v.size() + probs.size() + heads.size() + gated.size() + gate.size() +
+             d_heads.size() + d_q.size() + d_k.size() + d_v.size();
+  for (const Mat& m : d_scores) n += m.size();
+  return n * sizeof(Scalar);
+}
+
 const Mat* SelfAttention::AttentionProbs(const MixerCache& cache) const {
   return &static_cast<const SelfAttentionCache&>(cache).probs;
 }
@@ -93,11 +119,10 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
     const int b = i / n_heads, h = i % n_heads;
     auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
     // S = Kᵀ Q / √Dh, then P = softmax over keys per query column.
-    GemmSerial(c.k.block(h * dh, b * t, dh, t), Op::kT, c.q.block(h * dh, b * t, dh, t), Op::kN, p, false);
-    p *= scale;
-    SoftmaxColumns(p, cfg_.causal);
+    BlockProduct(c.k.block(h * dh, b * t, dh, t), Op::kT, c.q.block(h * dh, b * t, dh, t), Op::kN, p);
+    SoftmaxColumns(p, scale, cfg_.causal);
     // O = V P
-    GemmSerial(c.v.block(h * dh, b * t, dh, t), Op::kN, p, Op::kN, c.heads.block(h * dh, b * t, dh, t), false);
+    BlockProduct(c.v.block(h * dh, b * t, dh, t), Op::kN, p, Op::kN, c.heads.block(h * dh, b * t, dh, t));
   });
   if (c.use_gate) {
     for (int h = 0; h < n_heads; ++h)
@@ -127,13 +152,13 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
     const auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);   // (T_k, T_q)
     const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);            // (Dh, T_q)
     // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
-    GemmSerial(d_o, Op::kN, p, Op::kT, c.d_v.block(h * dh, b * t, dh, t), false);
-    GemmSerial(c.v.block(h * dh, b * t, dh, t), Op::kT, d_o, Op::kN, d_s, false);
+    BlockProduct(d_o, Op::kN, p, Op::kT, c.d_v.block(h * dh, b * t, dh, t));
+    BlockProduct(c.v.block(h * dh, b * t, dh, t), Op::kT, d_o, Op::kN, d_s);
     // P = softmax(S)  =>  d_S = P ⊙ (d_P - colsum(P ⊙ d_P)); S = Kᵀ Q / √Dh
     SoftmaxColumnsBackward(p, d_s, scale);
     // => d_Q = K d_S, d_K = Q d_Sᵀ
-    GemmSerial(c.k.block(h * dh, b * t, dh, t), Op::kN, d_s, Op::kN, c.d_q.block(h * dh, b * t, dh, t), false);
-    GemmSerial(c.q.block(h * dh, b * t, dh, t), Op::kN, d_s, Op::kT, c.d_k.block(h * dh, b * t, dh, t), false);
+    BlockProduct(c.k.block(h * dh, b * t, dh, t), Op::kN, d_s, Op::kN, c.d_q.block(h * dh, b * t, dh, t));
+    BlockProduct(c.q.block(h * dh, b * t, dh, t), Op::kN, d_s, Op::kT, c.d_k.block(h * dh, b * t, dh, t));
   });
   // Q = Wq x + bq etc.  =>  d_x += Wqᵀ d_Q + Wkᵀ d_K + Wvᵀ d_V
   wq_.Backward(x, c.d_q, d_x);

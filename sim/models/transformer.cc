@@ -246,6 +246,28 @@ void Transformer::Backward(const Batch& batch, Workspace& ws) const {
     in_proj_->BackwardParams(batch.vectors, ws.d_stream);
 }
 
+size_t Workspace::bytes() const {
+  size_t n = gathered.size() + ln_f.xhat.size() + ln_f.rstd.size() + ln_f_out.size() + outputs.size() +
+             d_outputs.size() + d_readout.size() + d_gathered.size() + d_stream.size() + d_branch.size();
+  for (const Mat& m : stream) n += m.size();
+  size_t mixers = 0;
+  for (const BlockCache& bc : blocks) {
+    n += bc.ln1.xhat.size() + bc.ln1.rstd.size() + bc.ln2.xhat.size() + bc.ln2.rstd.size() + bc.ln1_out.size() +
+         bc.ln2_out.size() + bc.mid.size() + bc.mlp.h.size() + bc.mlp.a.size() + bc.mlp.d_h.size();
+    if (bc.mixer) mixers += bc.mixer->bytes();
+  }
+  return n * sizeof(Scalar) + mixers;
+}
+
+double TrainingFlopsPerStep(const ModelConfig& c, BatchShape shape, int n_scored) {
+  const double n = shape.tokens(), d = c.d_model, t = shape.length;
+  double per_token_macs = c.input == InputKind::kVectors ? d * c.d_in : 0.0;
+  per_token_macs += c.layers * (4.0 * d * d + 2.0 * d * c.d_mlp);
+  const double readout_macs = d * c.n_classes * n_scored;
+  const double attention = c.layers * 12.0 * shape.batch * t * t * d;  // 2 products x 2 FLOPs x 3 (fwd+bwd)
+  return 6.0 * (per_token_macs * n + readout_macs) + attention;
+}
+
 const Mat* Transformer::AttentionProbs(const Workspace& ws, int layer) const {
   SIM_CHECK(layer >= 0 && layer < cfg_.layers, "AttentionProbs: layer ", layer, " of ", cfg_.layers);
   return blocks_[layer].mixer->AttentionProbs(*ws.blocks[layer].mixer);

@@ -59,6 +59,9 @@ struct Workspace {
   Mat d_stream;                       // (D, N)
   Mat d_branch;                       // (D, N) gradient at a normalized branch input
 
+  // Memory held by every activation, cache and scratch buffer.
+  size_t bytes() const;
+
   // The outputs of the last Forward: (C, S).
   Eigen::Block<const Mat, Eigen::Dynamic, Eigen::Dynamic, true> Outputs() const {
     return outputs.leftCols(n_scored);
@@ -99,6 +102,12 @@ class Transformer {
   std::unique_ptr<LayerNorm> norm_f_;
   std::unique_ptr<Linear> head_;
 };
+
+// Model FLOPs of one training step (forward and backward), counted the standard way (Kaplan et al.
+// 2020; docs/benchmarks.md): 6 x (multiply-adds of every weight matrix per token it is applied to)
+// + attention's two T x T products per (example, head), 4·T²·Dh FLOPs forward and twice that
+// backward. Embedding lookups, norms, softmax and the optimizer are not counted.
+double TrainingFlopsPerStep(const ModelConfig& config, BatchShape shape, int n_scored);
 
 // Draws every parameter's initial value from `rng`, in registration order.
 void InitializeParams(ParamRegistry& registry, Rng& rng);

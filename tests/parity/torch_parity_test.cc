@@ -14,13 +14,9 @@
 // deeper layers (gradients ~1e-7 ||g||_all, where even PyTorch in float32 is off by ~1e-4
 // relative). A wrong gradient of such a parameter still fails: its error would be its own size.
 //
-// Case file layout (HDF5): root attributes config, input (tokens|vectors), output (classes|scalar),
-// vocab, d_in, n_classes, T, B; /params/<name> float32 [cols, rows] or [n] as in run files;
-// /batch/tokens int32 [B, T] | /batch/vectors float32 [B*T, Din]; /batch/scored int32 [S];
-// /batch/labels int32 [S] | /batch/values float32 [S]; /batch/head_gates/<l> float32 [H_l];
-// /engine/loss; /engine/grads/<name> (same layout as /params).
+// Case file layout: sim/io/case_file.h.
 //
-// Needs /usr/bin/python3 with torch, h5py and numpy (override the interpreter with SIM_PYTHON); skips
+// Needs /usr/bin/python3 with torch, h5py and numpy (override the interpreter with SIM_PYTHON); fails
 // when the interpreter is missing or cannot import them (the script exits with 77).
 // SIM_PARITY_KEEP=1 keeps the temporary case files; SIM_PARITY_VERBOSE=1 prints every parameter's
 // error.
@@ -43,6 +39,7 @@
 
 #include "sim/cli/experiment.h"
 #include "sim/core/rng.h"
+#include "sim/io/case_file.h"
 #include "sim/io/hdf5_file.h"
 #include "sim/train/metrics.h"
 
@@ -109,16 +106,6 @@ struct TempDir {
   }
 };
 
-std::vector<uint64_t> DiskDims(const ParamSpec& spec) {
-  if (spec.cols == 1) return {static_cast<uint64_t>(spec.rows)};
-  return {static_cast<uint64_t>(spec.cols), static_cast<uint64_t>(spec.rows)};
-}
-
-void WriteTensor(H5Writer& out, const std::string& path, const ParamSpec& spec, const Scalar* data) {
-  out.Floats(path, data, DiskDims(spec));
-  out.AttrInts(path, "engine_shape", {static_cast<int64_t>(spec.rows), static_cast<int64_t>(spec.cols)});
-}
-
 // Moves LayerNorm gains and biases (initialized to exactly 1 and 0) off their initial values, so
 // the forward pass exercises every parameter and a bias applied wrongly cannot hide.
 void PerturbNonWeights(ParamRegistry& registry, uint64_t seed) {
@@ -173,46 +160,15 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
   TempDir dir;
   const fs::path case_path = dir.path / "case.h5", out_path = dir.path / "out.h5",
                  log_path = dir.path / "torch.log";
-  {
-    const BatchShape bt = batch.shape;
-    const bool tokens = batch.input == InputKind::kTokens;
-    const bool classes = batch.output == OutputKind::kClasses;
-    H5Writer out(case_path.string());
-    out.AttrString("/", "config", config);
-    out.AttrString("/", "input", tokens ? "tokens" : "vectors");
-    out.AttrString("/", "output", classes ? "classes" : "scalar");
-    out.AttrInt("/", "vocab", info.vocab);
-    out.AttrInt("/", "d_in", info.d_in);
-    out.AttrInt("/", "n_classes", classes ? info.n_classes : 1);
-    out.AttrInt("/", "T", bt.length);
-    out.AttrInt("/", "B", bt.batch);
-    for (ParamId id = 0; id < registry.size(); ++id)
-      WriteTensor(out, "/params/" + registry.name(id), registry.spec(id),
-                  registry.values().data() + registry.offset(id));
-    if (tokens) {
-      out.Ints("/batch/tokens", batch.tokens.data(), {static_cast<uint64_t>(bt.batch), static_cast<uint64_t>(bt.length)});
-    } else {
-      const std::vector<float> v(batch.vectors.data(), batch.vectors.data() + batch.vectors.size());
-      out.Floats("/batch/vectors", v.data(), {static_cast<uint64_t>(bt.tokens()), static_cast<uint64_t>(batch.vectors.rows())});
-    }
-    const uint64_t s = batch.scored.size();
-    out.Ints("/batch/scored", batch.scored.data(), {s});
-    if (classes) {
-      out.Ints("/batch/labels", batch.labels.data(), {s});
-    } else {
-      const std::vector<float> v(batch.values.begin(), batch.values.end());
-      out.Floats("/batch/values", v.data(), {s});
-    }
-    for (size_t l = 0; l < gates.size(); ++l) {
-      const std::vector<float> g(gates[l].data(), gates[l].data() + gates[l].size());
-      out.Floats("/batch/head_gates/" + std::to_string(l), g.data(), {g.size()});
-    }
-    out.Scalar("/engine/loss", loss);
-    for (ParamId id = 0; id < registry.size(); ++id)
-      WriteTensor(out, "/engine/grads/" + registry.name(id), registry.spec(id),
-                  registry.grads().data() + registry.offset(id));
-    out.Close();
-  }
+  CaseFileContents contents;
+  contents.config = config;
+  contents.task = &info;
+  contents.registry = &registry;
+  contents.batch = &batch;
+  contents.head_gates = gates.empty() ? nullptr : &gates;
+  contents.with_engine_results = true;
+  contents.engine_loss = loss;
+  WriteCaseFile(case_path.string(), contents);
 
   // PyTorch.
   const std::string command = Quote(Python()) + " " + Quote(script.string()) + " parity " +
@@ -228,7 +184,7 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
                        << "(case kept in " << dir.path << ")";
 
   // Compare.
-  H5Reader in(out_path.string());
+  H5Reader in(out_path.string()), engine_case(case_path.string());
   const double torch_loss = in.Doubles("/torch/loss").at(0);
   const double loss_err = std::abs(loss - torch_loss) / std::max(std::abs(torch_loss), 1e-12);
   EXPECT_LT(loss_err, kTolerance) << "loss: engine " << loss << ", torch " << torch_loss;
@@ -238,7 +194,7 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
   for (ParamId id = 0; id < registry.size(); ++id) {
     const std::string path = "/torch/grads/" + registry.name(id);
     ASSERT_TRUE(in.Exists(path)) << "torch output has no gradient for " << registry.name(id);
-    ASSERT_EQ(in.Shape(path), DiskDims(registry.spec(id))) << registry.name(id);
+    ASSERT_EQ(in.Shape(path), engine_case.Shape("/engine/grads/" + registry.name(id))) << registry.name(id);
     torch_grads[id] = in.Doubles(path);
     for (double g : torch_grads[id]) total_sq += g * g;
   }

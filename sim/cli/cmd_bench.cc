@@ -1,0 +1,248 @@
+// sim bench: training-step speed of named model configurations, against the machine's measured
+// FP32 peak. See docs/benchmarks.md for the configurations and the FLOP count.
+//
+//   sim bench                              every configuration, 1 thread
+//   sim bench --config mid,large --threads 2 --json
+//   sim bench --config tiny --export-dir /tmp/cases   also writes tiny.h5 (model, weights, batch)
+//                                                     for bench/torch_reference.py bench
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "sim/cli/cli_options.h"
+#include "sim/cli/commands.h"
+#include "sim/cli/experiment.h"
+#include "sim/core/error.h"
+#include "sim/core/fma_probe.h"
+#include "sim/core/glob.h"
+#include "sim/core/parallel.h"
+#include "sim/io/case_file.h"
+#include "sim/optim/optimizer.h"
+#include "sim/train/metrics.h"
+
+namespace sim {
+
+namespace {
+
+struct BenchConfig {
+  std::string name;
+  std::string summary;
+  std::map<std::string, std::string> options;
+};
+
+// The reference configurations of docs/benchmarks.md (PyTorch figures in ../specs/perf.md).
+std::vector<BenchConfig> BenchConfigs() {
+  auto lm = [](int d, int layers, int heads, int t, int batch, int vocab) {
+    return std::map<std::string, std::string>{
+        {"task.name", "uniform"},           {"task.vocab", std::to_string(vocab)},
+        {"task.length", std::to_string(t)}, {"task.classes", std::to_string(vocab)},
+        {"task.score", "all"},              {"model.d_model", std::to_string(d)},
+        {"model.layers", std::to_string(layers)}, {"model.heads", std::to_string(heads)},
+        {"model.d_mlp", "4x"},              {"model.norm", "pre_ln"},
+        {"model.pos", "learned"},           {"model.causal", "true"},
+        {"model.act", "gelu"},              {"model.bias", "true"},
+        {"train.batch", std::to_string(batch)}, {"train.optimizer", "adamw"}};
+  };
+  return {
+      {"tiny", "d32 L1 H2 T16 B32 V32, pre-LN, GELU MLP 4x, logits at every position", lm(32, 1, 2, 16, 32, 32)},
+      {"small", "d64 L2 H4 T32 B64 V64, pre-LN, GELU MLP 4x, logits at every position", lm(64, 2, 4, 32, 64, 64)},
+      {"mid", "d128 L4 H8 T64 B64 V128, pre-LN, GELU MLP 4x, logits at every position", lm(128, 4, 8, 64, 64, 128)},
+      {"large", "d256 L4 H8 T128 B32 V256, pre-LN, GELU MLP 4x, logits at every position", lm(256, 4, 8, 128, 32, 256)},
+      {"depth", "depth study's largest model: attention-only d64 L3 H8 T35 B64, full attention, readout at the last position",
+       {{"task.name", "uniform"}, {"task.vocab", "48"}, {"task.length", "35"}, {"task.classes", "8"},
+        {"task.score", "last"}, {"model.d_model", "64"}, {"model.layers", "3"}, {"model.heads", "8"},
+        {"model.d_mlp", "0"}, {"model.norm", "none"}, {"model.pos", "learned"}, {"model.causal", "false"},
+        {"train.batch", "64"}, {"train.optimizer", "adamw"}}},
+  };
+}
+
+// Resident-set peak since the last reset, in bytes (Linux: VmHWM, reset through clear_refs).
+size_t PeakRss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<size_t>(usage.ru_maxrss) * 1024;
+}
+
+size_t CurrentRss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  return 0;
+}
+
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+struct BenchResult {
+  std::string name;
+  double steps_per_second = 0, min_sps = 0, max_sps = 0;
+  double tokens_per_second = 0;
+  double gflop_per_step = 0;
+  double gflops = 0;
+  double peak_fraction = 0;
+  size_t rss_bytes = 0;       // peak resident growth while building and running the config
+  size_t implied_bytes = 0;   // parameters + gradients + AdamW moments + the model's activations
+  size_t workspace_bytes = 0;
+  int steps = 0;
+};
+
+BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, int reps, double peak_gflops,
+                      const std::string& export_dir) {
+  const size_t rss_before = CurrentRss();
+  ResetPeakRss();
+  std::map<std::string, std::string> given = config.options;
+  given["train.threads"] = std::to_string(threads);
+  const OptionSet set = AllOptions();
+  Options options(set, given);
+  Experiment e = BuildExperiment(options);
+  SetNumThreads(threads);
+  const TaskInfo& info = e.task->info();
+  const BatchShape shape{e.train.batch, info.length};
+  Batch batch;
+  Rng rng = Rng::ForStream(e.train.seed, "data/train");
+  e.task->Sample(0, rng, shape.batch, batch);
+  if (!export_dir.empty()) {
+    CaseFileContents contents;
+    contents.config = e.resolved_ini;
+    contents.task = &info;
+    contents.registry = e.registry.get();
+    contents.batch = &batch;
+    WriteCaseFile(export_dir + "/" + config.name + ".h5", contents);
+  }
+  auto ws = e.model->MakeWorkspace(shape, batch.n_scored());
+  Optimizer optimizer(e.train.optimizer, *e.registry);
+  auto step = [&] {
+    ForwardLoss(*e.model, *ws, batch, true, nullptr);
+    e.registry->ZeroGrads();
+    e.model->Backward(batch, *ws);
+    ClipGradNorm(*e.registry, e.train.clip);
+    optimizer.Step(1e-4);
+  };
+  using Clock = std::chrono::steady_clock;
+  const auto warm_start = Clock::now();
+  for (int i = 0; i < 3 || std::chrono::duration<double>(Clock::now() - warm_start).count() < 0.1; ++i) step();
+  std::vector<double> rates;
+  BenchResult r;
+  for (int rep = 0; rep < reps; ++rep) {
+    const auto start = Clock::now();
+    int steps = 0;
+    double elapsed = 0;
+    do {
+      step();
+      ++steps;
+      elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    } while (elapsed < seconds / reps);
+    rates.push_back(steps / elapsed);
+    r.steps += steps;
+  }
+  std::sort(rates.begin(), rates.end());
+  r.name = config.name;
+  r.steps_per_second = rates[rates.size() / 2];
+  r.min_sps = rates.front();
+  r.max_sps = rates.back();
+  r.tokens_per_second = r.steps_per_second * shape.tokens();
+  r.gflop_per_step = TrainingFlopsPerStep(e.model_config, shape, batch.n_scored()) / 1e9;
+  r.gflops = r.gflop_per_step * r.steps_per_second;
+  r.peak_fraction = r.gflops / peak_gflops;
+  r.rss_bytes = PeakRss() > rss_before ? PeakRss() - rss_before : 0;
+  r.workspace_bytes = ws->bytes();
+  // What the config implies: values, gradients and two AdamW moments of every parameter, plus the
+  // activations backward needs: per layer the stream, norm outputs, Q, K, V, head outputs, attention
+  // probabilities and MLP pre- and post-activations; the readout's inputs and logits.
+  const ModelConfig& mc = e.model_config;
+  const double n = shape.tokens(), d = mc.d_model;
+  double activations = n * d;  // embedding output
+  for (int l = 0; l < mc.layers; ++l) {
+    const bool norm = mc.norm == NormKind::kPreLn, mlp = mc.d_mlp > 0;
+    activations += n * d * (1 + (norm ? 1 : 0) + 3 + 1) +
+                   static_cast<double>(shape.batch) * mc.heads_in_layer(l) * shape.length * shape.length;
+    if (mlp) activations += n * d * (1 + (norm ? 1 : 0)) + 2.0 * n * mc.d_mlp;
+  }
+  activations += batch.n_scored() * (2 * d + mc.n_classes);
+  r.implied_bytes = static_cast<size_t>((4.0 * e.registry->total_size() + activations) * sizeof(Scalar));
+  return r;
+}
+
+}  // namespace
+
+int RunBench(const std::vector<std::string>& args) {
+  po::options_description flags("sim bench");
+  flags.add_options()
+      ("help,h", "print this help")
+      ("config", po::value<std::string>()->default_value("all"), "comma-separated configurations, or all")
+      ("threads", po::value<int>()->default_value(1), "OpenMP threads")
+      ("seconds", po::value<double>()->default_value(3.0), "timed seconds per configuration (after warm-up)")
+      ("reps", po::value<int>()->default_value(5), "timing windows per configuration; the median is reported")
+      ("json", "print one JSON object per configuration instead of a table")
+      ("export-dir", po::value<std::string>()->default_value(""), "also write <dir>/<config>.h5 case files (model, weights, batch) for bench/torch_reference.py")
+      ("list", "list the configurations and exit");
+  ParsedCommand cmd = ParseCommand("bench", args, flags, OptionSet(), false);
+  const std::vector<BenchConfig> all = BenchConfigs();
+  if (cmd.flags.count("help")) {
+    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth] [--threads N] [--json]\n\n" << flags;
+    return kExitOk;
+  }
+  if (cmd.flags.count("list")) {
+    for (const BenchConfig& c : all) std::printf("%-6s %s\n", c.name.c_str(), c.summary.c_str());
+    return kExitOk;
+  }
+  const int threads = cmd.flags["threads"].as<int>();
+  const double seconds = cmd.flags["seconds"].as<double>();
+  const int reps = cmd.flags["reps"].as<int>();
+  if (threads < 1 || threads > 1024) throw ConfigError(Concat("--threads: must be in [1, 1024] (given ", threads, ")"));
+  if (!(seconds > 0)) throw ConfigError(Concat("--seconds: must be positive (given ", seconds, ")"));
+  if (reps < 1) throw ConfigError(Concat("--reps: must be >= 1 (given ", reps, ")"));
+  std::vector<BenchConfig> chosen;
+  const std::string which = cmd.flags["config"].as<std::string>();
+  for (const std::string& name : which == "all" ? std::vector<std::string>{} : SplitList(which)) {
+    auto it = std::find_if(all.begin(), all.end(), [&](const BenchConfig& c) { return c.name == name; });
+    if (it == all.end()) {
+      std::string names;
+      for (const BenchConfig& c : all) names += (names.empty() ? "" : ", ") + c.name;
+      throw ConfigError(Concat("--config: unknown configuration '", name, "' (valid: ", names, ", all)"));
+    }
+    chosen.push_back(*it);
+  }
+  if (which == "all") chosen = all;
+  const std::string export_dir = cmd.flags["export-dir"].as<std::string>();
+  const bool json = cmd.flags.count("json") > 0;
+
+  const FmaProbeResult peak = MeasureFmaPeak(threads, 0.3);
+  if (!json)
+    std::printf("FP32 FMA peak, measured: %.1f GFLOP/s on %d thread(s) (%d-lane vectors)\n\n"
+                "%-6s %10s %14s %12s %10s %8s %10s %10s %10s\n",
+                peak.gflops, threads, peak.vector_lanes, "config", "steps/s", "(min-max)", "tokens/s", "GFLOP/s",
+                "of peak", "RSS MB", "implied", "ratio");
+  for (const BenchConfig& c : chosen) {
+    const BenchResult r = RunConfig(c, threads, seconds, reps, peak.gflops, export_dir);
+    if (json) {
+      std::printf(
+          "{\"config\": \"%s\", \"threads\": %d, \"steps_per_second\": %.6g, \"min_steps_per_second\": %.6g, "
+          "\"max_steps_per_second\": %.6g, \"tokens_per_second\": %.6g, \"gflop_per_step\": %.6g, "
+          "\"gflops\": %.6g, \"peak_gflops\": %.6g, \"peak_fraction\": %.4f, \"rss_bytes\": %zu, "
+          "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"timed_steps\": %d}\n",
+          r.name.c_str(), threads, r.steps_per_second, r.min_sps, r.max_sps, r.tokens_per_second, r.gflop_per_step,
+          r.gflops, peak.gflops, r.peak_fraction, r.rss_bytes, r.implied_bytes, r.workspace_bytes, r.steps);
+    } else {
+      char range[32];
+      std::snprintf(range, sizeof range, "(%.4g-%.4g)", r.min_sps, r.max_sps);
+      std::printf("%-6s %10.4g %14s %12.4g %10.1f %7.1f%% %10.1f %10.1f %10.2f\n", r.name.c_str(),
+                  r.steps_per_second, range, r.tokens_per_second, r.gflops, 100 * r.peak_fraction,
+                  r.rss_bytes / 1e6, r.implied_bytes / 1e6,
+                  r.implied_bytes ? static_cast<double>(r.rss_bytes) / r.implied_bytes : 0.0);
+    }
+    std::fflush(stdout);
+  }
+  return kExitOk;
+}
+
+}  // namespace sim

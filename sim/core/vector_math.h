@@ -1,0 +1,44 @@
+// Small vectorized kernels on contiguous arrays, written with Eigen's packet primitives so they run
+// at the build's vector width (AVX-512, AVX2, SSE) in float and double. Tails shorter than a packet
+// go through a padded stack buffer, so every element takes the same (vectorized) path and results do
+// not depend on alignment.
+#pragma once
+
+#include <Eigen/Core>
+#include <limits>
+
+#include "sim/core/types.h"
+
+namespace sim {
+
+// x[0..n) <- softmax(scale·x[0..n)) = exp(scale (x - max x)) / Σ exp(scale (x - max x)).
+// n >= 1, scale > 0.
+inline void SoftmaxInPlace(Scalar* x, Index n, Scalar scale = Scalar(1)) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<Scalar>::type;
+  constexpr Index kLanes = ei::packet_traits<Scalar>::size;
+  Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> a(x, n);
+  const Scalar max = a.maxCoeff();
+  const Packet pmax = ei::pset1<Packet>(max), pscale = ei::pset1<Packet>(scale);
+  Packet psum = ei::pset1<Packet>(Scalar(0));
+  Index i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const Packet e = ei::pexp(ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), pmax), pscale));
+    ei::pstoreu(x + i, e);
+    psum = ei::padd(psum, e);
+  }
+  Scalar sum = ei::predux(psum);
+  if (i < n) {
+    alignas(64) Scalar buf[kLanes] = {};
+    const Index rest = n - i;
+    for (Index j = 0; j < rest; ++j) buf[j] = x[i + j];
+    ei::pstore(buf, ei::pexp(ei::pmul(ei::psub(ei::pload<Packet>(buf), pmax), pscale)));
+    for (Index j = 0; j < rest; ++j) {
+      x[i + j] = buf[j];
+      sum += buf[j];
+    }
+  }
+  a *= Scalar(1) / sum;
+}
+
+}  // namespace sim
