@@ -1,10 +1,11 @@
 #include "sim/core/fma_probe.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <chrono>
 #include <cmath>
+#include <thread>
+#include <vector>
 
 namespace sim {
 
@@ -74,17 +75,18 @@ FmaProbeResult MeasureFmaPeak(int threads, double seconds) {
   double best = 0.0;
   const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   do {
-    double elapsed = 0.0;
-#pragma omp parallel num_threads(threads)
-    {
-#pragma omp barrier
-      const auto start = Clock::now();
-      volatile float sink = FmaLoop(iterations);
-      (void)sink;
-      const double mine = std::chrono::duration<double>(Clock::now() - start).count();
-#pragma omp critical
-      elapsed = std::max(elapsed, mine);
-    }
+    // One thread per probe, all started together; the slowest sets the time.
+    const auto start = Clock::now();
+    std::vector<std::thread> others;
+    for (int t = 1; t < threads; ++t)
+      others.emplace_back([iterations] {
+        volatile float sink = FmaLoop(iterations);
+        (void)sink;
+      });
+    volatile float sink = FmaLoop(iterations);
+    (void)sink;
+    for (std::thread& t : others) t.join();
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     const double flops = 2.0 * kLanes * kAccumulators * static_cast<double>(iterations) * threads;
     best = std::max(best, flops / elapsed / 1e9);
   } while (Clock::now() < deadline);

@@ -1,6 +1,5 @@
 #include "sim/core/parallel.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <Eigen/Core>
@@ -10,12 +9,15 @@
 namespace sim {
 
 namespace {
-int g_threads = 1;
 
-// Products smaller than this many multiply-adds run as one tile.
+// Products smaller than this many multiply-adds run as one piece.
 constexpr double kMinTileWork = 1 << 18;
-// Tiles per product when it is large: enough to balance up to 8 threads.
-constexpr int kTargetTiles = 8;
+// A tile of C spans at least this many rows or columns, so packing the shared operand once per tile
+// stays cheap; at most kMaxTiles tiles (enough to balance 8 threads).
+constexpr Index kMinOutputTile = 256;
+constexpr int kMaxTiles = 8;
+// Depth chunk for products with a small output and a long depth.
+constexpr Index kDepthChunk = 1024;
 // Tile widths are multiples of this, to keep Eigen's kernels on full panels.
 constexpr Index kTileQuantum = 16;
 
@@ -25,8 +27,10 @@ constexpr Index kTileQuantum = 16;
 struct PackingBuffers {
   Scalar* a = nullptr;
   Scalar* b = nullptr;
+  Scalar* partials = nullptr;  // depth-split partial products (of the thread that called Gemm)
   size_t a_size = 0;
   size_t b_size = 0;
+  size_t partials_size = 0;
   static Scalar* Grow(Scalar*& p, size_t& have, size_t need) {
     if (need > have) {
       Eigen::internal::aligned_free(p);
@@ -38,6 +42,7 @@ struct PackingBuffers {
   ~PackingBuffers() {
     Eigen::internal::aligned_free(a);
     Eigen::internal::aligned_free(b);
+    Eigen::internal::aligned_free(partials);
   }
 };
 thread_local PackingBuffers t_packing;
@@ -101,9 +106,9 @@ void CheckGemmShapes(const char* where, const ConstMatRef& a, Op op_a, const Con
 
 }  // namespace
 
-void SetNumThreads(int n) { g_threads = std::max(1, n); }
+void SetNumThreads(int n) { ThreadPool::Global().SetThreads(std::max(1, n)); }
 
-int NumThreads() { return g_threads; }
+int NumThreads() { return ThreadPool::Global().threads(); }
 
 void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate) {
   CheckGemmShapes("GemmSerial", a, op_a, b, op_b, c);
@@ -114,36 +119,57 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
   CheckGemmShapes("Gemm", a, op_a, b, op_b, c);
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
-  const double work = static_cast<double>(m) * n * k;
-  const bool split_cols = n >= m;
-  const Index extent = split_cols ? n : m;
-  Index tile = extent;
-  if (work >= kMinTileWork && extent >= 2 * kTileQuantum) {
-    tile = (extent + kTargetTiles - 1) / kTargetTiles;
-    tile = (tile + kTileQuantum - 1) / kTileQuantum * kTileQuantum;
-  }
-  const int n_tiles = static_cast<int>((extent + tile - 1) / tile);
-  if (n_tiles == 1) {
+  if (static_cast<double>(m) * n * k < kMinTileWork) {
     ProductOps(a, op_a, b, op_b, c, accumulate);
     return;
   }
-  ParallelFor(n_tiles, [&](int i) {
-    const Index start = i * tile;
-    const Index len = std::min(tile, extent - start);
-    if (split_cols) {
-      // Columns of C come from columns of op(B).
-      if (op_b == Op::kN)
-        ProductOps(a, op_a, b.middleCols(start, len), op_b, c.middleCols(start, len), accumulate);
-      else
-        ProductOps(a, op_a, b.middleRows(start, len), op_b, c.middleCols(start, len), accumulate);
-    } else {
-      // Rows of C come from rows of op(A).
-      if (op_a == Op::kN)
-        ProductOps(a.middleRows(start, len), op_a, b, op_b, c.middleRows(start, len), accumulate);
-      else
-        ProductOps(a.middleCols(start, len), op_a, b, op_b, c.middleRows(start, len), accumulate);
-    }
-  });
+  // Large output: independent tiles of C along its longer side.
+  const Index extent = std::max(m, n);
+  if (extent >= 2 * kMinOutputTile) {
+    const bool split_cols = n >= m;
+    const int n_tiles = static_cast<int>(std::min<Index>(kMaxTiles, extent / kMinOutputTile));
+    Index tile = (extent + n_tiles - 1) / n_tiles;
+    tile = (tile + kTileQuantum - 1) / kTileQuantum * kTileQuantum;
+    ParallelFor(static_cast<int>((extent + tile - 1) / tile), [&](int i) {
+      const Index start = i * tile, len = std::min(tile, extent - start);
+      if (split_cols) {  // columns of C come from columns of op(B)
+        if (op_b == Op::kN)
+          ProductOps(a, op_a, b.middleCols(start, len), op_b, c.middleCols(start, len), accumulate);
+        else
+          ProductOps(a, op_a, b.middleRows(start, len), op_b, c.middleCols(start, len), accumulate);
+      } else {  // rows of C come from rows of op(A)
+        if (op_a == Op::kN)
+          ProductOps(a.middleRows(start, len), op_a, b, op_b, c.middleRows(start, len), accumulate);
+        else
+          ProductOps(a.middleCols(start, len), op_a, b, op_b, c.middleRows(start, len), accumulate);
+      }
+    });
+    return;
+  }
+  // Small output, long depth (weight gradients, dW = dY Xᵀ over all tokens): fixed-length chunks of
+  // the depth give partial products, summed in chunk order.
+  if (k >= 2 * kDepthChunk) {
+    const int n_chunks = static_cast<int>((k + kDepthChunk - 1) / kDepthChunk);
+    const Index block = m * n;
+    Scalar* partials = PackingBuffers::Grow(t_packing.partials, t_packing.partials_size,
+                                            static_cast<size_t>(block) * n_chunks);
+    ParallelFor(n_chunks, [&](int i) {
+      const Index start = i * kDepthChunk, len = std::min(kDepthChunk, k - start);
+      MatMap part(partials + i * block, m, n);
+      const ConstMatRef a_part = op_a == Op::kN ? ConstMatRef(a.middleCols(start, len)) : ConstMatRef(a.middleRows(start, len));
+      const ConstMatRef b_part = op_b == Op::kN ? ConstMatRef(b.middleRows(start, len)) : ConstMatRef(b.middleCols(start, len));
+      ProductOps(a_part, op_a, b_part, op_b, part, false);
+    });
+    const int col_blocks = static_cast<int>((n + kTileQuantum - 1) / kTileQuantum);
+    ParallelFor(col_blocks, [&](int j) {
+      const Index start = j * kTileQuantum, len = std::min(kTileQuantum, n - start);
+      auto dst = c.middleCols(start, len);
+      if (!accumulate) dst.setZero();
+      for (int i = 0; i < n_chunks; ++i) dst += MatMap(partials + i * block, m, n).middleCols(start, len);
+    });
+    return;
+  }
+  ProductOps(a, op_a, b, op_b, c, accumulate);
 }
 
 void RowSum(const ConstMatRef& x, VecRef out, bool accumulate) {

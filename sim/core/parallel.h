@@ -2,9 +2,10 @@
 //
 // Work is cut into tiles by a rule that looks only at shapes, never at the number of threads; each
 // tile is computed by single-threaded code (Eigen is built with EIGEN_DONT_PARALLELIZE) and tiles are
-// spread over OpenMP threads. The same inputs therefore give the same bits with 1 or N threads.
+// spread over the engine's threads. The same inputs therefore give the same bits with 1 or N threads.
 #pragma once
 
+#include "sim/core/thread_pool.h"
 #include "sim/core/types.h"
 
 namespace sim {
@@ -13,16 +14,15 @@ namespace sim {
 void SetNumThreads(int n);
 int NumThreads();
 
-// Calls fn(i) for i in [0, n), statically partitioned over threads. fn must write disjoint outputs.
+// Calls fn(i) for i in [0, n) on the engine's threads (sim/core/thread_pool.h). Items must write
+// disjoint outputs; per-thread scratch is indexed by ThreadIndex().
 template <typename Fn>
 void ParallelFor(int n, const Fn& fn) {
-  if (NumThreads() <= 1 || n <= 1) {
-    for (int i = 0; i < n; ++i) fn(i);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(NumThreads())
-  for (int i = 0; i < n; ++i) fn(i);
+  ThreadPool::Global().Run(n, fn);
 }
+
+// Index of the calling thread, in [0, NumThreads()).
+inline int ThreadIndex() { return ThreadPool::ThreadIndex(); }
 
 enum class Op { kN, kT };  // use a matrix as is, or transposed
 

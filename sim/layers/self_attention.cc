@@ -1,7 +1,5 @@
 #include "sim/layers/self_attention.h"
 
-#include <omp.h>
-
 #include <cmath>
 
 #include "sim/core/check.h"
@@ -148,7 +146,7 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
-    Mat& d_s = c.d_scores[omp_get_thread_num()];                       // (T_k, T_q)
+    Mat& d_s = c.d_scores[ThreadIndex()];                       // (T_k, T_q)
     const auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);   // (T_k, T_q)
     const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);            // (Dh, T_q)
     // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
