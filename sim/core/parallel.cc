@@ -21,9 +21,11 @@ constexpr Index kDepthChunk = 1024;
 // Tile widths are multiples of this, to keep Eigen's kernels on full panels.
 constexpr Index kTileQuantum = 16;
 
-// Thread-local packing buffers for the GEMM kernel: they grow to the largest product seen and are
-// then reused, so products allocate nothing after warm-up (Eigen's own path would heap-allocate
-// packing blocks above EIGEN_STACK_ALLOCATION_LIMIT on every call).
+// Per-thread packing buffers for the GEMM kernel: they grow to the largest product seen and are then
+// reused, so products allocate nothing after warm-up (Eigen's own path would heap-allocate packing
+// blocks above EIGEN_STACK_ALLOCATION_LIMIT on every call). Which thread runs a tile varies from run
+// to run, so the calling thread reserves every thread's buffers before work is spread out
+// (ReservePacking); otherwise a thread could first need a larger buffer after warm-up.
 struct PackingBuffers {
   Scalar* a = nullptr;
   Scalar* b = nullptr;
@@ -45,7 +47,16 @@ struct PackingBuffers {
     Eigen::internal::aligned_free(partials);
   }
 };
-thread_local PackingBuffers t_packing;
+constexpr int kMaxThreads = 256;
+PackingBuffers g_packing[kMaxThreads];  // indexed by ThreadIndex()
+
+// kc, mc, nc of Eigen's blocking for an (m, n, k) product on one thread.
+void BlockingSizes(Index m, Index n, Index k, Index& kc, Index& mc, Index& nc) {
+  kc = k;
+  mc = m;
+  nc = n;
+  Eigen::internal::computeProductBlockingSizes<Scalar, Scalar, 1>(kc, mc, nc, Index(1));
+}
 
 // Eigen's blocking descriptor, pointed at our buffers.
 class PreallocatedBlocking : public Eigen::internal::level3_blocking<Scalar, Scalar> {
@@ -64,9 +75,9 @@ class PreallocatedBlocking : public Eigen::internal::level3_blocking<Scalar, Sca
 template <int kLhsOrder, int kRhsOrder>
 void KernelGemm(Index m, Index n, Index k, const Scalar* a, Index lda, const Scalar* b, Index ldb, Scalar* c,
                 Index ldc) {
-  Index kc = k, mc = m, nc = n;
-  Eigen::internal::computeProductBlockingSizes<Scalar, Scalar, 1>(kc, mc, nc, Index(1));
-  PackingBuffers& buf = t_packing;
+  Index kc, mc, nc;
+  BlockingSizes(m, n, k, kc, mc, nc);
+  PackingBuffers& buf = g_packing[ThreadIndex()];
   Scalar* block_a = PackingBuffers::Grow(buf.a, buf.a_size, static_cast<size_t>(kc * mc));
   Scalar* block_b = PackingBuffers::Grow(buf.b, buf.b_size, static_cast<size_t>(kc * nc));
   PreallocatedBlocking blocking(kc, mc, nc, block_a, block_b);
@@ -106,7 +117,20 @@ void CheckGemmShapes(const char* where, const ConstMatRef& a, Op op_a, const Con
 
 }  // namespace
 
-void SetNumThreads(int n) { ThreadPool::Global().SetThreads(std::max(1, n)); }
+void SetNumThreads(int n) {
+  SIM_CHECK(n <= kMaxThreads, "SetNumThreads: ", n, " threads, at most ", kMaxThreads);
+  ThreadPool::Global().SetThreads(std::max(1, n));
+}
+
+void ReservePacking(Index m, Index n, Index k) {
+  Index kc, mc, nc;
+  BlockingSizes(m, n, k, kc, mc, nc);
+  for (int t = 0; t < NumThreads(); ++t) {
+    PackingBuffers& buf = g_packing[t];
+    PackingBuffers::Grow(buf.a, buf.a_size, static_cast<size_t>(kc * mc));
+    PackingBuffers::Grow(buf.b, buf.b_size, static_cast<size_t>(kc * nc));
+  }
+}
 
 int NumThreads() { return ThreadPool::Global().threads(); }
 
@@ -130,6 +154,7 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
     const int n_tiles = static_cast<int>(std::min<Index>(kMaxTiles, extent / kMinOutputTile));
     Index tile = (extent + n_tiles - 1) / n_tiles;
     tile = (tile + kTileQuantum - 1) / kTileQuantum * kTileQuantum;
+    ReservePacking(split_cols ? m : tile, split_cols ? tile : n, k);
     ParallelFor(static_cast<int>((extent + tile - 1) / tile), [&](int i) {
       const Index start = i * tile, len = std::min(tile, extent - start);
       if (split_cols) {  // columns of C come from columns of op(B)
@@ -151,7 +176,9 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
   if (k >= 2 * kDepthChunk) {
     const int n_chunks = static_cast<int>((k + kDepthChunk - 1) / kDepthChunk);
     const Index block = m * n;
-    Scalar* partials = PackingBuffers::Grow(t_packing.partials, t_packing.partials_size,
+    ReservePacking(m, n, kDepthChunk);
+    PackingBuffers& own = g_packing[ThreadIndex()];
+    Scalar* partials = PackingBuffers::Grow(own.partials, own.partials_size,
                                             static_cast<size_t>(block) * n_chunks);
     ParallelFor(n_chunks, [&](int i) {
       const Index start = i * kDepthChunk, len = std::min(kDepthChunk, k - start);

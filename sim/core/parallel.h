@@ -30,6 +30,9 @@ enum class Op { kN, kT };  // use a matrix as is, or transposed
 // A or B. Eigen's GEMM kernel with packing buffers owned per thread, so no call allocates after
 // warm-up. Gemm splits C into shape-determined tiles spread over the threads; GemmSerial runs on the
 // calling thread (for products inside an already parallel loop).
+// Grows every thread's GEMM packing buffers to fit an (m, n, k) product; call it on the main thread
+// before a ParallelFor whose items call GemmSerial on such products, so no item allocates.
+void ReservePacking(Index m, Index n, Index k);
 void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
 void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
 

@@ -24,9 +24,17 @@ void SoftmaxColumns(MatRef s, Scalar scale, bool causal) {
 // C = op(A) op(B) for one (example, head) block. Small blocks go through Eigen's product expression,
 // which has less per-call overhead (its packing buffers then fit the stack: no heap allocation);
 // larger ones through GemmSerial (per-thread packing buffers).
+constexpr Index kStackFloats = 16384;  // 64 KiB of floats, well under EIGEN_STACK_ALLOCATION_LIMIT
+
+// Every thread's packing buffers fit the per-head products of T x T scores and Dh x T blocks.
+void ReserveBlockProducts(Index t, Index dh) {
+  if (t * t <= kStackFloats && t * dh <= kStackFloats) return;  // all on Eigen's stack path
+  ReservePacking(t, t, dh);
+  ReservePacking(dh, t, t);
+}
+
 template <typename A, typename B, typename C>
 void BlockProduct(const A& a, Op op_a, const B& b, Op op_b, C&& c) {
-  constexpr Index kStackFloats = 16384;  // 64 KiB of floats, well under EIGEN_STACK_ALLOCATION_LIMIT
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
   if (c.rows() * k <= kStackFloats && c.cols() * k <= kStackFloats) {
     if (op_a == Op::kN && op_b == Op::kN)
@@ -113,6 +121,7 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
   c.use_gate = hooks.head_gate != nullptr;
   if (c.use_gate) c.gate = Eigen::Map<const Vec>(hooks.head_gate, n_heads);
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
+  ReserveBlockProducts(t, dh);
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
     auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
@@ -144,6 +153,7 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
   if (c.use_gate)
     for (int h = 0; h < n_heads; ++h) c.d_heads.middleRows(h * dh, dh) *= c.gate(h);
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
+  ReserveBlockProducts(t, dh);
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
     Mat& d_s = c.d_scores[ThreadIndex()];                       // (T_k, T_q)
