@@ -41,4 +41,31 @@ inline void SoftmaxInPlace(Scalar* x, Index n, Scalar scale = Scalar(1)) {
   a *= Scalar(1) / sum;
 }
 
+// Returns Σ exp(x[i] - shift) over [0, n); when out is non-null also writes out[i] = exp(x[i] - shift).
+inline Scalar ExpShiftSum(const Scalar* x, Index n, Scalar shift, Scalar* out) {
+  namespace ei = Eigen::internal;
+  using Packet = typename ei::packet_traits<Scalar>::type;
+  constexpr Index kLanes = ei::packet_traits<Scalar>::size;
+  const Packet pshift = ei::pset1<Packet>(shift);
+  Packet psum = ei::pset1<Packet>(Scalar(0));
+  Index i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const Packet e = ei::pexp(ei::psub(ei::ploadu<Packet>(x + i), pshift));
+    if (out != nullptr) ei::pstoreu(out + i, e);
+    psum = ei::padd(psum, e);
+  }
+  Scalar sum = ei::predux(psum);
+  if (i < n) {
+    alignas(64) Scalar buf[kLanes] = {};
+    const Index rest = n - i;
+    for (Index j = 0; j < rest; ++j) buf[j] = x[i + j];
+    ei::pstore(buf, ei::pexp(ei::psub(ei::pload<Packet>(buf), pshift)));
+    for (Index j = 0; j < rest; ++j) {
+      if (out != nullptr) out[i + j] = buf[j];
+      sum += buf[j];
+    }
+  }
+  return sum;
+}
+
 }  // namespace sim

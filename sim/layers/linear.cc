@@ -1,5 +1,7 @@
 #include "sim/layers/linear.h"
 
+#include <utility>
+
 #include "sim/core/check.h"
 #include "sim/core/parallel.h"
 
@@ -18,8 +20,14 @@ Linear::Linear(const LinearConfig& config, ParamRegistry& registry, const std::s
 void Linear::Forward(const ConstMatRef& x, MatRef y, bool accumulate) const {
   SIM_CHECK_SHAPE("Linear::Forward", x, "in", cfg_.in, "n", y.cols());
   SIM_CHECK_SHAPE("Linear::Forward", y, "out", cfg_.out, "n", x.cols());
-  Gemm(registry_->Value(w_), Op::kN, x, Op::kN, y, accumulate);
-  if (b_ >= 0) y.colwise() += registry_->Value(b_).col(0);
+  // y = b (broadcast) then y += W x: the bias costs no extra pass over y.
+  if (b_ >= 0 && !accumulate) {
+    y.colwise() = std::as_const(*registry_).Value(b_).col(0);
+    Gemm(registry_->Value(w_), Op::kN, x, Op::kN, y, true);
+  } else {
+    Gemm(registry_->Value(w_), Op::kN, x, Op::kN, y, accumulate);
+    if (b_ >= 0) y.colwise() += registry_->Value(b_).col(0);
+  }
 }
 
 void Linear::BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const {

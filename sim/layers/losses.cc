@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "sim/core/check.h"
+#include "sim/core/vector_math.h"
 
 namespace sim {
 
@@ -25,15 +26,15 @@ double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat
   for (Index j = 0; j < s; ++j) {
     const int32_t y = labels[j];
     SIM_DCHECK(y >= 0 && y < c, "label ", y, " outside [0, ", c, ")");
+    const Scalar* z = logits.col(j).data();
     const Scalar max = logits.col(j).maxCoeff();
-    double sum = 0.0;
-    for (Index i = 0; i < c; ++i) sum += std::exp(static_cast<double>(logits(i, j) - max));
-    const double log_z = std::log(sum) + max;
-    total += log_z - logits(y, j);
-    if (d_logits != nullptr) {
-      // d z = (softmax(z) - onehot(y)) / S
-      d_logits->col(j) = ((logits.col(j).array() - static_cast<Scalar>(log_z)).exp() * inv_s).matrix();
-      (*d_logits)(y, j) -= inv_s;
+    Scalar* d = d_logits != nullptr ? d_logits->col(j).data() : nullptr;
+    // L_j = log Σ exp(z - max) + max - z_y;  d z = (softmax(z) - onehot(y)) / S
+    const Scalar sum = ExpShiftSum(z, c, max, d);
+    total += std::log(static_cast<double>(sum)) + max - z[y];
+    if (d != nullptr) {
+      d_logits->col(j) *= inv_s / sum;
+      d[y] -= inv_s;
     }
     if (n_correct != nullptr && ArgmaxColumn(logits, j) == y) ++*n_correct;
   }
