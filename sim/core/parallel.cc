@@ -2,9 +2,11 @@
 
 
 #include <algorithm>
+#include <type_traits>
 #include <Eigen/Core>
 
 #include "sim/core/check.h"
+#include "sim/core/sgemm_avx512.h"
 
 namespace sim {
 
@@ -86,9 +88,27 @@ void KernelGemm(Index m, Index n, Index k, const Scalar* a, Index lda, const Sca
                                                                           Scalar(1), blocking, nullptr);
 }
 
+// True when products run on the AVX-512 SGEMM (float builds on AVX-512 machines).
+bool UseSgemm() {
+  if constexpr (std::is_same_v<Scalar, float>) return HasAvx512Sgemm();
+  return false;
+}
+
 void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate) {
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (UseSgemm()) {
+      // (Scalar is float here; the casts only let the double build compile this branch.)
+      PackingBuffers& buf = g_packing[ThreadIndex()];
+      float* pack_a = reinterpret_cast<float*>(PackingBuffers::Grow(buf.a, buf.a_size, kSgemmPackA));
+      float* pack_b = reinterpret_cast<float*>(PackingBuffers::Grow(buf.b, buf.b_size, kSgemmPackB));
+      SgemmAvx512(m, n, k, reinterpret_cast<const float*>(a.data()), a.outerStride(), op_a == Op::kT,
+                  reinterpret_cast<const float*>(b.data()), b.outerStride(), op_b == Op::kT,
+                  reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate, pack_a, pack_b);
+      return;
+    }
+  }
   if (!accumulate) c.setZero();
   if (m == 0 || n == 0 || k == 0) return;
   // A column-major matrix read transposed is a row-major matrix with the same stride.
@@ -124,7 +144,13 @@ void SetNumThreads(int n) {
 
 void ReservePacking(Index m, Index n, Index k) {
   Index kc, mc, nc;
-  BlockingSizes(m, n, k, kc, mc, nc);
+  if (UseSgemm()) {  // fixed block sizes
+    kc = 1;
+    mc = static_cast<Index>(kSgemmPackA);
+    nc = static_cast<Index>(kSgemmPackB);
+  } else {
+    BlockingSizes(m, n, k, kc, mc, nc);
+  }
   for (int t = 0; t < NumThreads(); ++t) {
     PackingBuffers& buf = g_packing[t];
     PackingBuffers::Grow(buf.a, buf.a_size, static_cast<size_t>(kc * mc));

@@ -1,0 +1,190 @@
+#include "sim/core/sgemm_avx512.h"
+
+#include <algorithm>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace sim {
+
+#if defined(__AVX512F__)
+
+namespace {
+
+constexpr long kMr = 32, kNr = 12;  // register tile: 2 x 16 floats by 12 columns
+constexpr long kKc = 256, kMc = 192, kNc = 3072;
+static_assert(kMc * kKc == static_cast<long>(kSgemmPackA) && kKc * kNc == static_cast<long>(kSgemmPackB));
+
+// Rows [i0, i0+mr) x depth [k0, k0+kc) of op(A) into a panel: kMr floats per k, zero padded.
+void PackA(const float* a, long lda, bool trans, long i0, long mr, long k0, long kc, float* out) {
+  if (!trans) {  // A(i, k) = a[i + k lda]: one contiguous column segment per k
+    for (long k = 0; k < kc; ++k) {
+      const float* src = a + i0 + (k0 + k) * lda;
+      float* dst = out + k * kMr;
+      if (mr == kMr) {
+        _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+        _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + 16));
+      } else {
+        long i = 0;
+        for (; i < mr; ++i) dst[i] = src[i];
+        for (; i < kMr; ++i) dst[i] = 0.f;
+      }
+    }
+  } else {  // A(i, k) = a[k + i lda]: kMr row streams, written k by k
+    const float* src[kMr];
+    for (long i = 0; i < mr; ++i) src[i] = a + k0 + (i0 + i) * lda;
+    for (long k = 0; k < kc; ++k) {
+      float* dst = out + k * kMr;
+      long i = 0;
+      for (; i < mr; ++i) dst[i] = src[i][k];
+      for (; i < kMr; ++i) dst[i] = 0.f;
+    }
+  }
+}
+
+// In-register transpose: r[i] holds row i (16 floats); afterwards r[j] holds column j.
+inline void Transpose16x16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int i = 0; i < 4; ++i) {
+    t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+    t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+    t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+    t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+  }
+  for (int i = 0; i < 8; ++i) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// Depth [k0, k0+kc) x columns [j0, j0+nr) of op(B) into a panel: kNr floats per k, zero padded.
+void PackB(const float* b, long ldb, bool trans, long j0, long nr, long k0, long kc, float* out) {
+  if (!trans) {  // B(k, j) = b[k + j ldb]: kNr column streams, written k by k
+    const float* src[kNr];
+    for (long j = 0; j < nr; ++j) src[j] = b + k0 + (j0 + j) * ldb;
+    if (nr == kNr) {
+      // 16 depths at a time: load 16 values of each column, transpose in registers, store rows.
+      long k = 0;
+      __m512 r[16];
+      for (int j = kNr; j < 16; ++j) r[j] = _mm512_setzero_ps();
+      for (; k + 16 <= kc; k += 16) {
+        for (int j = 0; j < kNr; ++j) r[j] = _mm512_loadu_ps(src[j] + k);
+        for (int j = kNr; j < 16; ++j) r[j] = _mm512_setzero_ps();
+        Transpose16x16(r);
+        for (int kk = 0; kk < 16; ++kk) _mm512_mask_storeu_ps(out + (k + kk) * kNr, 0x0FFF, r[kk]);
+      }
+      for (; k < kc; ++k) {
+        float* dst = out + k * kNr;
+        for (int j = 0; j < kNr; ++j) dst[j] = src[j][k];
+      }
+    } else {
+      for (long k = 0; k < kc; ++k) {
+        float* dst = out + k * kNr;
+        long j = 0;
+        for (; j < nr; ++j) dst[j] = src[j][k];
+        for (; j < kNr; ++j) dst[j] = 0.f;
+      }
+    }
+  } else {  // B(k, j) = b[j + k ldb]: one contiguous row segment per k
+    for (long k = 0; k < kc; ++k) {
+      const float* src = b + j0 + (k0 + k) * ldb;
+      float* dst = out + k * kNr;
+      long j = 0;
+      for (; j < nr; ++j) dst[j] = src[j];
+      for (; j < kNr; ++j) dst[j] = 0.f;
+    }
+  }
+}
+
+// The mr x nr corner of tile c (ldc) += (or =, when overwrite) panel(A) panel(B) over kc.
+void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long mr, long nr, bool overwrite) {
+  __m512 acc[kNr][2];
+  for (int j = 0; j < kNr; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  for (long k = 0; k < kc; ++k) {
+    const __m512 a0 = _mm512_load_ps(ap), a1 = _mm512_load_ps(ap + 16);
+#pragma GCC unroll 12
+    for (int j = 0; j < kNr; ++j) {
+      const __m512 b = _mm512_set1_ps(bp[j]);
+      acc[j][0] = _mm512_fmadd_ps(a0, b, acc[j][0]);
+      acc[j][1] = _mm512_fmadd_ps(a1, b, acc[j][1]);
+    }
+    ap += kMr;
+    bp += kNr;
+  }
+  if (mr == kMr && nr == kNr) {
+    for (int j = 0; j < kNr; ++j) {
+      float* cj = c + j * ldc;
+      if (overwrite) {
+        _mm512_storeu_ps(cj, acc[j][0]);
+        _mm512_storeu_ps(cj + 16, acc[j][1]);
+      } else {
+        _mm512_storeu_ps(cj, _mm512_add_ps(_mm512_loadu_ps(cj), acc[j][0]));
+        _mm512_storeu_ps(cj + 16, _mm512_add_ps(_mm512_loadu_ps(cj + 16), acc[j][1]));
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[kNr][kMr];
+  for (int j = 0; j < kNr; ++j) {
+    _mm512_store_ps(tile[j], acc[j][0]);
+    _mm512_store_ps(tile[j] + 16, acc[j][1]);
+  }
+  for (long j = 0; j < nr; ++j)
+    for (long i = 0; i < mr; ++i) c[i + j * ldc] = overwrite ? tile[j][i] : c[i + j * ldc] + tile[j][i];
+}
+
+}  // namespace
+
+bool HasAvx512Sgemm() { return true; }
+
+void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
+                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    if (!accumulate)
+      for (long j = 0; j < n; ++j) std::fill(c + j * ldc, c + j * ldc + m, 0.f);
+    return;
+  }
+  for (long jc = 0; jc < n; jc += kNc) {
+    const long nc = std::min(kNc, n - jc);
+    for (long pc = 0; pc < k; pc += kKc) {
+      const long kc = std::min(kKc, k - pc);
+      const bool overwrite = !accumulate && pc == 0;
+      for (long jr = 0; jr < nc; jr += kNr)
+        PackB(b, ldb, trans_b, jc + jr, std::min(kNr, nc - jr), pc, kc, pack_b + jr * kc);
+      for (long ic = 0; ic < m; ic += kMc) {
+        const long mc = std::min(kMc, m - ic);
+        for (long ir = 0; ir < mc; ir += kMr)
+          PackA(a, lda, trans_a, ic + ir, std::min(kMr, mc - ir), pc, kc, pack_a + ir * kc);
+        for (long jr = 0; jr < nc; jr += kNr)
+          for (long ir = 0; ir < mc; ir += kMr)
+            Kernel(kc, pack_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
+                   std::min(kMr, mc - ir), std::min(kNr, nc - jr), overwrite);
+      }
+    }
+  }
+}
+
+#else  // no AVX-512 in this build
+
+bool HasAvx512Sgemm() { return false; }
+
+void SgemmAvx512(long, long, long, const float*, long, bool, const float*, long, bool, float*, long, bool, float*,
+                 float*) {}
+
+#endif
+
+}  // namespace sim
