@@ -26,18 +26,108 @@ Subcommands:
                           (scalar) and /torch/grads/<name> (float64, same layout as /params).
                           With -v, also prints a comparison with /engine/* when IN has them.
 
+    bench CASE.h5 [--threads 1|2] [--setting NAME] [--seconds S] [--reps R] [--json]
+                  [--warmup W] [--foreach on|off] [--malloc tuned|default] [--name NAME]
+                          CASE is a case file written by `sim bench --export-dir DIR` (same layout,
+                          without /engine). Times full float32 training steps of the same model,
+                          initial weights and batch as the engine: forward, mean cross-entropy over
+                          the scored positions, backward, global grad-norm clip (train.clip),
+                          AdamW (lr 1e-4, betas/eps/weight decay from the config), zero_grad.
+                          The model is written as a researcher would for speed (FastTransformer:
+                          fused QKV nn.Linear, nn.LayerNorm, nn.GELU, precomputed causal mask,
+                          F.cross_entropy, foreach AdamW); its first loss is checked against the
+                          reference model above. Thread settings (THREAD_SETTINGS) are applied to
+                          the environment before torch (and numpy, which loads the BLAS too) is
+                          imported; --malloc tuned (the default) re-executes the script once with
+                          GLIBC_TUNABLES set so that freed memory is kept. Prints the BLAS that
+                          torch loaded. See docs/benchmarks.md.
+
 Model construction (ModelSpec, Transformer, load_params, forward_loss, init_params) is kept
-separate from the subcommands so that a speed-comparison `bench` subcommand (float32, AdamW) can
-reuse it.
+separate from the subcommands; `bench` reuses it for its parameter loading and its loss check.
 """
 
 import argparse
 import dataclasses
 import math
+import os
 import sys
 from typing import Dict, List, Optional
 
 EXIT_MISSING_DEPENDENCY = 77  # the parity test skips (rather than fails) on this exit code
+
+# ---------------------------------------------------------------------------------------------
+# bench: thread settings. OpenMP (libgomp) and OpenBLAS read these variables once, when they are
+# loaded, i.e. when numpy or torch is first imported; so `bench` applies them below, before the
+# imports (equivalent to re-executing with a new environment, without paying torch's import twice).
+# "threads" is the number of cores the setting may use; "torch" is torch.set_num_threads.
+# Variables mapped to None are removed from the environment.
+
+THREAD_SETTINGS = {
+    "t1": {"threads": 1, "torch": 1,
+           "env": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                   "OMP_WAIT_POLICY": None}},
+    "t2": {"threads": 2, "torch": 2,
+           "env": {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
+                   "OMP_WAIT_POLICY": None}},
+    # ../specs/perf.md: PyTorch's best 2-core setting on the Zen 4 reference machine.
+    "t1blas2": {"threads": 2, "torch": 1,
+                "env": {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "1",
+                        "OMP_WAIT_POLICY": "passive"}},
+    "t2passive": {"threads": 2, "torch": 2,
+                  "env": {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
+                          "OMP_WAIT_POLICY": "passive"}},
+}
+DEFAULT_SETTING = {1: "t1", 2: "t2"}
+
+# bench --malloc tuned (the default): glibc's malloc keeps freed memory instead of returning large
+# blocks to the system (mmap'ed above a threshold, trimmed from the heap top), which otherwise makes
+# every step re-fault the pages of its large temporaries (10-25k page faults per step on mid and
+# large; +7% to +50% steps/s here). The same effect as running PyTorch under jemalloc or tcmalloc.
+# glibc reads GLIBC_TUNABLES at start-up, so `bench` re-executes itself once to apply it.
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=2147483647:glibc.malloc.trim_threshold=4294967295"
+
+
+def resolve_setting(threads: Optional[int], setting: Optional[str]) -> str:
+    """The thread setting of `bench --threads/--setting`; raises ValueError on a bad pair."""
+    if setting is None:
+        if threads is None:
+            threads = 1
+        if threads not in DEFAULT_SETTING:
+            raise ValueError(f"--threads: 1 or 2 (given {threads})")
+        return DEFAULT_SETTING[threads]
+    if setting not in THREAD_SETTINGS:
+        raise ValueError(f"--setting: unknown {setting!r} (valid: {', '.join(THREAD_SETTINGS)})")
+    if threads is not None and threads != THREAD_SETTINGS[setting]["threads"]:
+        raise ValueError(f"--setting {setting} uses {THREAD_SETTINGS[setting]['threads']} "
+                         f"core(s), not --threads {threads}")
+    return setting
+
+
+def _apply_bench_environment(argv) -> None:
+    if len(argv) < 2 or argv[1] != "bench":
+        return
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--threads", type=int)
+    early.add_argument("--setting")
+    early.add_argument("--malloc", default="tuned")
+    try:
+        known, _ = early.parse_known_args(argv[2:])
+        setting = resolve_setting(known.threads, known.setting)
+    except (ValueError, SystemExit):
+        return  # main() reports the error
+    for key, value in THREAD_SETTINGS[setting]["env"].items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if known.malloc == "tuned" and MALLOC_TUNABLES not in tunables:
+        os.environ["GLIBC_TUNABLES"] = tunables + (":" if tunables else "") + MALLOC_TUNABLES
+        os.execv(sys.executable, [sys.executable] + argv)
+
+
+if __name__ == "__main__":
+    _apply_bench_environment(sys.argv)
 
 try:
     import h5py
@@ -461,6 +551,228 @@ def read_case(f, dtype=torch.float64):
 
 
 # ---------------------------------------------------------------------------------------------
+# Speed benchmark (`bench`): the same model written for speed, float32.
+#
+# FastTransformer computes exactly the function of Transformer above (checked at start-up), with
+# the parameters regrouped the way a researcher would write a fast PyTorch model: one fused QKV
+# nn.Linear per block (weights and biases concatenated from wq/wk/wv), nn.LayerNorm, nn.GELU,
+# nn.Embedding, the causal mask precomputed as a buffer and applied inside the score product
+# (baddbmm with an additive -inf mask), F.cross_entropy.
+
+
+class FastAttention(nn.Module):
+    def __init__(self, d, n_heads, causal, bias, length):
+        super().__init__()
+        self.n_heads, self.dh = n_heads, d // n_heads
+        self.scale = 1.0 / math.sqrt(self.dh)
+        self.qkv = nn.Linear(d, 3 * d, bias=bias)
+        self.proj = nn.Linear(d, d, bias=bias)
+        if causal:
+            mask = torch.full((length, length), float("-inf")).triu(1)      # (Tq, Tk)
+            self.register_buffer("mask", mask, persistent=False)
+        else:
+            self.mask = None
+
+    def forward(self, x):
+        b, t, d = x.shape
+        h, dh = self.n_heads, self.dh
+        qkv = self.qkv(x).view(b, t, 3, h, dh).permute(2, 0, 3, 1, 4)       # (3, B, H, T, Dh)
+        q = qkv[0].reshape(b * h, t, dh)
+        k = qkv[1].reshape(b * h, t, dh)
+        v = qkv[2].reshape(b * h, t, dh)
+        if self.mask is not None:
+            scores = torch.baddbmm(self.mask[:t, :t], q, k.transpose(1, 2), alpha=self.scale)
+        else:
+            scores = torch.bmm(q, k.transpose(1, 2)).mul_(self.scale)
+        o = torch.bmm(torch.softmax(scores, dim=-1), v)                       # (B*H, T, Dh)
+        o = o.view(b, h, t, dh).transpose(1, 2).reshape(b, t, d)
+        return self.proj(o)
+
+
+class FastBlock(nn.Module):
+    def __init__(self, spec: ModelSpec, layer: int):
+        super().__init__()
+        d, pre_ln = spec.d_model, spec.norm == "pre_ln"
+        self.ln1 = nn.LayerNorm(d, eps=LN_EPS) if pre_ln else None
+        self.attn = FastAttention(d, spec.heads[layer], spec.causal, spec.bias, spec.max_len)
+        self.mlp = None
+        if spec.d_mlp > 0:
+            self.ln2 = nn.LayerNorm(d, eps=LN_EPS) if pre_ln else None
+            act = {"gelu": nn.GELU(), "gelu_tanh": nn.GELU(approximate="tanh"),
+                   "relu": nn.ReLU()}[spec.act]
+            self.mlp = nn.Sequential(nn.Linear(d, spec.d_mlp, bias=spec.bias), act,
+                                     nn.Linear(spec.d_mlp, d, bias=spec.bias))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x) if self.ln1 is not None else x)
+        if self.mlp is not None:
+            x = x + self.mlp(self.ln2(x) if self.ln2 is not None else x)
+        return x
+
+
+class FastTransformer(nn.Module):
+    def __init__(self, spec: ModelSpec, scored: torch.Tensor, batch: int):
+        super().__init__()
+        if spec.pos == "sinusoidal":
+            raise ReferenceError("bench: model.pos = sinusoidal is not implemented in FastTransformer")
+        self.spec = spec
+        d = spec.d_model
+        if spec.input == "tokens":
+            self.tok = nn.Embedding(spec.vocab, d)
+        else:
+            self.inp = nn.Linear(spec.d_in, d)
+        self.pos = nn.Parameter(torch.zeros(spec.max_len, d)) if spec.pos == "learned" else None
+        self.blocks = nn.ModuleList([FastBlock(spec, l) for l in range(spec.layers)])
+        self.ln_f = nn.LayerNorm(d, eps=LN_EPS) if spec.norm == "pre_ln" else None
+        self.head = nn.Linear(d, spec.n_classes)
+        # Scored positions: all of them (no gather), the last of each example (a strided view), or
+        # a general index list.
+        n = batch * spec.max_len
+        self.score_mode = "index"
+        if scored.numel() == n and torch.equal(scored, torch.arange(n)):
+            self.score_mode = "all"
+        elif torch.equal(scored, torch.arange(batch) * spec.max_len + spec.max_len - 1):
+            self.score_mode = "last"
+        self.register_buffer("scored", scored.clone(), persistent=False)
+
+    def forward(self, inputs):
+        x = self.tok(inputs) if self.spec.input == "tokens" else self.inp(inputs)
+        if self.pos is not None:
+            x = x + self.pos[: x.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        if self.score_mode == "all":
+            h = x.reshape(-1, x.shape[-1])
+        elif self.score_mode == "last":
+            h = x[:, -1]
+        else:
+            h = x.reshape(-1, x.shape[-1]).index_select(0, self.scored)
+        if self.ln_f is not None:
+            h = self.ln_f(h)
+        return self.head(h)
+
+    def loss(self, inputs, targets):
+        out = self(inputs)
+        if self.spec.output == "classes":
+            return F.cross_entropy(out, targets)
+        return F.mse_loss(out.squeeze(-1), targets)
+
+
+@torch.no_grad()
+def load_fast_params(model: FastTransformer, params_group) -> None:
+    """Copies the engine's /params/<name> into FastTransformer's regrouped parameters."""
+    def get(name):
+        if name not in params_group:
+            raise ReferenceError(f"missing /params/{name}")
+        return torch.from_numpy(read_engine_tensor(params_group[name])).float()
+
+    def set_(dst, value):
+        if tuple(dst.shape) != tuple(value.shape):
+            raise ReferenceError(f"shape {tuple(value.shape)} does not fit {tuple(dst.shape)}")
+        dst.copy_(value)
+
+    used = set()
+
+    def take(name):
+        used.add(name)
+        return get(name)
+
+    spec = model.spec
+    if spec.input == "tokens":
+        set_(model.tok.weight, take("embed.tok").t())                          # (V, D)
+    else:
+        set_(model.inp.weight, take("embed.in.w"))
+        set_(model.inp.bias, take("embed.in.b"))
+    if model.pos is not None:
+        set_(model.pos, take("embed.pos").t())                                 # (T, D)
+    for l, block in enumerate(model.blocks):
+        p = f"blocks.{l}."
+        if block.ln1 is not None:
+            set_(block.ln1.weight, take(p + "norm1.gamma"))
+            set_(block.ln1.bias, take(p + "norm1.beta"))
+        a = block.attn
+        set_(a.qkv.weight, torch.cat([take(p + "attn.w" + c) for c in "qkv"], 0))
+        set_(a.proj.weight, take(p + "attn.wo"))
+        if spec.bias:
+            set_(a.qkv.bias, torch.cat([take(p + "attn.b" + c) for c in "qkv"], 0))
+            set_(a.proj.bias, take(p + "attn.bo"))
+        if block.mlp is not None:
+            if block.ln2 is not None:
+                set_(block.ln2.weight, take(p + "norm2.gamma"))
+                set_(block.ln2.bias, take(p + "norm2.beta"))
+            set_(block.mlp[0].weight, take(p + "mlp.w1"))
+            set_(block.mlp[2].weight, take(p + "mlp.w2"))
+            if spec.bias:
+                set_(block.mlp[0].bias, take(p + "mlp.b1"))
+                set_(block.mlp[2].bias, take(p + "mlp.b2"))
+    if model.ln_f is not None:
+        set_(model.ln_f.weight, take("norm_f.gamma"))
+        set_(model.ln_f.bias, take("norm_f.beta"))
+    set_(model.head.weight, take("head.w"))
+    set_(model.head.bias, take("head.b"))
+    extra = sorted(set(params_group.keys()) - used)
+    if extra:
+        raise ReferenceError(f"bench: parameters not used by FastTransformer: {extra}")
+
+
+def training_flops_per_step(spec: ModelSpec, batch: int, n_scored: int) -> float:
+    """sim/models/transformer.h TrainingFlopsPerStep: 6 x (multiply-adds of every weight matrix
+    per token it is applied to) + attention's two T x T products, 4·T²·Dh FLOPs per (example,
+    head) forward and twice that backward. Embeddings, norms, softmax and AdamW are not counted."""
+    n, d, t = batch * spec.max_len, spec.d_model, spec.max_len
+    per_token_macs = d * spec.d_in if spec.input == "vectors" else 0.0
+    per_token_macs += spec.layers * (4.0 * d * d + 2.0 * d * spec.d_mlp)
+    readout_macs = d * spec.n_classes * n_scored
+    attention = spec.layers * 12.0 * batch * t * t * d
+    return 6.0 * (per_token_macs * n + readout_macs) + attention
+
+
+def loaded_blas() -> str:
+    """The BLAS library this process loaded (real path), with OpenBLAS's core name and threads."""
+    path = None
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            name = line.split()[-1] if len(line.split()) >= 6 else ""
+            base = os.path.basename(name)
+            if base.startswith(("libblas", "libopenblas", "libmkl_rt", "libblis")):
+                path = os.path.realpath(name)
+                if "openblas" in base or "mkl" in base or "blis" in base:
+                    break
+    if path is None:
+        return "none found"
+    if "openblas" in os.path.basename(path):
+        import ctypes
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            config = lib.openblas_get_config().decode().split()
+            return (f"{path} ({' '.join(config[:2])}, core {lib.openblas_get_corename().decode()}, "
+                    f"{lib.openblas_get_num_threads()} thread(s))")
+        except (OSError, AttributeError):
+            pass
+    if "/blas/libblas.so" in path:
+        return f"{path} (reference BLAS, netlib)"
+    return path
+
+
+def _vm_kb(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _reset_peak_rss() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
 # Subcommands
 
 
@@ -497,6 +809,113 @@ def cmd_parity(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    import json
+    import time
+
+    setting = resolve_setting(args.threads, args.setting)
+    conf = THREAD_SETTINGS[setting]
+    for key, value in conf["env"].items():
+        if os.environ.get(key) != value:
+            raise ReferenceError(f"bench: {key} is {os.environ.get(key)!r}, setting {setting} needs "
+                                 f"{value!r}: run torch_reference.py as a script, not imported")
+    if args.seconds <= 0 or args.reps < 1:
+        raise ReferenceError("bench: --seconds must be positive and --reps at least 1")
+    torch.set_num_threads(conf["torch"])
+    torch.autograd.set_detect_anomaly(False)
+    name = args.name or os.path.splitext(os.path.basename(args.case))[0]
+
+    rss_before = _vm_kb("VmRSS")
+    _reset_peak_rss()
+    with h5py.File(args.case, "r") as f:
+        spec, batch = read_case(f, torch.float32)
+        ini = parse_ini(str(_attr(f, "config")))
+        n_batch = int(_attr(f, "B"))
+        if "head_gates" in batch:
+            raise ReferenceError("bench: head gates are not supported")
+        if "params" not in f:
+            raise ReferenceError(f"{args.case}: missing group /params")
+        reference = build_model(spec, torch.float32)
+        load_params(reference, f["params"])
+        model = FastTransformer(spec, batch["scored"], n_batch)
+        load_fast_params(model, f["params"])
+    inputs, targets = batch["inputs"], batch["targets"]
+    # The fast model must compute the reference model's function.
+    with torch.no_grad():
+        reference_loss = forward_loss(reference, batch).item()
+        fast_loss = model.loss(inputs, targets).item()
+    del reference
+    if not abs(reference_loss - fast_loss) <= 1e-4 * max(1.0, abs(reference_loss)):
+        raise ReferenceError(f"bench: FastTransformer's loss {fast_loss:.8g} differs from the "
+                             f"reference model's {reference_loss:.8g}")
+
+    clip = float(ini.get("train.clip", "1.0"))
+    weight_decay = float(ini.get("train.weight_decay", "0"))
+    betas = (float(ini.get("train.beta1", "0.9")), float(ini.get("train.beta2", "0.999")))
+    eps = float(ini.get("train.eps", "1e-8"))
+    params = list(model.parameters())
+    # The engine decays matrices only (train.weight_decay); the default weight decay is 0.
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    optimizer = torch.optim.AdamW(groups, lr=1e-4, betas=betas, eps=eps,
+                                  foreach=args.foreach == "on")
+
+    def step():
+        loss = model.loss(inputs, targets)
+        loss.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(params, clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    clock = time.perf_counter
+    start, warm = clock(), 0
+    while warm < 3 or clock() - start < args.warmup:
+        step()
+        warm += 1
+    rates, timed = [], 0
+    for _ in range(args.reps):
+        steps, start = 0, clock()
+        while True:
+            loss = step()
+            steps += 1
+            elapsed = clock() - start
+            if elapsed >= args.seconds / args.reps:
+                break
+        rates.append(steps / elapsed)
+        timed += steps
+    if not math.isfinite(loss.item()):
+        raise ReferenceError("bench: the loss became non-finite")
+    rates.sort()
+    sps = rates[len(rates) // 2]
+    n_scored = int(batch["scored"].numel())
+    gflop = training_flops_per_step(spec, n_batch, n_scored) / 1e9
+    result = {
+        "config": name, "threads": conf["threads"], "setting": setting,
+        "steps_per_second": sps, "min_steps_per_second": rates[0],
+        "max_steps_per_second": rates[-1], "tokens_per_second": sps * n_batch * spec.max_len,
+        "gflop_per_step": gflop, "gflops": gflop * sps,
+        "rss_bytes": max(0, _vm_kb("VmHWM") - rss_before) * 1024, "timed_steps": timed,
+        "torch_threads": torch.get_num_threads(), "foreach": args.foreach == "on",
+        "blas": loaded_blas(), "torch_version": torch.__version__,
+        "malloc": "tuned" if MALLOC_TUNABLES in os.environ.get("GLIBC_TUNABLES", "") else "default",
+        "initial_loss": fast_loss,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"PyTorch {torch.__version__}, setting {setting} (torch threads {conf['torch']}, "
+              f"{', '.join(f'{k}={v}' for k, v in conf['env'].items() if v is not None)}), "
+              f"malloc {result['malloc']}\nBLAS: {result['blas']}\n")
+        print(f"{'config':<6} {'steps/s':>10} {'(min-max)':>16} {'tokens/s':>12} {'GFLOP/s':>10} "
+              f"{'RSS MB':>8}")
+        spread = f"({rates[0]:.4g}-{rates[-1]:.4g})"
+        print(f"{name:<6} {sps:>10.4g} {spread:>16} {result['tokens_per_second']:>12.4g} "
+              f"{result['gflops']:>10.1f} {result['rss_bytes'] / 1e6:>8.1f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -506,6 +925,27 @@ def main(argv=None) -> int:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print a comparison with /engine/* of the case file")
     p.set_defaults(func=cmd_parity)
+    b = sub.add_parser("bench", help="training steps per second of a case file's model, float32")
+    b.add_argument("case", help="case file written by `sim bench --export-dir DIR`")
+    b.add_argument("--threads", type=int, choices=(1, 2),
+                   help="cores to use: 1 (setting t1, the default) or 2 (setting t2)")
+    b.add_argument("--setting", choices=tuple(THREAD_SETTINGS),
+                   help="thread setting (t1; t2, t1blas2, t2passive for 2 cores)")
+    b.add_argument("--seconds", type=float, default=3.0,
+                   help="timed seconds after warm-up (default 3)")
+    b.add_argument("--reps", type=int, default=5,
+                   help="timing windows of seconds/reps each; the median is reported (default 5)")
+    b.add_argument("--warmup", type=float, default=0.5,
+                   help="warm-up seconds, at least 3 steps (default 0.5)")
+    b.add_argument("--foreach", choices=("on", "off"), default="on",
+                   help="AdamW's multi-tensor (foreach) implementation (default on)")
+    b.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                   help="tuned (default): glibc malloc keeps freed memory (GLIBC_TUNABLES, see "
+                   "MALLOC_TUNABLES), so steps do not re-fault their temporaries; default: as is")
+    b.add_argument("--name", help="configuration name to report (default: the case file's stem)")
+    b.add_argument("--json", action="store_true",
+                   help="print one JSON object with sim bench --json's keys where they apply")
+    b.set_defaults(func=cmd_bench)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

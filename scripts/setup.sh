@@ -12,6 +12,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev               # tests
   python3 python3-numpy python3-h5py python3-matplotlib python3-pandas  # analysis and plots
   python3-torch                           # independent reference for parity tests and benchmarks
+  libopenblas0-openmp                     # a fast BLAS for PyTorch (its Debian build calls libblas.so.3;
+                                          # without this it is the netlib reference BLAS, ~3 GFLOP/s)
 )
 
 missing=()
