@@ -7,6 +7,7 @@
 
 #include "sim/core/check.h"
 #include "sim/core/sgemm_avx512.h"
+#include "sim/core/small_gemm.h"
 
 namespace sim {
 
@@ -18,6 +19,11 @@ constexpr double kMinTileWork = 1 << 18;
 // stays cheap; at most kMaxTiles tiles (enough to balance 8 threads).
 constexpr Index kMinOutputTile = 256;
 constexpr int kMaxTiles = 8;
+// The unpacked kernel (sim/core/small_gemm.h) serves products whose A has at most kSmallA entries
+// (it stays in cache), and with a transposed B at most kSmallNtWork multiply-adds; beyond that the
+// packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
+constexpr Index kSmallA = 16384;
+constexpr double kSmallNtWork = 1 << 25;
 // Depth chunk for products with a small output and a long depth.
 constexpr Index kDepthChunk = 1024;
 // Tile widths are multiples of this, to keep Eigen's kernels on full panels.
@@ -31,6 +37,8 @@ constexpr Index kTileQuantum = 16;
 struct PackingBuffers {
   Scalar* a = nullptr;
   Scalar* b = nullptr;
+  Scalar* t = nullptr;  // a transposed A for the unpacked kernel
+  size_t t_size = 0;
   Scalar* partials = nullptr;  // depth-split partial products (of the thread that called Gemm)
   size_t a_size = 0;
   size_t b_size = 0;
@@ -47,6 +55,7 @@ struct PackingBuffers {
     Eigen::internal::aligned_free(a);
     Eigen::internal::aligned_free(b);
     Eigen::internal::aligned_free(partials);
+    Eigen::internal::aligned_free(t);
   }
 };
 constexpr int kMaxThreads = 256;
@@ -101,6 +110,22 @@ void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
     if (UseSgemm()) {
       // (Scalar is float here; the casts only let the double build compile this branch.)
       PackingBuffers& buf = g_packing[ThreadIndex()];
+      // A that fits in cache: the unpacked kernel (A transposed first if need be); else the packed one.
+      const bool small_a = m * k <= kSmallA;
+      if (small_a && (op_b == Op::kN || static_cast<double>(m) * n * k <= kSmallNtWork)) {
+        const float* a_ptr = reinterpret_cast<const float*>(a.data());
+        Index lda = a.outerStride();
+        if (op_a == Op::kT) {  // A = aᵀ: copy it column-major (m x k)
+          float* t = reinterpret_cast<float*>(PackingBuffers::Grow(buf.t, buf.t_size, kSmallA));
+          for (Index j = 0; j < k; ++j)
+            for (Index i = 0; i < m; ++i) t[i + j * m] = a_ptr[j + i * lda];
+          a_ptr = t;
+          lda = m;
+        }
+        SmallGemm(op_b == Op::kT, m, n, k, a_ptr, lda, reinterpret_cast<const float*>(b.data()), b.outerStride(),
+                  reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate);
+        return;
+      }
       float* pack_a = reinterpret_cast<float*>(PackingBuffers::Grow(buf.a, buf.a_size, kSgemmPackA));
       float* pack_b = reinterpret_cast<float*>(PackingBuffers::Grow(buf.b, buf.b_size, kSgemmPackB));
       SgemmAvx512(m, n, k, reinterpret_cast<const float*>(a.data()), a.outerStride(), op_a == Op::kT,
@@ -148,6 +173,7 @@ void ReservePacking(Index m, Index n, Index k) {
     kc = 1;
     mc = static_cast<Index>(kSgemmPackA);
     nc = static_cast<Index>(kSgemmPackB);
+    for (int t = 0; t < NumThreads(); ++t) PackingBuffers::Grow(g_packing[t].t, g_packing[t].t_size, kSmallA);
   } else {
     BlockingSizes(m, n, k, kc, mc, nc);
   }

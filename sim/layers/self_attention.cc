@@ -1,9 +1,11 @@
 #include "sim/layers/self_attention.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include "sim/core/check.h"
 #include "sim/core/parallel.h"
+#include "sim/core/small_gemm.h"
 #include "sim/core/vector_math.h"
 
 namespace sim {
@@ -59,6 +61,26 @@ void SoftmaxColumnsBackward(const ConstMatRef& p, MatRef d, Scalar scale) {
   }
 }
 
+// The small-matrix kernel serves the per-head products when this build has it (float, AVX-512).
+bool UseSmallKernel() {
+  if constexpr (std::is_same_v<Scalar, float>) return HasSmallGemm();
+  return false;
+}
+
+// c (ldc) = a (m x k, lda) op(b) (ldb), all column-major, op(b) = b (k x n) or bᵀ with b (n x k);
+// float builds with AVX-512 only (the casts only let the double build compile).
+inline void Small(bool trans_b, Index m, Index n, Index k, const Scalar* a, Index lda, const Scalar* b, Index ldb,
+                  Scalar* c, Index ldc) {
+  SmallGemm(trans_b, m, n, k, reinterpret_cast<const float*>(a), lda, reinterpret_cast<const float*>(b), ldb,
+            reinterpret_cast<float*>(c), ldc, false);
+}
+
+// dst (cols x rows, ld rows... contiguous) = srcᵀ for a (rows x cols) block with column stride ld.
+inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, Scalar* dst) {
+  for (Index j = 0; j < cols; ++j)
+    for (Index i = 0; i < rows; ++i) dst[j + i * cols] = src[i + j * ld];
+}
+
 }  // namespace
 
 void SelfAttentionConfig::Validate() const {
@@ -92,6 +114,7 @@ std::unique_ptr<MixerCache> SelfAttention::MakeCache(BatchShape shape) const {
   cache->d_k.resize(d, n);
   cache->d_v.resize(d, n);
   cache->d_scores.assign(std::max(1, NumThreads()), Mat(t, t));
+  cache->transposed.assign(std::max(1, NumThreads()), Mat(t, d_head_));
   return cache;
 }
 
@@ -99,6 +122,7 @@ size_t SelfAttentionCache::bytes() const {
   size_t n = q.size() + k.size() + v.size() + probs.size() + heads.size() + gated.size() + gate.size() +
              d_heads.size() + d_q.size() + d_k.size() + d_v.size();
   for (const Mat& m : d_scores) n += m.size();
+  for (const Mat& m : transposed) n += m.size();
   return n * sizeof(Scalar);
 }
 
@@ -122,9 +146,20 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
   if (c.use_gate) c.gate = Eigen::Map<const Vec>(hooks.head_gate, n_heads);
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
   ReserveBlockProducts(t, dh);
+  const bool small = UseSmallKernel();
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
     auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
+    const Index offset = static_cast<Index>(b) * t * d + h * dh;  // block (h, b) of a (D, N) matrix
+    if (small) {
+      // S = Kᵀ Q as (Kᵀ, contiguous) Q; O = V P.
+      Scalar* kt = c.transposed[ThreadIndex()].data();  // (T_k, Dh)
+      TransposeInto(c.k.data() + offset, d, dh, t, kt);
+      Small(false, t, t, dh, kt, t, c.q.data() + offset, d, p.data(), t);
+      SoftmaxColumns(p, scale, cfg_.causal);
+      Small(false, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
+      return;
+    }
     // S = Kᵀ Q / √Dh, then P = softmax over keys per query column.
     BlockProduct(c.k.block(h * dh, b * t, dh, t), Op::kT, c.q.block(h * dh, b * t, dh, t), Op::kN, p);
     SoftmaxColumns(p, scale, cfg_.causal);
@@ -154,11 +189,25 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
     for (int h = 0; h < n_heads; ++h) c.d_heads.middleRows(h * dh, dh) *= c.gate(h);
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
   ReserveBlockProducts(t, dh);
+  const bool small = UseSmallKernel();
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
     Mat& d_s = c.d_scores[ThreadIndex()];                       // (T_k, T_q)
     const auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);   // (T_k, T_q)
     const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);            // (Dh, T_q)
+    if (small) {
+      const Index offset = static_cast<Index>(b) * t * d + h * dh;
+      Scalar* vt = c.transposed[ThreadIndex()].data();  // Vᵀ (T, Dh)
+      // d_P = Vᵀ d_O, d_V = d_O Pᵀ
+      TransposeInto(c.v.data() + offset, d, dh, t, vt);
+      Small(false, t, t, dh, vt, t, c.d_heads.data() + offset, d, d_s.data(), t);
+      Small(true, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
+      SoftmaxColumnsBackward(p, d_s, scale);
+      // d_Q = K d_S, d_K = Q d_Sᵀ
+      Small(false, dh, t, t, c.k.data() + offset, d, d_s.data(), t, c.d_q.data() + offset, d);
+      Small(true, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
+      return;
+    }
     // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
     BlockProduct(d_o, Op::kN, p, Op::kT, c.d_v.block(h * dh, b * t, dh, t));
     BlockProduct(c.v.block(h * dh, b * t, dh, t), Op::kT, d_o, Op::kN, d_s);

@@ -46,6 +46,7 @@ struct SelfAttentionCache : MixerCache {
   Mat d_heads;                    // (D, N) backward scratch
   Mat d_q, d_k, d_v;              // (D, N) backward scratch
   std::vector<Mat> d_scores;      // (T, T) per thread, backward scratch
+  std::vector<Mat> transposed;    // (T, Dh) per thread: Kᵀ or Vᵀ of one head for the small kernel
   size_t bytes() const override;
 };
 

@@ -1,0 +1,103 @@
+#include "sim/core/small_gemm.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace sim {
+
+#if defined(__AVX512F__)
+
+namespace {
+
+// Tile of R packets (16·R rows) by NR columns. `rows` (<= 16·R) masks the last packet.
+// B(kk, j) is b[kk + j ldb] (TransB = false) or b[j + kk ldb] (TransB = true: C = A Bᵀ).
+template <int R, int NR, bool TransB>
+inline void Tile(long rows, long cols, long k, const float* a, long lda, const float* b, long ldb, float* c, long ldc,
+                 bool accumulate) {
+  __m512 acc[R][NR];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NR; ++j) acc[r][j] = _mm512_setzero_ps();
+  const long last = rows - 16 * (R - 1);  // rows in the last packet, 1..16
+  const __mmask16 mask = static_cast<__mmask16>(last >= 16 ? 0xFFFF : ((1u << last) - 1));
+  const float* bj[NR];
+  for (int j = 0; j < NR; ++j) bj[j] = b + (j < cols ? j : 0) * (TransB ? 1 : ldb);
+  for (long kk = 0; kk < k; ++kk) {
+    __m512 av[R];
+#pragma GCC unroll 4
+    for (int r = 0; r < R - 1; ++r) av[r] = _mm512_loadu_ps(a + kk * lda + 16 * r);
+    av[R - 1] = _mm512_maskz_loadu_ps(mask, a + kk * lda + 16 * (R - 1));
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      const __m512 bv = _mm512_set1_ps(TransB ? bj[j][kk * ldb] : bj[j][kk]);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
+    }
+  }
+  // Write back with constant indices only (runtime-indexed accumulators would live in memory).
+  if (cols == NR) {
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; ++j) {
+      float* cj = c + j * ldc;
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __mmask16 m = r == R - 1 ? mask : static_cast<__mmask16>(0xFFFF);
+        __m512 v = acc[r][j];
+        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cj + 16 * r), v);
+        _mm512_mask_storeu_ps(cj + 16 * r, m, v);
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[NR][16 * R];
+#pragma GCC unroll 8
+  for (int j = 0; j < NR; ++j)
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) _mm512_store_ps(tile[j] + 16 * r, acc[r][j]);
+  for (long j = 0; j < cols; ++j)
+    for (long i = 0; i < rows; ++i) c[i + j * ldc] = accumulate ? c[i + j * ldc] + tile[j][i] : tile[j][i];
+}
+
+template <int R, int NR, bool TransB>
+void Columns(long rows, long n, long k, const float* a, long lda, const float* b, long ldb, float* c, long ldc,
+             bool accumulate) {
+  const long step = TransB ? 1 : ldb;  // distance between columns j and j+1 of B
+  long j = 0;
+  for (; j + NR <= n; j += NR)
+    Tile<R, NR, TransB>(rows, NR, k, a, lda, b + j * step, ldb, c + j * ldc, ldc, accumulate);
+  if (j < n) Tile<R, NR, TransB>(rows, n - j, k, a, lda, b + j * step, ldb, c + j * ldc, ldc, accumulate);
+}
+
+template <bool TransB>
+void Rows(long m, long n, long k, const float* a, long lda, const float* b, long ldb, float* c, long ldc,
+          bool accumulate) {
+  long i = 0;
+  while (m - i > 16) {  // two-packet row tiles (the last may be partial)
+    const long rows = m - i < 32 ? m - i : 32;
+    Columns<2, 6, TransB>(rows, n, k, a + i, lda, b, ldb, c + i, ldc, accumulate);
+    i += rows;
+  }
+  if (i < m) Columns<1, 8, TransB>(m - i, n, k, a + i, lda, b, ldb, c + i, ldc, accumulate);
+}
+
+}  // namespace
+
+bool HasSmallGemm() { return true; }
+
+void SmallGemm(bool trans_b, long m, long n, long k, const float* a, long lda, const float* b, long ldb, float* c,
+               long ldc, bool accumulate) {
+  if (trans_b)
+    Rows<true>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+  else
+    Rows<false>(m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+#else
+
+bool HasSmallGemm() { return false; }
+
+void SmallGemm(bool, long, long, long, const float*, long, const float*, long, float*, long, bool) {}
+
+#endif
+
+}  // namespace sim
