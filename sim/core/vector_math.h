@@ -5,6 +5,7 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <limits>
 
 #include "sim/core/types.h"
@@ -17,13 +18,15 @@ inline void SoftmaxInPlace(Scalar* x, Index n, Scalar scale = Scalar(1)) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<Scalar>::type;
   constexpr Index kLanes = ei::packet_traits<Scalar>::size;
-  Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>> a(x, n);
-  const Scalar max = a.maxCoeff();
-  const Packet pmax = ei::pset1<Packet>(max), pscale = ei::pset1<Packet>(scale);
-  Packet psum = ei::pset1<Packet>(Scalar(0));
   Index i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    const Packet e = ei::pexp(ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), pmax), pscale));
+  Packet pmax = ei::pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
+  for (; i + kLanes <= n; i += kLanes) pmax = ei::pmax(pmax, ei::ploadu<Packet>(x + i));
+  Scalar max = ei::predux_max(pmax);
+  for (; i < n; ++i) max = std::max(max, x[i]);
+  const Packet pshift = ei::pset1<Packet>(max), pscale = ei::pset1<Packet>(scale);
+  Packet psum = ei::pset1<Packet>(Scalar(0));
+  for (i = 0; i + kLanes <= n; i += kLanes) {
+    const Packet e = ei::pexp(ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), pshift), pscale));
     ei::pstoreu(x + i, e);
     psum = ei::padd(psum, e);
   }
@@ -32,13 +35,16 @@ inline void SoftmaxInPlace(Scalar* x, Index n, Scalar scale = Scalar(1)) {
     alignas(64) Scalar buf[kLanes] = {};
     const Index rest = n - i;
     for (Index j = 0; j < rest; ++j) buf[j] = x[i + j];
-    ei::pstore(buf, ei::pexp(ei::pmul(ei::psub(ei::pload<Packet>(buf), pmax), pscale)));
+    ei::pstore(buf, ei::pexp(ei::pmul(ei::psub(ei::pload<Packet>(buf), pshift), pscale)));
     for (Index j = 0; j < rest; ++j) {
       x[i + j] = buf[j];
       sum += buf[j];
     }
   }
-  a *= Scalar(1) / sum;
+  const Scalar inv = Scalar(1) / sum;
+  const Packet pinv = ei::pset1<Packet>(inv);
+  for (i = 0; i + kLanes <= n; i += kLanes) ei::pstoreu(x + i, ei::pmul(ei::ploadu<Packet>(x + i), pinv));
+  for (; i < n; ++i) x[i] *= inv;
 }
 
 // Returns Σ exp(x[i] - shift) over [0, n); when out is non-null also writes out[i] = exp(x[i] - shift).
