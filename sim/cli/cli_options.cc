@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "sim/core/error.h"
+#include "sim/core/glob.h"
 
 namespace sim {
 
@@ -53,8 +54,28 @@ std::string StripDashes(std::string name) {
 
 }  // namespace
 
+// Splits INI text into the [sweep] section's lines (with their line numbers) and everything else.
+void SplitSweepSection(const std::string& text, std::string& rest, std::vector<std::pair<int, std::string>>& sweep) {
+  std::istringstream in(text);
+  std::string line;
+  bool in_sweep = false;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string trimmed = Trim(line);
+    if (!trimmed.empty() && trimmed.front() == '[') in_sweep = trimmed == "[sweep]";
+    if (in_sweep) {
+      if (trimmed != "[sweep]") sweep.emplace_back(number, line);
+      rest += "\n";  // keep line numbers of the rest
+    } else {
+      rest += line + "\n";
+    }
+  }
+}
+
 ParsedCommand ParseCommand(const std::string& command, const std::vector<std::string>& args,
-                           const po::options_description& own_flags, const OptionSet& set, bool with_options) {
+                           const po::options_description& own_flags, const OptionSet& set, bool with_options,
+                           std::vector<SweepLine>* sweep) {
   ParsedCommand result;
   po::options_description keys = with_options ? KeyDescription(set) : po::options_description();
   po::options_description all;
@@ -73,6 +94,9 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
         throw ConfigError(Concat("sim ", command, ": unexpected argument '", extra, "' (", hint, ")"));
       }
     po::store(parsed, result.flags);
+    if (with_options)
+      for (const std::string& key : set.Keys())
+        if (result.flags.count(key)) result.command_line.insert(key);
   } catch (const po::unknown_option& e) {
     ThrowUnknown(e.get_option_name(), " on the command line", set, own_flags, false);
   } catch (const po::error& e) {
@@ -84,8 +108,18 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
     for (const std::string& file : files) {
       std::ifstream in(file);
       if (!in) throw InputError(Concat(file, ": cannot read config file (no such file or no permission)"));
+      std::stringstream text;
+      text << in.rdbuf();
+      std::string rest;
+      std::vector<std::pair<int, std::string>> sweep_lines;
+      SplitSweepSection(text.str(), rest, sweep_lines);
+      if (!sweep_lines.empty() && sweep == nullptr)
+        throw ConfigError(Concat(file, ": has a [sweep] section; run it with sim sweep --config ", file));
+      if (sweep != nullptr)
+        for (const auto& [number, line] : sweep_lines) sweep->push_back({file, number, line});
+      std::istringstream body(rest);
       try {
-        po::store(po::parse_config_file(in, keys, /*allow_unregistered=*/false), result.flags);
+        po::store(po::parse_config_file(body, keys, /*allow_unregistered=*/false), result.flags);
       } catch (const po::unknown_option& e) {
         ThrowUnknown(e.get_option_name(), " in " + file, set, own_flags, true);
       } catch (const po::error& e) {

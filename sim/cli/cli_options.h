@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,17 +18,26 @@ namespace sim {
 
 namespace po = boost::program_options;
 
+// A line of a config file's [sweep] section.
+struct SweepLine {
+  std::string file;
+  int line = 0;
+  std::string text;
+};
+
 struct ParsedCommand {
   po::variables_map flags;                   // the command's own flags
   std::map<std::string, std::string> given;  // option values set by the user
+  std::set<std::string> command_line;        // keys of `given` set on the command line
 };
 
 // Parses `args` (without the program and command names) against the command's own flags plus every
 // option of `set` (when with_options), then reads the INI files named by --config (if the command
-// has that flag). Throws ConfigError / InputError with actionable messages.
+// has that flag). A [sweep] section is handed to `sweep` (sim sweep) or is an error (null).
+// Throws ConfigError / InputError with actionable messages.
 ParsedCommand ParseCommand(const std::string& command, const std::vector<std::string>& args,
                            const po::options_description& own_flags, const OptionSet& set,
-                           bool with_options);
+                           bool with_options, std::vector<SweepLine>* sweep = nullptr);
 
 // Help text listing every option with its default, by section, task options grouped by task.
 std::string OptionsHelp(const OptionSet& set);

@@ -11,10 +11,14 @@ namespace sim {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitInternal = 1;     // a bug: an unexpected error inside the engine
 inline constexpr int kExitBadInput = 2;     // bad options, config or input files
-inline constexpr int kExitInterrupted = 75; // stopped by a signal; the run file has status interrupted
+inline constexpr int kExitIncomplete = 3;   // sim collect: runs are missing (and --allow-missing not given)
+inline constexpr int kExitInterrupted = 75; // stopped by a signal; a checkpoint lets a rerun resume
 
 int RunTrain(const std::vector<std::string>& args);
 int RunInfo(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
+int RunSweep(const std::vector<std::string>& args);
+int RunCollect(const std::vector<std::string>& args);
+int RunSlurm(const std::vector<std::string>& args);
 
 }  // namespace sim

@@ -23,10 +23,14 @@ void PrintUsage() {
       "commands:\n"
       "  train   train a model: sim train --config FILE.ini --out RUN.h5 [--section.key=value ...]\n"
       "  info    print a run file's status, final metrics and config: sim info RUN.h5\n"
+      "  sweep   a sweep's runs: sim sweep --config S.ini --out-dir D (--list|--count|--index I|--all --jobs J)\n"
+      "  slurm   a SLURM job array for a sweep: sim slurm --config S.ini --out-dir D [--submit]\n"
+      "  collect a sweep's runs into one table: sim collect D --out summary.h5\n"
       "  bench   training-step speed of reference models against the measured FP32 peak\n\n"
       "sim <command> --help lists the command's own flags; sim train --help also lists every\n"
       "configuration option, which follows here with its default.\n"
-      "exit codes: 0 ok, 1 internal error, 2 bad input (options, config, files), 75 interrupted.\n\n"
+      "exit codes: 0 ok, 1 internal error (or failed sweep runs), 2 bad input (options, config, files),\n"
+      "3 sim collect found missing runs, 75 interrupted (a checkpoint lets the same command resume).\n\n"
       "options (INI section [x] key y is --x.y on the command line):\n%s",
       sim::OptionsHelp(sim::AllOptions()).c_str());
 }
@@ -60,7 +64,11 @@ int main(int argc, char** argv) {
     if (command == "train") return sim::RunTrain(args);
     if (command == "info") return sim::RunInfo(args);
     if (command == "bench") return sim::RunBench(args);
-    std::fprintf(stderr, "error: unknown command '%s'; valid commands: train, info, bench (sim --help)\n",
+    if (command == "sweep") return sim::RunSweep(args);
+    if (command == "collect") return sim::RunCollect(args);
+    if (command == "slurm") return sim::RunSlurm(args);
+    std::fprintf(stderr,
+                 "error: unknown command '%s'; valid commands: train, info, sweep, slurm, collect, bench (sim --help)\n",
                  command.c_str());
     return sim::kExitBadInput;
   } catch (const sim::ConfigError& e) {

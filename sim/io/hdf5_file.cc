@@ -81,7 +81,9 @@ void H5Writer::Write(const std::string& path, int64_t mem_type, const void* data
   H5Pset_obj_track_times(dcpl.id, 0);
   Handle dset(H5Dcreate2(file_, path.c_str(), mem_type, space.id, lcpl.id, dcpl.id, H5P_DEFAULT), H5Dclose);
   if (dset.id < 0) throw InputError(Concat(path_, ": cannot create dataset ", path));
-  if (H5Dwrite(dset.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+  uint64_t count = 1;
+  for (uint64_t d : dims) count *= d;
+  if (count > 0 && H5Dwrite(dset.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
     throw InputError(Concat(path_, ": cannot write dataset ", path));
 }
 
@@ -98,6 +100,13 @@ void H5Writer::Ints(const std::string& path, const int32_t* data, const std::vec
 }
 
 void H5Writer::Scalar(const std::string& path, double value) { Write(path, H5T_NATIVE_DOUBLE, &value, {}); }
+
+void H5Writer::Strings(const std::string& path, const std::vector<std::string>& values) {
+  std::vector<const char*> ptrs;
+  for (const std::string& v : values) ptrs.push_back(v.c_str());
+  Handle type(Utf8String(), H5Tclose);
+  Write(path, type.id, ptrs.data(), {values.size()});
+}
 
 namespace {
 void WriteAttr(hid_t file, const std::string& file_path, const std::string& object, const std::string& name,
@@ -200,6 +209,17 @@ double H5Reader::AttrDouble(const std::string& object, const std::string& name) 
   return value;
 }
 
+std::vector<int64_t> H5Reader::AttrInts(const std::string& object, const std::string& name) const {
+  Handle attr(H5Aopen_by_name(file_, object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+  if (attr.id < 0) throw InputError(Concat(path_, ": missing attribute ", object, "@", name));
+  Handle space(H5Aget_space(attr.id), H5Sclose);
+  const hssize_t n = H5Sget_simple_extent_npoints(space.id);
+  std::vector<int64_t> values(n > 0 ? static_cast<size_t>(n) : 0);
+  if (!values.empty() && H5Aread(attr.id, H5T_NATIVE_INT64, values.data()) < 0)
+    throw InputError(Concat(path_, ": attribute ", object, "@", name, " is not an integer array"));
+  return values;
+}
+
 std::vector<std::string> H5Reader::List(const std::string& group) const {
   Handle g(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), H5Gclose);
   if (g.id < 0) throw InputError(Concat(path_, ": missing group ", group));
@@ -232,7 +252,7 @@ void H5Reader::Read(const std::string& dataset, int64_t mem_type, void* out, siz
   Handle space(H5Dget_space(dset.id), H5Sclose);
   const hssize_t n = H5Sget_simple_extent_npoints(space.id);
   if (n != static_cast<hssize_t>(count)) throw InternalError(Concat(path_, ": size mismatch reading ", dataset));
-  if (H5Dread(dset.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+  if (count > 0 && H5Dread(dset.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
     throw InputError(Concat(path_, ": cannot read dataset ", dataset, " as numbers"));
 }
 
@@ -254,6 +274,19 @@ std::vector<float> H5Reader::Floats(const std::string& dataset) const {
   std::vector<float> out(Count(Shape(dataset)));
   Read(dataset, H5T_NATIVE_FLOAT, out.data(), out.size());
   return out;
+}
+
+std::vector<std::string> H5Reader::Strings(const std::string& dataset) const {
+  const size_t n = Count(Shape(dataset));
+  std::vector<char*> ptrs(n, nullptr);
+  Handle type(Utf8String(), H5Tclose);
+  Read(dataset, type.id, ptrs.data(), n);
+  std::vector<std::string> values;
+  for (char* p : ptrs) values.emplace_back(p != nullptr ? p : "");
+  Handle dset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
+  Handle space(H5Dget_space(dset.id), H5Sclose);
+  if (n > 0) H5Dvlen_reclaim(type.id, space.id, H5P_DEFAULT, ptrs.data());
+  return values;
 }
 
 std::vector<int32_t> H5Reader::Ints(const std::string& dataset) const {

@@ -32,6 +32,8 @@ class H5Writer {
   void Floats(const std::string& path, const float* data, const std::vector<uint64_t>& dims);
   void Ints(const std::string& path, const int32_t* data, const std::vector<uint64_t>& dims);
   void Scalar(const std::string& path, double value);
+  // 1-D variable-length UTF-8 strings.
+  void Strings(const std::string& path, const std::vector<std::string>& values);
   void Group(const std::string& path);
 
  private:
@@ -53,6 +55,7 @@ class H5Reader {
   std::string AttrString(const std::string& object, const std::string& name) const;
   int64_t AttrInt(const std::string& object, const std::string& name) const;
   double AttrDouble(const std::string& object, const std::string& name) const;
+  std::vector<int64_t> AttrInts(const std::string& object, const std::string& name) const;
   // Members of a group, in name order.
   std::vector<std::string> List(const std::string& group) const;
   std::vector<uint64_t> Shape(const std::string& dataset) const;
@@ -60,6 +63,7 @@ class H5Reader {
   std::vector<double> Doubles(const std::string& dataset) const;
   std::vector<float> Floats(const std::string& dataset) const;
   std::vector<int32_t> Ints(const std::string& dataset) const;
+  std::vector<std::string> Strings(const std::string& dataset) const;
 
   const std::string& path() const { return path_; }
 

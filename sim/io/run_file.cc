@@ -1,13 +1,11 @@
 #include "sim/io/run_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 
 #include "sim/core/error.h"
+#include "sim/io/atomic_file.h"
 #include "sim/io/hdf5_file.h"
 
 static_assert(std::is_same_v<sim::Scalar, float>, "run files store float32 parameters");
@@ -19,13 +17,6 @@ extern const char* const kEngineVersion;  // generated at build time (cmake/vers
 const char* EngineVersion() { return kEngineVersion; }
 
 namespace {
-
-void FsyncPath(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
 
 std::string NowIso8601() {
   std::time_t now = std::time(nullptr);
@@ -50,8 +41,7 @@ void WriteParam(H5Writer& out, const ParamRegistry& registry, ParamId id) {
 }  // namespace
 
 void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry) {
-  const std::string tmp = path + ".tmp";
-  try {
+  WriteAtomically(path, [&](const std::string& tmp) {
     H5Writer out(tmp);
     out.AttrString("/", "format", kRunFormat);
     out.AttrInt("/", "format_version", kRunFormatVersion);
@@ -74,15 +64,7 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
     out.Group("/params");
     for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, id);
     out.Close();
-    FsyncPath(tmp, false);
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw InputError(Concat(path, ": cannot rename ", tmp, " into place"));
-    const std::string dir = std::filesystem::path(path).parent_path().string();
-    FsyncPath(dir.empty() ? "." : dir, true);
-  } catch (...) {
-    std::remove(tmp.c_str());
-    throw;
-  }
+  });
 }
 
 RunRecord ReadRunFile(const std::string& path, std::string* version) {

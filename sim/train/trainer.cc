@@ -73,106 +73,164 @@ std::map<std::string, std::map<std::string, double>> Trainer::EvaluateAll() {
   return all;
 }
 
-TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void(const Progress&)>& on_progress) {
+std::map<std::string, std::map<std::string, double>> Trainer::EvaluateAndRecord() {
+  TrainerState& st = state_;
+  const auto metrics = EvaluateAll();
+  const double train_loss = st.loss_count > 0 ? st.loss_sum / st.loss_count : st.last_train_loss;
+  if (st.loss_count > 0) st.last_train_loss = train_loss;
+  st.loss_sum = 0.0;
+  st.loss_count = 0;
+  if (st.curve_names.empty()) {
+    st.curve_names = {"step", "train_loss", "lr"};
+    for (const auto& [split, values] : metrics)
+      for (const auto& [metric, value] : values) st.curve_names.push_back(split + "_" + metric);
+    st.curves.assign(st.curve_names.size(), {});
+    for (auto& c : st.curves) c.reserve(cfg_.steps / cfg_.eval_every + 2);
+  }
+  st.curves[0].push_back(st.step);
+  st.curves[1].push_back(train_loss);
+  st.curves[2].push_back(cfg_.schedule.At(std::max(0, st.step - 1)));
+  size_t k = 3;
+  for (const auto& [split, values] : metrics)
+    for (const auto& [metric, value] : values) st.curves[k++].push_back(value);
+  st.final_metrics = metrics;
+  st.final_metrics["train"]["loss"] = train_loss;
+  st.last_eval_step = st.step;
+  if (!cfg_.target_metric.empty() && st.target_step < 0) {
+    auto split_it = metrics.find(cfg_.target_split);
+    if (split_it != metrics.end()) {
+      auto it = split_it->second.find(cfg_.target_metric);
+      if (it == split_it->second.end())
+        throw ConfigError(Concat("train.target_metric: split '", cfg_.target_split, "' has no metric '",
+                                 cfg_.target_metric, "'"));
+      const bool reached = HigherIsBetter(cfg_.target_metric) ? it->second >= cfg_.target_value
+                                                              : it->second <= cfg_.target_value;
+      if (reached) st.target_step = st.step;
+    }
+  }
+  return metrics;
+}
+
+TrainResult Trainer::Result(RunStatus status, double session_seconds) const {
+  TrainResult r;
+  r.status = status;
+  r.steps_done = state_.step;
+  r.target_step = state_.target_step;
+  r.curve_names = state_.curve_names;
+  r.curves = state_.curves;
+  r.final_metrics = state_.final_metrics;
+  r.wall_seconds = state_.wall_seconds + session_seconds;
+  return r;
+}
+
+Checkpoint Trainer::MakeCheckpoint() const {
+  Checkpoint c;
+  c.state = state_;
+  c.train_rng_position = train_rng_.position();
+  for (const Rng& r : eval_rngs_) c.eval_rng_positions.push_back(r.position());
+  c.optimizer_steps = optimizer_->steps();
+  c.params = registry_->values();
+  c.moment1 = optimizer_->moment1();
+  c.moment2 = optimizer_->moment2();
+  return c;
+}
+
+void Trainer::Restore(const Checkpoint& c) {
+  const Index n = registry_->total_size();
+  if (c.params.size() != n || c.moment1.size() != optimizer_->moment1().size() ||
+      c.moment2.size() != optimizer_->moment2().size())
+    throw InputError(Concat("checkpoint holds ", c.params.size(), " parameters and moments of sizes ", c.moment1.size(),
+                            "/", c.moment2.size(), "; this model has ", n, " parameters and moments of sizes ",
+                            optimizer_->moment1().size(), "/", optimizer_->moment2().size()));
+  if (c.eval_rng_positions.size() != eval_rngs_.size())
+    throw InputError(Concat("checkpoint has ", c.eval_rng_positions.size(), " evaluation streams, this task has ",
+                            eval_rngs_.size()));
+  if (c.state.step > cfg_.steps)
+    throw InputError(Concat("checkpoint is at step ", c.state.step, ", beyond train.steps=", cfg_.steps));
+  state_ = c.state;
+  train_rng_.set_position(c.train_rng_position);
+  for (size_t i = 0; i < eval_rngs_.size(); ++i) eval_rngs_[i].set_position(c.eval_rng_positions[i]);
+  optimizer_->set_steps(c.optimizer_steps);
+  registry_->values() = c.params;
+  optimizer_->moment1() = c.moment1;
+  optimizer_->moment2() = c.moment2;
+}
+
+TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void(const Progress&)>& on_progress,
+                         const std::function<void(const Checkpoint&)>& on_checkpoint, double checkpoint_seconds) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
-  TrainResult result;
-  const int n_evals = cfg_.steps / cfg_.eval_every + 2;
-  std::map<std::string, std::vector<double>> series;  // built at the first evaluation
-  double loss_sum = 0.0;
-  int loss_count = 0;
-  double last_train_loss = NAN;
-  int last_eval_step = -1;
-  auto last_report = start;
-  int steps_at_report = 0;
+  auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  auto last_report = start, last_checkpoint = start;
+  int steps_at_report = state_.step;
+  TrainerState& st = state_;
+  RunStatus status = RunStatus::kComplete;
 
-  auto evaluate = [&](int step) {
-    const auto metrics = EvaluateAll();
-    const double train_loss = loss_count > 0 ? loss_sum / loss_count : last_train_loss;
-    if (loss_count > 0) last_train_loss = train_loss;
-    loss_sum = 0.0;
-    loss_count = 0;
-    if (result.curve_names.empty()) {
-      result.curve_names = {"step", "train_loss", "lr"};
-      for (const auto& [split, values] : metrics)
-        for (const auto& [metric, value] : values) result.curve_names.push_back(split + "_" + metric);
-      result.curves.assign(result.curve_names.size(), {});
-      for (auto& c : result.curves) c.reserve(n_evals);
-    }
-    result.curves[0].push_back(step);
-    result.curves[1].push_back(train_loss);
-    result.curves[2].push_back(cfg_.schedule.At(std::max(0, step - 1)));
-    size_t k = 3;
-    for (const auto& [split, values] : metrics)
-      for (const auto& [metric, value] : values) result.curves[k++].push_back(value);
-    result.final_metrics = metrics;
-    result.final_metrics["train"]["loss"] = train_loss;
-    last_eval_step = step;
-    if (!cfg_.target_metric.empty() && result.target_step < 0) {
-      auto split_it = metrics.find(cfg_.target_split);
-      if (split_it != metrics.end()) {
-        auto it = split_it->second.find(cfg_.target_metric);
-        if (it == split_it->second.end())
-          throw ConfigError(Concat("train.target_metric: split '", cfg_.target_split, "' has no metric '",
-                                   cfg_.target_metric, "'"));
-        const bool reached = HigherIsBetter(cfg_.target_metric) ? it->second >= cfg_.target_value
-                                                                : it->second <= cfg_.target_value;
-        if (reached) result.target_step = step;
-      }
-    }
-    return metrics;
-  };
-
-  int step = 0;
-  while (step < cfg_.steps) {
+  while (st.step < cfg_.steps && st.target_step < 0) {
     if (stop != nullptr && stop->load()) {
-      result.status = RunStatus::kInterrupted;
-      break;
+      // The checkpoint holds the state at this step boundary; the result reports where the run stood
+      // without adding a curve point, so a resumed run ends exactly like an uninterrupted one.
+      if (on_checkpoint) {
+        const double session = seconds_since(start);
+        st.wall_seconds += session;
+        on_checkpoint(MakeCheckpoint());
+        st.wall_seconds -= session;
+      }
+      TrainResult r = Result(RunStatus::kInterrupted, seconds_since(start));
+      if (st.last_eval_step != st.step) {
+        r.final_metrics = EvaluateAll();
+        if (st.loss_count > 0) r.final_metrics["train"]["loss"] = st.loss_sum / st.loss_count;
+      }
+      return r;
     }
-    const double lr = cfg_.schedule.At(step);
+    const double lr = cfg_.schedule.At(st.step);
     task_->Sample(0, train_rng_, cfg_.batch, train_batch_);
     const double loss = ForwardLoss(*model_, *train_ws_, train_batch_, true, nullptr);
     if (!std::isfinite(loss)) {
-      result.status = RunStatus::kDiverged;
+      status = RunStatus::kDiverged;
       break;
     }
     registry_->ZeroGrads();
     model_->Backward(train_batch_, *train_ws_);
     const double norm = ClipGradNorm(*registry_, cfg_.clip);
     if (!std::isfinite(norm)) {
-      result.status = RunStatus::kDiverged;
+      status = RunStatus::kDiverged;
       break;
     }
     optimizer_->Step(lr);
-    ++step;
-    loss_sum += loss;
-    ++loss_count;
+    ++st.step;
+    st.loss_sum += loss;
+    ++st.loss_count;
 
     Progress progress;
-    progress.step = step;
+    progress.step = st.step;
     progress.total = cfg_.steps;
     progress.lr = lr;
     progress.train_loss = loss;
     std::map<std::string, std::map<std::string, double>> metrics;
-    if (step % cfg_.eval_every == 0 || step == cfg_.steps) {
-      metrics = evaluate(step);
+    if (st.step % cfg_.eval_every == 0 || st.step == cfg_.steps) {
+      metrics = EvaluateAndRecord();
       progress.evaluated = true;
       progress.eval = &metrics;
     }
     if (on_progress) {
-      const auto now = Clock::now();
-      const double dt = std::chrono::duration<double>(now - last_report).count();
-      progress.steps_per_second = dt > 0 ? (step - steps_at_report) / dt : 0.0;
-      last_report = now;
-      steps_at_report = step;
+      const double dt = seconds_since(last_report);
+      progress.steps_per_second = dt > 0 ? (st.step - steps_at_report) / dt : 0.0;
+      last_report = Clock::now();
+      steps_at_report = st.step;
       on_progress(progress);
     }
-    if (result.target_step >= 0) break;
+    if (on_checkpoint && checkpoint_seconds > 0 && seconds_since(last_checkpoint) >= checkpoint_seconds &&
+        st.step < cfg_.steps) {
+      const double session = seconds_since(start);
+      st.wall_seconds += session;
+      on_checkpoint(MakeCheckpoint());
+      st.wall_seconds -= session;
+      last_checkpoint = Clock::now();
+    }
   }
-  result.steps_done = step;
-  if (last_eval_step != step) evaluate(step);
-  result.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return result;
+  if (st.last_eval_step != st.step) EvaluateAndRecord();
+  return Result(status, seconds_since(start));
 }
 
 }  // namespace sim

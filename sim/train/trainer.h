@@ -37,6 +37,32 @@ struct TrainResult {
   double wall_seconds = 0.0;
 };
 
+// Everything the loop accumulates besides the parameters and the optimizer: with those and the
+// random-stream positions it makes a checkpoint (a resumed run ends bit-identical to an
+// uninterrupted one).
+struct TrainerState {
+  int step = 0;                // optimizer steps done
+  double loss_sum = 0.0;       // training loss since the last evaluation
+  int loss_count = 0;
+  double last_train_loss = NAN;
+  int last_eval_step = -1;
+  int target_step = -1;
+  std::vector<std::string> curve_names;
+  std::vector<std::vector<double>> curves;
+  std::map<std::string, std::map<std::string, double>> final_metrics;
+  double wall_seconds = 0.0;   // training time of earlier sessions (not part of the results' bits)
+};
+
+struct Checkpoint {
+  TrainerState state;
+  uint64_t train_rng_position = 0;
+  std::vector<uint64_t> eval_rng_positions;  // per evaluation split
+  int64_t optimizer_steps = 0;
+  Vec params;    // (total_size) parameter values
+  Vec moment1;   // (total_size) AdamW first moment / SGD momentum
+  Vec moment2;   // (total_size) AdamW second moment, empty for SGD
+};
+
 struct Progress {
   int step = 0;          // steps done
   int total = 0;
@@ -53,14 +79,28 @@ class Trainer {
   Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry);
 
   // Runs to completion, divergence, the target, or until *stop becomes true. `on_progress` (may be
-  // empty) is called after every step.
-  TrainResult Run(const std::atomic<bool>* stop, const std::function<void(const Progress&)>& on_progress);
+  // empty) is called after every step. `on_checkpoint` (may be empty) receives a checkpoint every
+  // `checkpoint_seconds` of training (0 = never periodically) and when *stop ends the run.
+  TrainResult Run(const std::atomic<bool>* stop, const std::function<void(const Progress&)>& on_progress,
+                  const std::function<void(const Checkpoint&)>& on_checkpoint = {},
+                  double checkpoint_seconds = 0.0);
+
+  // The state of the run now, and its restoration (throws InputError when the checkpoint does not
+  // fit this model, task or optimizer).
+  Checkpoint MakeCheckpoint() const;
+  void Restore(const Checkpoint& checkpoint);
+  int step() const { return state_.step; }
 
   // Metrics of every evaluation split: split -> metric -> value.
   std::map<std::string, std::map<std::string, double>> EvaluateAll();
 
  private:
   std::map<std::string, double> EvaluateSplit(int split);
+  // Evaluates at the current step, appends to the curves, checks the target.
+  std::map<std::string, std::map<std::string, double>> EvaluateAndRecord();
+  TrainResult Result(RunStatus status, double session_seconds) const;
+
+  TrainerState state_;
 
   TrainConfig cfg_;
   const Task* task_;

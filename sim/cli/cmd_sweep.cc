@@ -1,0 +1,227 @@
+// sim sweep --config S.ini [--list | --count | --index I | --all [--jobs J]] --out-dir D
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "sim/cli/cli_options.h"
+#include "sim/cli/commands.h"
+#include "sim/cli/experiment.h"
+#include "sim/cli/run_training.h"
+#include "sim/cli/sweep.h"
+#include "sim/core/error.h"
+#include "sim/io/atomic_file.h"
+#include "sim/io/run_file.h"
+
+extern char** environ;
+
+namespace sim {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+po::options_description SweepFlags() {
+  po::options_description flags("sim sweep");
+  flags.add_options()
+      ("help,h", "print this help")
+      ("config", po::value<std::vector<std::string>>(), "sweep file: an INI config with a [sweep] section (more files may follow; later win)")
+      ("out-dir", po::value<std::string>(), "directory of the run files (created if missing)")
+      ("list", "print every run: index, hash, swept values (and, with --out-dir, its state)")
+      ("count", "print the number of runs")
+      ("index", po::value<int>(), "run this run (default: $SLURM_ARRAY_TASK_ID)")
+      ("all", "run every run that has no complete result file, --jobs at a time")
+      ("jobs", po::value<int>()->default_value(1), "parallel runs with --all (give each train.threads = cores / jobs)")
+      ("checkpoint-every", po::value<double>()->default_value(60.0), "seconds between checkpoints of a run")
+      ("quiet", "no progress lines");
+  return flags;
+}
+
+std::string Now() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
+  return text;
+}
+
+// State of a run's result file: "missing", "complete", "diverged", "interrupted" or "unreadable".
+std::string RunState(const std::string& path) {
+  if (!fs::exists(path)) return fs::exists(path + ".ckpt") ? "checkpointed" : "missing";
+  try {
+    return ReadRunFile(path).status;
+  } catch (const Error&) {
+    return "unreadable";
+  }
+}
+
+bool IsDone(const std::string& state) { return state == "complete" || state == "diverged"; }
+
+std::string Describe(const SweepRun& run) {
+  std::string text;
+  for (const auto& [k, v] : run.overrides) text += (text.empty() ? "" : " ") + k + "=" + v;
+  return text;
+}
+
+volatile sig_atomic_t g_sweep_stop = 0;
+void HandleSweepStop(int) { g_sweep_stop = 1; }
+
+// --all: the runs not yet done, each as a child `sim sweep ... --index I`, `jobs` at a time.
+int RunAll(const std::vector<SweepRun>& runs, const std::string& dir, const std::vector<std::string>& args, int jobs,
+           bool quiet) {
+  std::vector<int> todo;
+  for (const SweepRun& run : runs)
+    if (!IsDone(RunState(dir + "/" + run.file))) todo.push_back(run.index);
+  const int total = static_cast<int>(runs.size()), skipped = total - static_cast<int>(todo.size());
+  if (!quiet)
+    std::fprintf(stderr, "[%s] sweep: %d runs, %d already complete, %d to run, %d at a time\n", Now().c_str(), total,
+                 skipped, static_cast<int>(todo.size()), jobs);
+  // Child arguments: ours without --all/--jobs, plus --index I --quiet.
+  std::vector<std::string> base = {"/proc/self/exe", "sweep"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--all" || args[i] == "--quiet") continue;
+    if (args[i] == "--jobs") {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind("--jobs=", 0) == 0) continue;
+    base.push_back(args[i]);
+  }
+  // Without SA_RESTART, so waitpid returns on a signal and the children can be told to stop.
+  struct sigaction action = {}, old_int = {}, old_term = {};
+  action.sa_handler = HandleSweepStop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, &old_int);
+  sigaction(SIGTERM, &action, &old_term);
+  std::map<pid_t, int> running;
+  size_t next = 0;
+  int done = 0, failed = 0, interrupted = 0;
+  const auto start = std::chrono::steady_clock::now();
+  while (next < todo.size() || !running.empty()) {
+    while (!g_sweep_stop && next < todo.size() && static_cast<int>(running.size()) < jobs) {
+      std::vector<std::string> child = base;
+      child.insert(child.end(), {"--index", std::to_string(todo[next]), "--quiet"});
+      std::vector<char*> argv;
+      for (std::string& a : child) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      pid_t pid = 0;
+      if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0)
+        throw InternalError("sim sweep: cannot start a run process");
+      running[pid] = todo[next++];
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) {
+      if (errno == EINTR) {
+        for (const auto& [p, index] : running) kill(p, SIGTERM);  // children checkpoint and stop
+        continue;
+      }
+      break;
+    }
+    const int index = running[pid];
+    running.erase(pid);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == 0)
+      ++done;
+    else if (code == kExitInterrupted)
+      ++interrupted;
+    else
+      ++failed;
+    if (!quiet) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const int finished = done + failed + interrupted;
+      const double eta = finished > 0 ? elapsed / finished * (todo.size() - finished) : 0.0;
+      std::fprintf(stderr, "[%s] sweep: run %d %s; %d/%zu finished, %zu running, %d failed; ETA %.0fs\n", Now().c_str(),
+                   index, code == 0 ? "done" : code == kExitInterrupted ? "interrupted" : "FAILED", finished,
+                   todo.size(), running.size(), failed, eta);
+    }
+  }
+  sigaction(SIGINT, &old_int, nullptr);
+  sigaction(SIGTERM, &old_term, nullptr);
+  if (!quiet)
+    std::fprintf(stderr, "[%s] sweep: %d done, %d failed, %d interrupted, %d skipped (already complete)\n", Now().c_str(),
+                 done, failed, interrupted, skipped);
+  if (g_sweep_stop || interrupted > 0) return kExitInterrupted;
+  return failed > 0 ? kExitInternal : kExitOk;
+}
+
+}  // namespace
+
+int RunSweep(const std::vector<std::string>& args) {
+  const OptionSet set = AllOptions();
+  const po::options_description flags = SweepFlags();
+  std::vector<SweepLine> sweep_lines;
+  ParsedCommand cmd = ParseCommand("sweep", args, flags, set, true, &sweep_lines);
+  if (cmd.flags.count("help")) {
+    std::cout << "usage: sim sweep --config S.ini --out-dir D (--list | --count | --index I | --all [--jobs J])\n"
+                 "       [--section.key=value ...]\n\n"
+              << flags
+              << "\nThe [sweep] section: `key = v1, v2`, `key = a..b` (inclusive integers), `seed = ...` (train.seed),\n"
+                 "`key1 & key2 = a1 & a2, b1 & b2` (zipped). Runs are the cartesian product, first axis outermost.\n";
+    return kExitOk;
+  }
+  if (!cmd.flags.count("config")) throw ConfigError("sim sweep: --config S.ini is required (a config with a [sweep] section)");
+  const std::vector<SweepAxis> axes = ParseSweep(sweep_lines, set);
+  const std::vector<SweepRun> runs = ExpandSweep(axes, cmd.given, cmd.command_line, set);
+  if (cmd.flags.count("count")) {
+    std::printf("%zu\n", runs.size());
+    return kExitOk;
+  }
+  const std::string dir = cmd.flags.count("out-dir") ? cmd.flags["out-dir"].as<std::string>() : "";
+  if (cmd.flags.count("list")) {
+    for (const SweepRun& run : runs)
+      std::printf("%d\t%s\t%s%s\n", run.index, run.file.c_str(), Describe(run).c_str(),
+                  dir.empty() ? "" : ("\t" + RunState(dir + "/" + run.file)).c_str());
+    return kExitOk;
+  }
+  if (dir.empty()) throw ConfigError("sim sweep: --out-dir D is required to run (where the run files go)");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir)) throw InputError(Concat("--out-dir ", dir, ": cannot create the directory"));
+  WriteTextAtomically(dir + "/manifest.tsv", SweepManifest(axes, runs));
+
+  const bool quiet = cmd.flags.count("quiet") > 0;
+  if (cmd.flags.count("all")) {
+    const int jobs = cmd.flags["jobs"].as<int>();
+    if (jobs < 1 || jobs > 1024) throw ConfigError(Concat("--jobs: must be in [1, 1024] (given ", jobs, ")"));
+    return RunAll(runs, dir, args, jobs, quiet);
+  }
+  int index = -1;
+  if (cmd.flags.count("index")) {
+    index = cmd.flags["index"].as<int>();
+  } else if (const char* env = std::getenv("SLURM_ARRAY_TASK_ID")) {
+    char* end = nullptr;
+    index = static_cast<int>(std::strtol(env, &end, 10));
+    if (*env == '\0' || *end != '\0') throw ConfigError(Concat("SLURM_ARRAY_TASK_ID='", env, "' is not an integer"));
+  } else {
+    throw ConfigError("sim sweep: give --list, --count, --all, or --index I (or run inside a SLURM array job)");
+  }
+  if (index < 0 || index >= static_cast<int>(runs.size()))
+    throw ConfigError(Concat("--index: ", index, " outside [0, ", runs.size(), ") (sim sweep --count gives N)"));
+  const SweepRun& run = runs[index];
+  const std::string out = dir + "/" + run.file;
+  const std::string state = RunState(out);
+  if (IsDone(state)) {
+    if (!quiet) std::printf("run %d: already %s -> %s\n", index, state.c_str(), out.c_str());
+    return kExitOk;
+  }
+  RunRequest request;
+  request.given = run.given;
+  request.out = out;
+  request.quiet = quiet;
+  request.checkpoint_seconds = cmd.flags["checkpoint-every"].as<double>();
+  request.label = Concat("run ", index, "/", runs.size());
+  return TrainToFile(request);
+}
+
+}  // namespace sim

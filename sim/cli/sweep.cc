@@ -1,0 +1,182 @@
+#include "sim/cli/sweep.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "sim/cli/experiment.h"
+#include "sim/cli/run_training.h"
+#include "sim/core/error.h"
+#include "sim/core/glob.h"
+#include "sim/core/rng.h"
+
+namespace sim {
+
+namespace {
+
+std::string Where(const SweepLine& line) { return Concat(line.file, ":", line.line, ": [sweep] "); }
+
+// "0..4" -> 0,1,2,3,4; anything else is kept as one value.
+void ExpandItem(const std::string& item, const SweepLine& line, std::vector<std::string>& out) {
+  const size_t dots = item.find("..");
+  if (dots == std::string::npos) {
+    out.push_back(item);
+    return;
+  }
+  char* end = nullptr;
+  const std::string lo_text = Trim(item.substr(0, dots)), hi_text = Trim(item.substr(dots + 2));
+  const long lo = std::strtol(lo_text.c_str(), &end, 10);
+  const bool lo_ok = !lo_text.empty() && *end == '\0';
+  const long hi = std::strtol(hi_text.c_str(), &end, 10);
+  const bool hi_ok = !hi_text.empty() && *end == '\0';
+  if (!lo_ok || !hi_ok || hi < lo || hi - lo > 100000)
+    throw ConfigError(Concat(Where(line), "range '", item, "': expected integers a..b with a <= b (inclusive)"));
+  for (long v = lo; v <= hi; ++v) out.push_back(std::to_string(v));
+}
+
+}  // namespace
+
+uint64_t HashText(const std::string& text) {
+  uint64_t h = 0xCBF29CE484222325ULL;
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001B3ULL;
+  }
+  return Mix64(h);
+}
+
+std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const OptionSet& set) {
+  std::vector<SweepAxis> axes;
+  std::set<std::string> seen;
+  for (const SweepLine& line : lines) {
+    std::string text = line.text;
+    const size_t comment = text.find_first_of("#;");
+    if (comment != std::string::npos) text.resize(comment);
+    text = Trim(text);
+    if (text.empty()) continue;
+    const size_t eq = text.find('=');
+    if (eq == std::string::npos)
+      throw ConfigError(Concat(Where(line), "expected 'key = values', got '", text, "'"));
+    SweepAxis axis;
+    for (std::string key : SplitList(text.substr(0, eq), '&')) {
+      if (key == "seed") key = "train.seed";
+      if (!set.Has(key))
+        throw ConfigError(Concat(Where(line), "unknown option '", key, "'; did you mean '", set.Closest(key), "'?"));
+      if (!seen.insert(key).second) throw ConfigError(Concat(Where(line), "option '", key, "' is swept twice"));
+      axis.keys.push_back(key);
+    }
+    if (axis.keys.empty()) throw ConfigError(Concat(Where(line), "no option name before '='"));
+    for (const std::string& group : SplitList(text.substr(eq + 1), ',')) {
+      std::vector<std::string> parts = SplitList(group, '&');
+      if (parts.size() != axis.keys.size())
+        throw ConfigError(Concat(Where(line), "value '", group, "' has ", parts.size(), " part(s) for ",
+                                 axis.keys.size(), " zipped option(s); write one value per option, joined by &"));
+      if (axis.keys.size() == 1) {
+        std::vector<std::string> expanded;
+        ExpandItem(parts[0], line, expanded);
+        for (const std::string& v : expanded) axis.values.push_back({v});
+      } else {
+        axis.values.push_back(parts);
+      }
+    }
+    if (axis.values.empty()) throw ConfigError(Concat(Where(line), "no values for ", axis.keys.front()));
+    axes.push_back(std::move(axis));
+  }
+  if (axes.empty()) throw ConfigError("the config has no [sweep] section with values: nothing to sweep");
+  return axes;
+}
+
+std::vector<SweepRun> ExpandSweep(const std::vector<SweepAxis>& axes, const std::map<std::string, std::string>& base,
+                                  const std::set<std::string>& command_line, const OptionSet& set) {
+  for (const SweepAxis& axis : axes)
+    for (const std::string& key : axis.keys)
+      if (command_line.count(key))
+        throw ConfigError(Concat(key, ": swept in [sweep] and set on the command line; keep one"));
+  size_t total = 1;
+  for (const SweepAxis& axis : axes) {
+    total *= axis.values.size();
+    if (total > 1000000) throw ConfigError("the sweep expands to more than 1,000,000 runs");
+  }
+  std::vector<SweepRun> runs;
+  std::vector<size_t> digit(axes.size(), 0);
+  std::string errors;
+  for (size_t index = 0; index < total; ++index) {
+    SweepRun run;
+    run.index = static_cast<int>(index);
+    run.given = base;
+    for (size_t a = 0; a < axes.size(); ++a)
+      for (size_t k = 0; k < axes[a].keys.size(); ++k) {
+        run.overrides[axes[a].keys[k]] = axes[a].values[digit[a]][k];
+        run.given[axes[a].keys[k]] = axes[a].values[digit[a]][k];
+      }
+    Options options(set, run.given);
+    try {
+      Experiment e = BuildExperiment(options);
+      run.resolved_ini = e.resolved_ini;
+    } catch (const ConfigError& e) {
+      std::string where;
+      for (const auto& [k, v] : run.overrides) where += (where.empty() ? "" : " ") + k + "=" + v;
+      if (errors.size() < 4000) errors += Concat("run ", index, " (", where, "): ", e.what(), "\n");
+    }
+    run.hash = HashText(ResultDeterminingConfig(run.resolved_ini));
+    char name[64];
+    std::snprintf(name, sizeof name, "run-%04zu-%012llx.h5", index,
+                  static_cast<unsigned long long>(run.hash & 0xFFFFFFFFFFFFULL));
+    run.file = name;
+    runs.push_back(std::move(run));
+    for (size_t a = axes.size(); a-- > 0;) {  // the last axis varies fastest
+      if (++digit[a] < axes[a].values.size()) break;
+      digit[a] = 0;
+    }
+  }
+  if (!errors.empty()) throw ConfigError(Concat("invalid runs in the sweep:\n", errors.substr(0, errors.size() - 1)));
+  return runs;
+}
+
+std::string SweepManifest(const std::vector<SweepAxis>& axes, const std::vector<SweepRun>& runs) {
+  std::ostringstream out;
+  out << "# attnsim sweep manifest: index, hash, file, swept option values\nkeys";
+  for (const SweepAxis& axis : axes)
+    for (const std::string& key : axis.keys) out << "\t" << key;
+  out << "\n";
+  for (const SweepRun& run : runs) {
+    char hash[32];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(run.hash));
+    out << run.index << "\t" << hash << "\t" << run.file;
+    for (const SweepAxis& axis : axes)
+      for (const std::string& key : axis.keys) out << "\t" << key << "=" << run.overrides.at(key);
+    out << "\n";
+  }
+  return out.str();
+}
+
+void ReadManifest(const std::string& path, std::vector<std::string>& keys, std::vector<ManifestEntry>& runs) {
+  std::ifstream in(path);
+  if (!in) throw InputError(Concat(path, ": no sweep manifest (is this the --out-dir of a sim sweep?)"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> fields;
+    std::istringstream fs(line);
+    for (std::string f; std::getline(fs, f, '\t');) fields.push_back(f);
+    if (fields.empty()) continue;
+    if (fields[0] == "keys") {
+      keys.assign(fields.begin() + 1, fields.end());
+      continue;
+    }
+    if (fields.size() < 3) throw InputError(Concat(path, ": malformed manifest line '", line, "'"));
+    ManifestEntry e;
+    e.index = std::atoi(fields[0].c_str());
+    e.hash = fields[1];
+    e.file = fields[2];
+    for (size_t i = 3; i < fields.size(); ++i) {
+      const size_t eq = fields[i].find('=');
+      if (eq != std::string::npos) e.overrides[fields[i].substr(0, eq)] = fields[i].substr(eq + 1);
+    }
+    runs.push_back(std::move(e));
+  }
+}
+
+}  // namespace sim

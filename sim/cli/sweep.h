@@ -1,0 +1,66 @@
+// Sweeps: an INI config plus a [sweep] section whose keys are option names and whose values are
+// lists; the runs are the cartesian product of the axes, the first axis outermost (the last varies
+// fastest), each run indexed 0..N-1 in that order.
+//
+//   [sweep]
+//   task.name = icqa, template            a list
+//   model.layers = 1..4                   an inclusive integer range
+//   seed = 0..2                           `seed` is short for train.seed
+//   model.d_model & model.heads = 64 & 4, 128 & 8     a zipped group: values move together
+//
+// A run's file is <out-dir>/run-<index>-<hash>.h5, the hash taken over its resolved configuration
+// (without train.threads), so a changed configuration never reuses a stale file and an unchanged
+// one is found again.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/cli/cli_options.h"
+#include "sim/config/options.h"
+
+namespace sim {
+
+struct SweepAxis {
+  std::vector<std::string> keys;                 // one, or several zipped
+  std::vector<std::vector<std::string>> values;  // per point, one value per key
+};
+
+struct SweepRun {
+  int index = 0;
+  std::map<std::string, std::string> overrides;  // the swept values of this run
+  std::map<std::string, std::string> given;      // every given option of this run
+  std::string resolved_ini;
+  uint64_t hash = 0;
+  std::string file;                              // file name inside the output directory
+};
+
+// Parses [sweep] lines; throws ConfigError naming file, line and problem.
+std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const OptionSet& set);
+
+// Expands the axes over the base options (INI files and command line): a swept value replaces an INI
+// file's value of that option, but an option set on the command line (`command_line`) may not be
+// swept. Every run's configuration is resolved and validated.
+std::vector<SweepRun> ExpandSweep(const std::vector<SweepAxis>& axes, const std::map<std::string, std::string>& base,
+                                  const std::set<std::string>& command_line, const OptionSet& set);
+
+// The manifest a sweep leaves in its output directory, read by `sim collect`: one line per run,
+// "index<TAB>hash<TAB>file<TAB>key=value<TAB>...", after a header line naming the swept keys.
+std::string SweepManifest(const std::vector<SweepAxis>& axes, const std::vector<SweepRun>& runs);
+
+struct ManifestEntry {
+  int index = 0;
+  std::string hash;
+  std::string file;
+  std::map<std::string, std::string> overrides;
+};
+// Swept keys in axis order, and the runs.
+void ReadManifest(const std::string& path, std::vector<std::string>& keys, std::vector<ManifestEntry>& runs);
+
+// 64-bit FNV-1a, then mixed: stable across platforms and builds.
+uint64_t HashText(const std::string& text);
+
+}  // namespace sim

@@ -1,0 +1,285 @@
+// Sweeps, checkpoints and collection, through the sim executable: expansion order, the index from
+// SLURM's environment, skipping complete runs, file names that follow the configuration, resumption
+// after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with failed and
+// missing runs, the SLURM batch script, and bad sweep files.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <set>
+
+#include "sim/io/run_file.h"
+#include "tests/cli/cli_helpers.h"
+
+namespace {
+
+using namespace sim_test;
+
+// A small, fast mqar model (fractions of a second per run).
+const char* kBase =
+    "[task]\nname = mqar\nvocab = 32\nlength = 16\npairs = 4\nqueries = 4\n"
+    "[model]\nlayers = 1\nheads = 2\nd_model = 16\nd_mlp = 0\n"
+    "[train]\nsteps = 40\neval_every = 20\nbatch = 16\n"
+    "[eval]\nsize = 64\nbatch = 64\n";
+
+std::string SweepFile(const ScratchDir& dir, const std::string& sweep, const std::string& base = kBase) {
+  const std::string path = dir.File("sweep.ini");
+  WriteText(path, base + std::string("[sweep]\n") + sweep);
+  return path;
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(line);
+  return lines;
+}
+
+TEST(SweepTest, ExpansionIsTheCartesianProductLastAxisFastest) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "model.layers = 1..2\nmodel.d_model & model.heads = 16 & 2, 32 & 4\nseed = 7, 9\n");
+  const Result count = RunSim("sweep --config " + Quote(s) + " --count", "2>&1");
+  ASSERT_EQ(count.code, 0) << count.output;
+  EXPECT_EQ(count.output, "8\n");
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list", "2>&1");
+  ASSERT_EQ(list.code, 0) << list.output;
+  const std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 8u) << list.output;
+  const std::vector<std::string> expected = {
+      "model.d_model=16 model.heads=2 model.layers=1 train.seed=7", "model.d_model=16 model.heads=2 model.layers=1 train.seed=9",
+      "model.d_model=32 model.heads=4 model.layers=1 train.seed=7", "model.d_model=32 model.heads=4 model.layers=1 train.seed=9",
+      "model.d_model=16 model.heads=2 model.layers=2 train.seed=7", "model.d_model=16 model.heads=2 model.layers=2 train.seed=9",
+      "model.d_model=32 model.heads=4 model.layers=2 train.seed=7", "model.d_model=32 model.heads=4 model.layers=2 train.seed=9"};
+  std::set<std::string> files;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i].rfind(std::to_string(i) + "\trun-000" + std::to_string(i) + "-", 0), 0u) << lines[i];
+    EXPECT_TRUE(Contains(lines[i], "\t" + expected[i])) << lines[i];
+    files.insert(lines[i].substr(0, lines[i].find('\t', lines[i].find('\t') + 1)));
+  }
+  EXPECT_EQ(files.size(), 8u) << "every run has its own file";
+}
+
+TEST(SweepTest, IndexComesFromSlurmAndCompleteRunsAreSkipped) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "seed = 0..2\n");
+  const std::string out = dir.File("runs");
+  const Result r = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --quiet", "2>&1");
+  EXPECT_EQ(r.code, 2) << "no index and no SLURM_ARRAY_TASK_ID: " << r.output;
+  const Result run = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --quiet", "2>&1 </dev/null",
+                            "SLURM_ARRAY_TASK_ID=2 ");
+  ASSERT_EQ(run.code, 0) << run.output;
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out));
+  const std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_TRUE(Contains(lines[0], "\tmissing")) << lines[0];
+  EXPECT_TRUE(Contains(lines[2], "\tcomplete")) << lines[2];
+  const std::string file = out + "/" + lines[2].substr(2, lines[2].find('\t', 2) - 2);
+  const auto mtime = fs::last_write_time(file);
+  const Result again = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --index 2");
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_TRUE(Contains(again.output, "run 2: already complete")) << again.output;
+  EXPECT_EQ(fs::last_write_time(file), mtime) << "a complete run is not redone";
+}
+
+TEST(SweepTest, FileNamesFollowTheConfigurationButNotTheThreadCount) {
+  ScratchDir dir;
+  auto file_of = [&](const std::string& base, const std::string& extra) {
+    const std::string s = SweepFile(dir, "seed = 0, 1\n", base);
+    const Result list = RunSim("sweep --config " + Quote(s) + " --list " + extra);
+    return Lines(list.output).at(1).substr(2, Lines(list.output).at(1).find('\t', 2) - 2);
+  };
+  const std::string a = file_of(kBase, ""), b = file_of(kBase, "");
+  EXPECT_EQ(a, b) << "same configuration, same file";
+  EXPECT_EQ(a, file_of(kBase, "--train.threads=2")) << "threads do not change results";
+  EXPECT_NE(a, file_of(kBase, "--train.lr=0.002"));
+  EXPECT_NE(a, file_of(std::string(kBase) + "[optim]\nfreeze = embed.tok\n", ""));
+}
+
+std::map<std::string, std::vector<double>> Datasets(const std::string& path) {
+  std::map<std::string, std::vector<double>> d;
+  sim::H5Reader h5(path);
+  CollectDatasets(h5, "/", d);
+  return d;
+}
+
+void ExpectSameResults(const std::string& a, const std::string& b) {
+  const auto da = Datasets(a), db = Datasets(b);
+  ASSERT_EQ(da.size(), db.size());
+  for (const auto& [path, values] : da) {
+    ASSERT_TRUE(db.count(path)) << path;
+    ASSERT_EQ(values.size(), db.at(path).size()) << path;
+    EXPECT_EQ(std::memcmp(values.data(), db.at(path).data(), values.size() * sizeof(double)), 0) << path;
+  }
+  sim::H5Reader ha(a), hb(b);
+  for (const char* attr : {"status", "config"}) EXPECT_EQ(ha.AttrString("/", attr), hb.AttrString("/", attr)) << attr;
+  for (const char* attr : {"steps_done", "target_step", "seed"}) EXPECT_EQ(ha.AttrInt("/", attr), hb.AttrInt("/", attr)) << attr;
+}
+
+// A run of about a second: long enough to interrupt after the step-100 evaluation.
+const char* kResumable =
+    "[task]\nname = mqar\nvocab = 64\nlength = 32\npairs = 6\nqueries = 6\n"
+    "[model]\nlayers = 2\nheads = 2\nd_model = 32\nd_mlp = 0\n"
+    "[train]\nsteps = 600\neval_every = 50\nbatch = 32\nlr = 3e-3\n"
+    "[eval]\nsize = 200\nbatch = 200\n";
+
+std::string ResumableConfig(const ScratchDir& dir) {
+  const std::string path = dir.File("resumable.ini");
+  WriteText(path, kResumable);
+  return path;
+}
+
+std::vector<std::string> ResumableRun(const std::string& config, const std::string& out, const std::string& checkpoint_every) {
+  return {"train", "--config", config, "--out", out, "--checkpoint-every", checkpoint_every};
+}
+
+TEST(SweepTest, SigtermThenResumeGivesTheUninterruptedResult) {
+  ScratchDir dir;
+  const std::string ref = dir.File("ref.h5"), out = dir.File("run.h5"), config = ResumableConfig(dir);
+  ASSERT_EQ(RunSim("train --config " + Quote(config) + " --out " + Quote(ref) + " --quiet").code, 0);
+  {
+    Child child(ResumableRun(config, out, "0"), dir.File("stdout1.txt"));
+    ASSERT_TRUE(child.WaitFor("step 100/600", 30.0)) << child.stderr_text();
+    child.Signal(SIGTERM);
+    ASSERT_EQ(child.Wait(), 75) << child.stderr_text();
+  }
+  ASSERT_TRUE(fs::exists(out + ".ckpt")) << "SIGTERM leaves a checkpoint";
+  EXPECT_EQ(sim::ReadRunFile(out).status, "interrupted");
+  const Result resumed = RunSim("train --config " + Quote(config) + " --out " + Quote(out));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_TRUE(Contains(resumed.output, "resuming from")) << resumed.output;
+  EXPECT_FALSE(fs::exists(out + ".ckpt")) << "a finished run removes its checkpoint";
+  ExpectSameResults(ref, out);
+}
+
+TEST(SweepTest, KillNineLosesOnlyTheWorkSinceTheLastCheckpoint) {
+  ScratchDir dir;
+  const std::string ref = dir.File("ref.h5"), out = dir.File("run.h5"), config = ResumableConfig(dir);
+  ASSERT_EQ(RunSim("train --config " + Quote(config) + " --out " + Quote(ref) + " --quiet").code, 0);
+  {
+    Child child(ResumableRun(config, out, "0.01"), dir.File("stdout1.txt"));
+    ASSERT_TRUE(child.WaitFor("step 150/600", 30.0)) << child.stderr_text();
+    child.Signal(SIGKILL);
+    child.Wait();
+  }
+  EXPECT_FALSE(fs::exists(out)) << "kill -9 leaves no result file";
+  ASSERT_TRUE(fs::exists(out + ".ckpt")) << "but the periodic checkpoint";
+  const Result resumed = RunSim("train --config " + Quote(config) + " --out " + Quote(out));
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  ExpectSameResults(ref, out);
+}
+
+TEST(SweepTest, ACheckpointOfAnotherConfigurationIsRefused) {
+  ScratchDir dir;
+  const std::string out = dir.File("run.h5"), config = ResumableConfig(dir);
+  {
+    Child child(ResumableRun(config, out, "0"), dir.File("stdout1.txt"));
+    ASSERT_TRUE(child.WaitFor("step 50/600", 30.0)) << child.stderr_text();
+    child.Signal(SIGTERM);
+    ASSERT_EQ(child.Wait(), 75);
+  }
+  const Result other = RunSim("train --config " + Quote(config) + " --out " + Quote(out) + " --train.lr=0.01");
+  EXPECT_EQ(other.code, 2) << other.output;
+  EXPECT_TRUE(Contains(other.output, "checkpoint of a run with another configuration")) << other.output;
+  const Result restart = RunSim("train --config " + Quote(config) + " --out " + Quote(out) +
+                                " --train.steps=60 --train.lr=0.01 --restart --quiet");
+  EXPECT_EQ(restart.code, 0) << restart.output;
+}
+
+TEST(SweepTest, AllRunsInParallelThenCollectWithFailedAndMissingRuns) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "model.layers = 1, 2\nseed = 0..2\n");
+  const std::string out = dir.File("runs");
+  const Result all = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --all --jobs 2");
+  ASSERT_EQ(all.code, 0) << all.output;
+  std::vector<std::string> files;
+  for (const std::string& line : Lines(RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out)).output)) {
+    EXPECT_TRUE(Contains(line, "\tcomplete")) << line;
+    files.push_back(out + "/" + line.substr(line.find('\t') + 1, line.find('\t', line.find('\t') + 1) - line.find('\t') - 1));
+  }
+  ASSERT_EQ(files.size(), 6u);
+  const std::string summary = dir.File("summary.h5");
+  Result collect = RunSim("collect " + Quote(out) + " --out " + Quote(summary));
+  ASSERT_EQ(collect.code, 0) << collect.output;
+  {
+    sim::H5Reader h5(summary);
+    EXPECT_EQ(h5.AttrString("/", "format"), "attnsim.summary");
+    const std::vector<double> index = h5.Doubles("/runs/index"), layers = h5.Doubles("/runs/model.layers");
+    const std::vector<double> seed = h5.Doubles("/runs/train.seed"), acc = h5.Doubles("/runs/test_accuracy");
+    const std::vector<std::string> status = h5.Strings("/runs/status");
+    ASSERT_EQ(index.size(), 6u);
+    ASSERT_EQ(acc.size(), 6u);
+    for (size_t i = 0; i < 6; ++i) {
+      EXPECT_EQ(index[i], i);
+      EXPECT_EQ(layers[i], i < 3 ? 1 : 2);
+      EXPECT_EQ(seed[i], i % 3);
+      EXPECT_EQ(status[i], "complete");
+      EXPECT_EQ(acc[i], sim::ReadRunFile(files[i]).final_metrics.at("test").at("accuracy")) << i;
+    }
+    // Aggregates over the seeds: one row per depth.
+    const std::vector<double> agg_layers = h5.Doubles("/aggregate/model.layers"), mean = h5.Doubles("/aggregate/test_accuracy_mean");
+    const std::vector<double> count = h5.Doubles("/aggregate/test_accuracy_count"), lo = h5.Doubles("/aggregate/test_accuracy_ci95_low");
+    const std::vector<double> hi = h5.Doubles("/aggregate/test_accuracy_ci95_high");
+    ASSERT_EQ(agg_layers.size(), 2u);
+    EXPECT_NEAR(mean[0], (acc[0] + acc[1] + acc[2]) / 3, 1e-12);
+    EXPECT_EQ(count[1], 3);
+    EXPECT_LE(lo[0], mean[0]);
+    EXPECT_GE(hi[0], mean[0]);
+  }
+  // Run 1 fails (an unreadable file), run 4 goes missing.
+  WriteText(files[1], "not an HDF5 file\n");
+  fs::remove(files[4]);
+  collect = RunSim("collect " + Quote(out) + " --out " + Quote(summary));
+  EXPECT_EQ(collect.code, 3) << collect.output;
+  EXPECT_TRUE(Contains(collect.output, "missing runs: 4")) << collect.output;
+  EXPECT_TRUE(Contains(collect.output, "not complete: run 1 (unreadable")) << collect.output;
+  collect = RunSim("collect " + Quote(out) + " --out " + Quote(summary) + " --allow-missing");
+  EXPECT_EQ(collect.code, 0) << collect.output;
+  sim::H5Reader h5(summary);
+  const std::vector<std::string> status = h5.Strings("/runs/status");
+  EXPECT_EQ(status[1], "unreadable");
+  EXPECT_EQ(status[4], "missing");
+  EXPECT_TRUE(std::isnan(h5.Doubles("/runs/test_accuracy")[4]));
+  // Rerunning the sweep redoes exactly the two.
+  const Result again = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --all");
+  EXPECT_EQ(again.code, 0) << again.output;
+  EXPECT_TRUE(Contains(again.output, "6 runs, 4 already complete, 2 to run")) << again.output;
+}
+
+TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "model.layers = 1..4\n");
+  const std::string out = dir.File("runs");
+  const Result r = RunSim("slurm --config " + Quote(s) + " --out-dir " + Quote(out) +
+                          " --time 00:10:00 --mem 1G --cpus 2 --max-parallel 3 --partition debug");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string script = ReadText(out + "/sweep.sbatch");
+  for (const char* part : {"#SBATCH --array=0-3%3", "#SBATCH --time=00:10:00", "#SBATCH --mem=1G", "#SBATCH --cpus-per-task=2",
+                           "#SBATCH --partition=debug", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@120",
+                           "--index \"$SLURM_ARRAY_TASK_ID\"", "--train.threads=2", "scontrol requeue", "trap"})
+    EXPECT_TRUE(Contains(script, part)) << part << "\n" << script;
+  EXPECT_TRUE(fs::exists(out + "/manifest.tsv"));
+}
+
+TEST(SweepTest, BadSweepFilesAreRejected) {
+  ScratchDir dir;
+  auto expect_bad = [&](const std::string& sweep, const std::string& extra, const std::string& message) {
+    const std::string s = SweepFile(dir, sweep);
+    const Result r = RunSim("sweep --config " + Quote(s) + " --count " + extra);
+    EXPECT_EQ(r.code, 2) << sweep << "\n" << r.output;
+    EXPECT_TRUE(Contains(r.output, message)) << sweep << "\n" << r.output;
+  };
+  expect_bad("model.layrs = 1, 2\n", "", "unknown option 'model.layrs'; did you mean 'model.layers'?");
+  expect_bad("model.layers = 3..1\n", "", "range '3..1'");
+  expect_bad("model.d_model & model.heads = 16, 32 & 4\n", "", "has 1 part(s) for 2 zipped option(s)");
+  expect_bad("model.layers = 1, 2\n", "--model.layers=3", "model.layers: swept in [sweep] and set on the command line");
+  expect_bad("model.layers = 1\nmodel.layers = 2\n", "", "swept twice");
+  expect_bad("model.heads = 2, 3\n", "", "run 1 (model.heads=3)");
+  expect_bad("", "", "nothing to sweep");
+  expect_bad("this is not a key value line\n", "", "sweep.ini:");
+  const std::string s = SweepFile(dir, "model.layers = 1, 2\n");
+  const Result train = RunSim("train --config " + Quote(s) + " --out " + Quote(dir.File("x.h5")));
+  EXPECT_EQ(train.code, 2) << train.output;
+  EXPECT_TRUE(Contains(train.output, "has a [sweep] section; run it with sim sweep")) << train.output;
+}
+
+}  // namespace
