@@ -110,7 +110,9 @@ int RunAll(const std::vector<SweepRun>& runs, const std::string& dir, const std:
   while (next < todo.size() || !running.empty()) {
     while (!g_sweep_stop && next < todo.size() && static_cast<int>(running.size()) < jobs) {
       std::vector<std::string> child = base;
-      child.insert(child.end(), {"--index", std::to_string(todo[next]), "--quiet"});
+      child.insert(child.end(), {"--index", std::to_string(todo[next])});
+      // One run at a time on a terminal: its live progress line shows; otherwise runs are quiet.
+      if (quiet || jobs > 1 || !::isatty(STDERR_FILENO)) child.push_back("--quiet");
       std::vector<char*> argv;
       for (std::string& a : child) argv.push_back(a.data());
       argv.push_back(nullptr);
