@@ -1,7 +1,11 @@
 #include "tasks/task_registry.h"
 
+#include "tasks/icqa.h"
+#include "tasks/ictemplate.h"
 #include "tasks/linreg.h"
 #include "tasks/mqar.h"
+#include "tasks/seqclass.h"
+#include "tasks/template_task.h"
 #include "tasks/uniform.h"
 
 namespace sim {
@@ -10,6 +14,10 @@ const std::vector<TaskEntry>& TaskRegistry() {
   static const std::vector<TaskEntry> entries = {
       {"mqar", "multi-query associative recall (Arora et al. 2023, Zoology)", DeclareMqarOptions, MakeMqar},
       {"linreg", "in-context linear regression (Garg et al. 2022)", DeclareLinregOptions, MakeLinreg},
+      {"seqclass", "memorization: N random sequences with random labels (Chen & Zou 2024, T1)", DeclareSeqclassOptions, MakeSeqclass},
+      {"icqa", "in-context question answering (Chen & Zou 2024, T2)", DeclareIcqaOptions, MakeIcqa},
+      {"template", "template matching, in- and out-of-vocabulary (Chen & Zou 2024, T3)", DeclareTemplateOptions, MakeTemplate},
+      {"ictemplate", "in-context template matching (Chen & Zou 2024, T4; not validated)", DeclareIctemplateOptions, MakeIctemplate},
       {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions, MakeUniform},
   };
   return entries;

@@ -22,9 +22,10 @@ Experiment BuildExperiment(Options& options) {
   if (e.task) {
     const TaskInfo& info = e.task->info();
     if (info.requires_causal && !e.model_config.causal)
-      options.Fail("model.causal", Concat("task '", info.name,
-                                          "' needs causal attention (bidirectional attention would see the targets); "
-                                          "set model.causal = true"));
+      options.Fail("model.causal", Concat("task '", info.name, "' needs causal attention here (",
+                                          info.causal_reason.empty() ? "bidirectional attention would see the targets"
+                                                                     : info.causal_reason,
+                                          "); set model.causal = true"));
     if (!e.train.target_metric.empty() && e.task->SplitIndex(e.train.target_split) < 1) {
       std::string splits;
       for (size_t i = 1; i < info.splits.size(); ++i) splits += (splits.empty() ? "" : ", ") + info.splits[i];

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/core/error.h"
 #include "sim/core/rng.h"
 #include "sim/data/batch.h"
 
@@ -27,8 +28,14 @@ struct TaskInfo {
   int length = 0;              // T
   int max_scored_per_example = 0;
   std::vector<std::string> splits = {"train"};  // split 0 is "train"
+  // Examples per split when the split is a fixed set (a training pool evaluated whole), 0 when
+  // examples are drawn afresh; empty = all 0. Fixed splits are read with SampleFixed.
+  std::vector<int> split_sizes;
   double chance = NAN;         // chance accuracy, or NaN where it has no meaning
-  bool requires_causal = false;  // targets would be visible to bidirectional attention
+  bool requires_causal = false;  // bidirectional attention would see what it must predict
+  std::string causal_reason;     // why, for the error message
+
+  int split_size(int split) const { return split < static_cast<int>(split_sizes.size()) ? split_sizes[split] : 0; }
 };
 
 // Named metric sums over evaluation batches; the mean of each is reported.
@@ -59,6 +66,12 @@ class Task {
 
   // Fills `batch` with `batch_size` examples of `split` (an index into info().splits) from `rng`.
   virtual void Sample(int split, Rng& rng, int batch_size, Batch& batch) const = 0;
+
+  // Fills `batch` with examples [begin, begin + count) of a fixed split (split_size > 0), padded to
+  // batch_size with unscored copies of the first one, so every evaluation batch has one shape.
+  virtual void SampleFixed(int split, int begin, int count, int batch_size, Batch& batch) const {
+    throw InternalError(Concat("task ", info().name, " has no fixed split ", split));
+  }
 
   // Adds task-specific metrics for an evaluated batch; outputs are (C, S) logits or (1, S)
   // predictions at batch.scored. The trainer already records loss and accuracy / mse.

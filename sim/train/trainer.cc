@@ -40,7 +40,14 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
     eval_splits_.push_back(static_cast<int>(s));
     eval_rngs_.push_back(Rng::ForStream(cfg_.eval.seed, "eval/" + info.splits[s]));
     std::vector<Batch> batches;
-    if (!cfg_.eval.fresh) {
+    const int fixed = info.split_size(static_cast<int>(s));
+    if (fixed > 0) {  // a fixed set (a training pool): evaluated whole, whatever eval.size says
+      for (int begin = 0; begin < fixed; begin += eval_batch_size_) {
+        batches.emplace_back();
+        task.SampleFixed(static_cast<int>(s), begin, std::min(eval_batch_size_, fixed - begin), eval_batch_size_,
+                         batches.back());
+      }
+    } else if (!cfg_.eval.fresh) {
       batches.resize(eval_n_batches_);
       for (Batch& b : batches) task.Sample(static_cast<int>(s), eval_rngs_.back(), eval_batch_size_, b);
     }
@@ -53,9 +60,11 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
 
 std::map<std::string, double> Trainer::EvaluateSplit(int which) {
   MetricSums sums;
-  for (int i = 0; i < eval_n_batches_; ++i) {
+  const bool fixed = task_->info().split_size(eval_splits_[which]) > 0;
+  const int n_batches = fixed ? static_cast<int>(eval_batches_[which].size()) : eval_n_batches_;
+  for (int i = 0; i < n_batches; ++i) {
     const Batch* batch = &eval_scratch_;
-    if (cfg_.eval.fresh)
+    if (cfg_.eval.fresh && !fixed)
       task_->Sample(eval_splits_[which], eval_rngs_[which], eval_batch_size_, eval_scratch_);
     else
       batch = &eval_batches_[which][i];

@@ -1,0 +1,70 @@
+#include "tasks/icqa.h"
+
+#include "sim/core/check.h"
+
+namespace sim {
+
+IcqaTask::IcqaTask(const IcqaConfig& config) : cfg_(config) {
+  info_.name = "icqa";
+  info_.input = InputKind::kTokens;
+  info_.vocab = cfg_.questions + cfg_.answers + (cfg_.n_queries > 1 ? 1 : 0);  // + PAD with multi-query
+  info_.output = OutputKind::kClasses;
+  info_.n_classes = cfg_.answers;
+  info_.length = 2 * cfg_.pairs + cfg_.n_queries;
+  info_.max_scored_per_example = cfg_.n_queries;
+  info_.splits = {"train", "test"};
+  info_.chance = 1.0 / cfg_.pairs;
+  info_.requires_causal = cfg_.n_queries > 1;
+  info_.causal_reason = "with task.n_queries > 1 a readout would see the later queries";
+  q_.resize(cfg_.pairs);
+  a_.resize(cfg_.pairs);
+  asked_.resize(cfg_.n_queries);
+}
+
+void IcqaTask::Sample(int split, Rng& rng, int batch_size, Batch& batch) const {
+  const int m = cfg_.pairs, t_len = info_.length;
+  const int k = split == 0 ? cfg_.n_queries : 1;  // evaluation: single-query prompts
+  const int32_t pad = cfg_.questions + cfg_.answers;
+  batch.Reset({batch_size, t_len}, InputKind::kTokens, OutputKind::kClasses, 0);
+  for (int b = 0; b < batch_size; ++b) {
+    int32_t* tokens = batch.tokens.data() + static_cast<size_t>(b) * t_len;
+    rng.SampleWithoutReplacement(cfg_.questions, m, scratch_, q_.data());
+    rng.SampleWithoutReplacement(cfg_.answers, m, scratch_, a_.data());
+    for (int j = 0; j < m; ++j) {
+      tokens[2 * j] = q_[j];
+      tokens[2 * j + 1] = cfg_.questions + a_[j];
+    }
+    rng.SampleWithoutReplacement(m, k, scratch_, asked_.data());
+    for (int i = 0; i < k; ++i) {
+      tokens[2 * m + i] = q_[asked_[i]];
+      batch.AddClassTarget(b, 2 * m + i, a_[asked_[i]]);
+    }
+    for (int t = 2 * m + k; t < t_len; ++t) tokens[t] = pad;
+  }
+}
+
+void DeclareIcqaOptions(OptionSet& set) {
+  const std::string owner = "task:icqa";
+  set.Declare({"task.questions", "32", "question vocabulary |Q| (tokens 0..|Q|-1)", owner});
+  set.Declare({"task.answers", "16", "answer vocabulary |A| (tokens |Q|..|Q|+|A|-1; the classes)", owner});
+  set.Declare({"task.pairs", "6", "question-answer pairs m per prompt (chance 1/m)", owner});
+  set.Declare({"task.n_queries", "1", "queries per training prompt k (k > 1 needs model.causal = true); evaluation uses 1", owner});
+}
+
+std::unique_ptr<Task> MakeIcqa(Options& options) {
+  const size_t errors_before = options.errors().size();
+  IcqaConfig c;
+  c.questions = static_cast<int>(options.Int("task.questions", 1, 1 << 16));
+  c.answers = static_cast<int>(options.Int("task.answers", 2, 1 << 16));
+  c.pairs = static_cast<int>(options.Int("task.pairs", 1, 1 << 12));
+  c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 12));
+  if (options.errors().size() == errors_before) {
+    if (c.pairs > c.questions) options.Fail("task.pairs", Concat("must be <= task.questions=", c.questions, " (distinct questions)"));
+    if (c.pairs > c.answers) options.Fail("task.pairs", Concat("must be <= task.answers=", c.answers, " (distinct answers)"));
+    if (c.n_queries > c.pairs) options.Fail("task.n_queries", Concat("must be <= task.pairs=", c.pairs, " (distinct queries)"));
+  }
+  if (options.errors().size() > errors_before) return nullptr;
+  return std::make_unique<IcqaTask>(c);
+}
+
+}  // namespace sim
