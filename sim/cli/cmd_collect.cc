@@ -72,7 +72,7 @@ int RunCollect(const std::vector<std::string>& args) {
   std::vector<std::string> status(entries.size()), missing, unfinished;
   std::vector<RunRecord> records(entries.size());
   std::vector<bool> present(entries.size(), false);
-  std::set<std::string> metric_names;
+  std::map<std::string, std::pair<std::string, std::string>> metric_names;  // column -> (split, metric)
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string path = dir + "/" + entries[i].file;
     if (!std::filesystem::exists(path)) {
@@ -86,7 +86,7 @@ int RunCollect(const std::vector<std::string>& args) {
       status[i] = records[i].status;
       if (status[i] != "complete") unfinished.push_back(Concat(entries[i].index, " (", status[i], ")"));
       for (const auto& [split, metrics] : records[i].final_metrics)
-        for (const auto& [metric, value] : metrics) metric_names.insert(split + "_" + metric);
+        for (const auto& [metric, value] : metrics) metric_names[split + "_" + metric] = {split, metric};
     } catch (const InputError& e) {
       status[i] = "unreadable";
       unfinished.push_back(Concat(entries[i].index, " (unreadable: ", e.what(), ")"));
@@ -128,15 +128,14 @@ int RunCollect(const std::vector<std::string>& args) {
   runs.AddNumbers("target_step", target);
   runs.AddNumbers("wall_seconds", wall);
   std::map<std::string, std::vector<double>> metric_cols;
-  for (const std::string& name : metric_names) {
+  for (const auto& [name, split_metric] : metric_names) {
     std::vector<double> col;
     for (size_t i = 0; i < entries.size(); ++i) {
       double v = NAN;
       if (present[i]) {
-        const size_t us = name.find('_');
-        const auto split = records[i].final_metrics.find(name.substr(0, us));
+        const auto split = records[i].final_metrics.find(split_metric.first);
         if (split != records[i].final_metrics.end()) {
-          const auto it = split->second.find(name.substr(us + 1));
+          const auto it = split->second.find(split_metric.second);
           if (it != split->second.end()) v = it->second;
         }
       }

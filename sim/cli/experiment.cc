@@ -2,6 +2,7 @@
 
 #include "sim/core/error.h"
 #include "sim/core/rng.h"
+#include "analysis/analyses.h"
 #include "tasks/task_registry.h"
 
 namespace sim {
@@ -11,6 +12,7 @@ OptionSet AllOptions() {
   DeclareTaskOptions(set);
   DeclareModelOptions(set);
   DeclareTrainOptions(set);
+  DeclareAnalysisOptions(set);
   return set;
 }
 
@@ -19,6 +21,7 @@ Experiment BuildExperiment(Options& options) {
   e.task = MakeTask(options);
   e.model_config = ReadModelConfig(options);
   e.train = ReadTrainConfig(options);
+  e.analysis = ReadAnalysisConfig(options);
   if (e.task) {
     const TaskInfo& info = e.task->info();
     if (info.requires_causal && !e.model_config.causal)

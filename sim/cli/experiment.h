@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "analysis/analyses.h"
 #include "sim/config/options.h"
 #include "sim/data/task.h"
 #include "sim/models/transformer.h"
@@ -20,6 +21,7 @@ struct Experiment {
   std::unique_ptr<Task> task;
   ModelConfig model_config;
   TrainConfig train;
+  AnalysisConfig analysis;
   std::string resolved_ini;
   std::unique_ptr<ParamRegistry> registry;
   std::unique_ptr<Transformer> model;

@@ -166,6 +166,7 @@ int TrainToFile(const RunRequest& request) {
   record.curve_names = result.curve_names;
   record.curves = result.curves;
   record.final_metrics = result.final_metrics;
+  if (result.status != RunStatus::kInterrupted) record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
   WriteRunFile(request.out, record, *e.registry);
   if (result.status != RunStatus::kInterrupted) std::filesystem::remove(ckpt_path);
 

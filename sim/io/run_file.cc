@@ -53,7 +53,7 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
     out.AttrInt("/", "target_step", record.target_step);
     out.AttrInt("/", "threads", record.threads);
     out.AttrDouble("/", "wall_seconds", record.wall_seconds);
-    out.AttrString("/", "created", NowIso8601());
+    out.AttrString("/", "created", record.created.empty() ? NowIso8601() : record.created);
     out.AttrInt("/", "n_params", registry.total_size());
     out.Group("/curves");
     for (size_t i = 0; i < record.curve_names.size(); ++i)
@@ -63,6 +63,13 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
       for (const auto& [metric, value] : metrics) out.Scalar("/final/" + split + "/" + metric, value);
     out.Group("/params");
     for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, id);
+    for (const AnalysisArray& a : record.analysis) {
+      const std::string path = "/analysis/" + a.path;
+      out.Doubles(path, a.data.data(), a.dims);
+      for (const auto& [name, value] : a.string_attrs) out.AttrString(path, name, value);
+      for (const auto& [name, value] : a.number_attrs) out.AttrDouble(path, name, value);
+      for (const auto& [name, value] : a.int_array_attrs) out.AttrInts(path, name, value);
+    }
     out.Close();
   });
 }
@@ -83,6 +90,7 @@ RunRecord ReadRunFile(const std::string& path, std::string* version) {
   r.target_step = static_cast<int>(in.AttrInt("/", "target_step"));
   r.threads = static_cast<int>(in.AttrInt("/", "threads"));
   r.wall_seconds = in.AttrDouble("/", "wall_seconds");
+  r.created = in.HasAttr("/", "created") ? in.AttrString("/", "created") : "";
   if (version != nullptr) *version = in.AttrString("/", "version");
   for (const std::string& name : in.List("/curves")) {
     r.curve_names.push_back(name);

@@ -23,6 +23,17 @@ namespace sim {
 inline constexpr const char* kRunFormat = "attnsim.run";
 inline constexpr int kRunFormatVersion = 1;
 
+// An analysis result stored under /analysis (docs/results-format.md lists them): a float64 array
+// (dims in C order, empty = scalar) with optional attributes.
+struct AnalysisArray {
+  std::string path;                                 // relative to /analysis, e.g. "attention"
+  std::vector<uint64_t> dims;
+  std::vector<double> data;
+  std::map<std::string, std::string> string_attrs;
+  std::map<std::string, double> number_attrs;
+  std::map<std::string, std::vector<int64_t>> int_array_attrs;
+};
+
 struct RunRecord {
   std::string config;  // resolved INI text
   uint64_t seed = 0;
@@ -34,6 +45,8 @@ struct RunRecord {
   std::vector<std::string> curve_names;
   std::vector<std::vector<double>> curves;
   std::map<std::string, std::map<std::string, double>> final_metrics;
+  std::vector<AnalysisArray> analysis;  // written under /analysis (not read back by ReadRunFile)
+  std::string created;                  // kept when a file is rewritten (sim analyze); empty = now
 };
 
 // Writes the record and every parameter of `registry`, atomically (temp file, fsync, rename).
