@@ -1,0 +1,438 @@
+"""End-to-end tests of the plotting pipeline (analysis/plot) on small real runs of the engine.
+
+The test trains two tiny runs (mqar, and linreg with heads 2,1), runs and collects a 2 x 2 sweep
+with two seeds, and writes /analysis/attention (plus chance and steps_to_target) into copies of
+the runs exactly as docs/results-format.md lays them out, since the engine does not write
+attention yet. It then checks the command's figures (valid PNG and PDF), that report.md's tables
+equal the HDF5 values, the errors for foreign and missing files, and each figure function.
+
+    cd /work/main && /usr/bin/python3 -m unittest -v tests/plot/test_plot.py
+
+SIM_BINARY names the engine (default build/sim; ctest passes its own target). Set
+PLOT_TEST_KEEP=1 to keep the temporary directory for inspection.
+"""
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, SOURCE_DIR)
+
+from analysis.plot import figures, load  # noqa: E402
+
+SIM = os.environ.get("SIM_BINARY", os.path.join(SOURCE_DIR, "build", "sim"))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+MQAR_INI = """\
+[task]
+name = mqar
+vocab = 16
+length = 16
+pairs = 2
+queries = 2
+[model]
+layers = 2
+heads = 2
+d_model = 16
+d_mlp = 0
+[train]
+steps = 40
+eval_every = 20
+batch = 16
+[eval]
+size = 64
+"""
+SWEEP = """\
+[sweep]
+model.layers = 1, 2
+task.pairs = 2, 3
+seed = 0..1
+"""
+
+
+def sim(*args):
+    """Run the engine quietly; fail the test with its output if it fails."""
+    result = subprocess.run([SIM, *args, "--quiet"] if args[0] == "train" else [SIM, *args],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{SIM} {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}{result.stderr}")
+
+
+def replace(handle, path, data):
+    """Write dataset `path` (replacing one the engine may already have written)."""
+    if path in handle:
+        del handle[path]
+    return handle.create_dataset(path, data=data)
+
+
+def synthetic_attention(n_layers, n_heads, n_tokens, heads_per_layer, seed):
+    """[L, H, T, T] float32 causal attention: rows sum to 1, zeros above the diagonal, and the
+    heads a layer does not have NaN-padded, as docs/results-format.md specifies."""
+    rng = np.random.default_rng(seed)
+    weights = np.tril(rng.random((n_layers, n_heads, n_tokens, n_tokens)) + 0.05)
+    weights[..., 0] += 2.0  # a sink on the first token
+    weights /= weights.sum(axis=-1, keepdims=True)
+    for layer, heads in enumerate(heads_per_layer):
+        weights[layer, heads:] = np.nan
+    return weights.astype(np.float32)
+
+
+def add_analysis(path, attention, tokens=None, chance=None):
+    """Add the documented /analysis datasets and attributes to a run file."""
+    with h5py.File(path, "a") as handle:
+        dataset = replace(handle, "analysis/attention", attention)
+        dataset.attrs["probe_examples"] = np.int64(32)
+        dataset.attrs["split"] = "test"
+        if tokens is not None:
+            dataset.attrs["tokens"] = np.asarray(tokens, dtype=np.int32)
+        if chance is not None:
+            replace(handle, "analysis/chance", np.float64(chance))
+        target = replace(handle, "analysis/steps_to_target", np.float64(-1.0))
+        target.attrs["metric"] = "accuracy"
+        target.attrs["target"] = 0.99
+
+
+def markdown_tables(text):
+    """Every markdown table of `text` as (headers, rows of cells)."""
+    tables, block = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif block:
+            tables.append((block[0], block[2:]))  # block[1] is the |---| line
+            block = []
+    return tables
+
+
+def check_png(test, path):
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    test.assertEqual(head, PNG_MAGIC, f"{path} is not a PNG")
+    test.assertGreater(os.path.getsize(path), 1000, path)
+    image = matplotlib.image.imread(path)
+    test.assertGreaterEqual(image.shape[0], 100, path)
+    test.assertGreaterEqual(image.shape[1], 100, path)
+
+
+def check_pdf(test, path):
+    with open(path, "rb") as handle:
+        content = handle.read()
+    test.assertTrue(content.startswith(b"%PDF"), f"{path} is not a PDF")
+    test.assertIn(b"%%EOF", content[-64:], f"{path} is truncated")
+
+
+def close(value, expected):
+    """Report numbers have 6 significant digits."""
+    return math.isclose(value, expected, rel_tol=1e-5, abs_tol=1e-12)
+
+
+class PlotPipelineTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(SIM, os.X_OK):  # a failure, not a skip: ctest would report a pass
+            raise RuntimeError(f"engine not found at {SIM}: build it or set SIM_BINARY")
+        cls.tmp = tempfile.mkdtemp(prefix="plot_test_")
+        tmp = cls.tmp
+        base = os.path.join(tmp, "mqar.ini")
+        with open(base, "w") as handle:
+            handle.write(MQAR_INI)
+        cls.mqar = os.path.join(tmp, "mqar.h5")
+        sim("train", "--config", base, "--out", cls.mqar)
+        cls.linreg = os.path.join(tmp, "linreg.h5")
+        sim("train", "--config", os.path.join(SOURCE_DIR, "experiments/quickstart/linreg.ini"),
+            "--out", cls.linreg, "--task.points=5", "--model.layers=2", "--model.heads=2,1",
+            "--model.d_model=16", "--train.steps=40", "--train.eval_every=20",
+            "--train.batch=16", "--eval.size=64")
+
+        # Attention written as the engine will: mqar has tokens, linreg (vector inputs) none.
+        cls.mqar_att = os.path.join(tmp, "mqar_att.h5")
+        shutil.copy(cls.mqar, cls.mqar_att)
+        cls.tokens = np.random.default_rng(1).integers(0, 16, 16)
+        add_analysis(cls.mqar_att, synthetic_attention(2, 2, 16, [2, 2], 0), cls.tokens, 0.125)
+        cls.linreg_att = os.path.join(tmp, "linreg_att.h5")
+        shutil.copy(cls.linreg, cls.linreg_att)
+        add_analysis(cls.linreg_att, synthetic_attention(2, 2, 10, [2, 1], 1))
+
+        cls.sweep_dir = os.path.join(tmp, "sweep")
+        sweep_ini = os.path.join(tmp, "sweep.ini")
+        with open(sweep_ini, "w") as handle:
+            handle.write(MQAR_INI + SWEEP)
+        sim("sweep", "--config", sweep_ini, "--out-dir", cls.sweep_dir, "--all", "--quiet")
+        cls.summary = os.path.join(cls.sweep_dir, "summary.h5")
+        sim("collect", cls.sweep_dir, "--out", cls.summary)
+        cls.sweep_runs = sorted(os.path.join(cls.sweep_dir, name)
+                                for name in os.listdir(cls.sweep_dir) if name.startswith("run-"))
+
+        cls.foreign = os.path.join(tmp, "foreign.h5")
+        with h5py.File(cls.foreign, "w") as handle:
+            handle["data"] = np.arange(3)
+
+    @classmethod
+    def tearDownClass(cls):
+        if os.environ.get("PLOT_TEST_KEEP"):
+            print(f"kept {cls.tmp}", file=sys.stderr)
+        else:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def plot(self, *args):
+        return subprocess.run([sys.executable, "-m", "analysis.plot", *args], cwd=SOURCE_DIR,
+                              capture_output=True, text=True)
+
+    def plot_ok(self, out, *args):
+        result = self.plot(*args, "--out", out)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        with open(os.path.join(out, "report.md"), encoding="utf-8") as handle:
+            return handle.read()
+
+    def check_figure_files(self, out, formats):
+        names = os.listdir(out)
+        for name in names:
+            path = os.path.join(out, name)
+            if name.endswith(".png"):
+                check_png(self, path)
+            elif name.endswith(".pdf"):
+                check_pdf(self, path)
+        stems = {os.path.splitext(n)[0] for n in names if not n.endswith(".md")}
+        for stem in stems:
+            for fmt in formats:
+                self.assertIn(f"{stem}.{fmt}", names)
+        return stems
+
+    # ---- the command on run files ----
+
+    def test_run_files_give_curves_attention_and_report(self):
+        out = os.path.join(self.tmp, "out_runs")
+        inputs = [self.mqar, self.mqar_att, self.linreg_att, *self.sweep_runs]
+        report = self.plot_ok(out, *inputs, "--format", "png,pdf", "--dpi", "80",
+                              "--title", "Run files")
+        stems = self.check_figure_files(out, ["png", "pdf"])
+        for stem in ("curves_loss", "curves_accuracy", "curves_lr", "curves_mse_last_ratio",
+                     "attention_mqar_att", "sink_mqar_att", "attention_linreg_att",
+                     "sink_linreg_att"):
+            self.assertIn(stem, stems)
+        self.assertNotIn("attention_mqar", stems)  # the run without /analysis has no map
+
+        self.assertTrue(report.startswith("# Run files\n"))
+        self.assertIn(f"-m analysis.plot {self.mqar} ", report)  # the exact command
+        self.assertIn(f"cd {SOURCE_DIR}\n", report)
+        self.assertIn("```ini\n[task]\nname = mqar\n", report)  # each run's config
+        self.assertEqual(report.count("<details>"), len(inputs))
+        for stem in stems:  # every figure embedded with a relative link that resolves
+            self.assertIn(f"]({stem}.png)", report)
+            self.assertIn(f"]({stem}.pdf)", report)
+
+        (headers, rows), = markdown_tables(report)
+        self.assertEqual(headers[:3], ["run", "status", "steps_done"])
+        self.assertEqual(len(rows), len(inputs))
+        checked = 0
+        for row, path in zip(rows, inputs):
+            cells = dict(zip(headers, row))
+            self.assertEqual(cells["run"], os.path.basename(path))
+            with h5py.File(path, "r") as handle:
+                self.assertEqual(cells["status"], handle.attrs["status"])
+                self.assertEqual(int(cells["steps_done"]), handle.attrs["steps_done"])
+                for split in handle["final"]:
+                    for metric in handle["final"][split]:
+                        expected = float(handle["final"][split][metric][()])
+                        value = float(cells[f"{split}_{metric}"])
+                        self.assertTrue(close(value, expected),
+                                        f"{path} {split}/{metric}: report {value}, "
+                                        f"HDF5 {expected}")
+                        checked += 1
+                if "analysis/chance" in handle:
+                    self.assertTrue(close(float(cells["chance"]), handle["analysis/chance"][()]))
+        self.assertGreaterEqual(checked, 3 * len(inputs))
+
+    # ---- the command on a summary ----
+
+    def test_summary_gives_heatmap_and_aggregate_table(self):
+        out = os.path.join(self.tmp, "out_summary")
+        report = self.plot_ok(out, self.summary, "--format", "png", "--dpi", "80")
+        stems = self.check_figure_files(out, ["png"])
+        self.assertEqual(stems, {"summary_heatmap_test_accuracy"})  # two swept options
+        self.assertFalse(any(name.endswith(".pdf") for name in os.listdir(out)))
+
+        (headers, rows), = markdown_tables(report)
+        with h5py.File(self.summary, "r") as handle:
+            aggregate = handle["aggregate"]
+            self.assertEqual(headers[:3], ["model.layers", "task.pairs", "n_runs"])
+            for column in ("test_accuracy_mean", "test_accuracy_std", "test_accuracy_ci95_low",
+                           "test_accuracy_ci95_high", "test_loss_mean", "train_loss_mean"):
+                self.assertIn(column, headers)
+            self.assertEqual(len(rows), len(aggregate["n_runs"]))
+            for index, row in enumerate(rows):
+                for header, cell in zip(headers, row):
+                    expected = float(aggregate[header][index])
+                    self.assertTrue(close(float(cell), expected),
+                                    f"row {index} {header}: report {cell}, HDF5 {expected}")
+        self.assertIn("8 runs (8 complete)", report)
+        self.assertIn("Aggregated over `train.seed`", report)
+        self.assertIn("```ini\n[task]\n", report)  # a run's config, found through `file`
+
+    def test_summary_lines_with_hue_and_metric(self):
+        out = os.path.join(self.tmp, "out_lines")
+        self.plot_ok(out, self.summary, "--x", "model.layers", "--hue", "task.pairs",
+                     "--metric", "test_loss", "--format", "pdf", "--band", "minmax")
+        self.assertEqual(sorted(os.listdir(out)), ["report.md", "summary_lines_test_loss.pdf"])
+        check_pdf(self, os.path.join(out, "summary_lines_test_loss.pdf"))
+
+    # ---- errors ----
+
+    def check_error(self, result, *fragments):
+        self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
+        self.assertTrue(result.stderr.startswith("error: "), result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        for fragment in fragments:
+            self.assertIn(fragment, result.stderr)
+
+    def test_foreign_hdf5_file_is_refused(self):
+        out = os.path.join(self.tmp, "out_foreign")
+        result = self.plot(self.mqar, self.foreign, "--out", out)
+        self.check_error(result, self.foreign, "not an attnsim result file", "'format'")
+        self.assertFalse(os.path.exists(out))  # nothing written before the inputs are read
+
+    def test_missing_file_is_refused(self):
+        missing = os.path.join(self.tmp, "no_such_run.h5")
+        result = self.plot(missing, "--out", os.path.join(self.tmp, "out_missing"))
+        self.check_error(result, missing, "no such file")
+
+    def test_missing_dataset_is_named(self):
+        broken = os.path.join(self.tmp, "no_step.h5")
+        shutil.copy(self.mqar, broken)
+        with h5py.File(broken, "a") as handle:
+            del handle["curves/step"]
+        result = self.plot(broken, "--out", os.path.join(self.tmp, "out_broken"))
+        self.check_error(result, broken, "'/curves/step'")
+
+    def test_bad_options_are_refused(self):
+        out = os.path.join(self.tmp, "out_bad")
+        self.check_error(self.plot(self.summary, "--metric", "nope", "--out", out),
+                         "--metric nope", "test_accuracy")
+        self.check_error(self.plot(self.summary, "--x", "model.d_model", "--out", out),
+                         "not a swept option", "model.layers")
+        result = self.plot(self.mqar, "--format", "gif", "--out", out)
+        self.assertEqual(result.returncode, 2)
+
+    def test_help_documents_the_options(self):
+        result = self.plot("--help")
+        self.assertEqual(result.returncode, 0)
+        for flag in ("--out", "--format", "--dpi", "--title", "--metric", "--x", "--y", "--hue"):
+            self.assertIn(flag, result.stdout)
+
+    # ---- loading helpers ----
+
+    def test_load_run(self):
+        run = load.load_run(self.mqar_att)
+        with h5py.File(self.mqar_att, "r") as handle:
+            np.testing.assert_array_equal(run["curves"]["step"], handle["curves/step"][()])
+            self.assertEqual(run["final"]["test"]["accuracy"], handle["final/test/accuracy"][()])
+            np.testing.assert_array_equal(run["params"]["blocks.0.attn.wq"],
+                                          handle["params/blocks.0.attn.wq"][()])
+        self.assertEqual(run["attrs"]["format"], "attnsim.run")
+        self.assertEqual(run["config"]["model.layers"], "2")
+        self.assertEqual(run["analysis"]["attention"].shape, (2, 2, 16, 16))
+        np.testing.assert_array_equal(run["analysis_attrs"]["attention"]["tokens"], self.tokens)
+        self.assertEqual(run["analysis"]["chance"], 0.125)
+        with self.assertRaisesRegex(load.InputError, "foreign.h5.*'format' is missing"):
+            load.load_run(self.foreign)
+        with self.assertRaisesRegex(load.InputError, "expected 'attnsim.run'"):
+            load.load_run(self.summary)
+
+    def test_load_summary(self):
+        summary = load.load_summary(self.summary)
+        self.assertEqual(summary["swept"], ["model.layers", "task.pairs", "train.seed"])
+        self.assertEqual(summary["group_keys"], ["model.layers", "task.pairs"])
+        self.assertEqual(summary["seed_keys"], ["train.seed"])
+        self.assertEqual(summary["axes"], [("model.layers",), ("task.pairs",)])
+        self.assertEqual(summary["metrics"][0], "test_accuracy")
+        self.assertEqual(list(summary["runs"]["status"]), ["complete"] * 8)  # str, not bytes
+        self.assertTrue(all(isinstance(name, str) for name in summary["runs"]["file"]))
+        self.assertEqual(len(summary["aggregate"]), 4)
+
+    def test_zipped_options_share_an_axis(self):
+        import pandas as pd
+        frame = pd.DataFrame({"model.d_model": [16.0, 16, 32, 32], "model.heads": [2.0, 2, 4, 4],
+                              "model.pos": ["learned", "none"] * 2, "task.vocab": [16.0] * 4})
+        self.assertEqual(load.swept_axes(frame, list(frame.columns)),
+                         [("model.d_model", "model.heads"), ("model.pos",)])
+
+    # ---- figure functions ----
+
+    def assert_labelled(self, figure, name):
+        self.assertIsInstance(figure, Figure, name)
+        plotted = [ax for ax in figure.axes if ax.lines or ax.images or ax.collections]
+        self.assertTrue(plotted, f"{name}: nothing drawn")
+        main = [ax for ax in plotted if ax.get_label() != "<colorbar>"]
+        self.assertTrue(any(ax.get_xlabel() for ax in main), f"{name}: no x label")
+        self.assertTrue(any(ax.get_ylabel() for ax in main), f"{name}: no y label")
+        for ax in main:
+            if ax.get_xlabel():
+                self.assertTrue(ax.get_ylabel() or ax.images, f"{name}: x label without y")
+
+    def test_figure_functions(self):
+        runs = [load.load_run(path) for path in self.sweep_runs]
+        summary = load.load_summary(self.summary)
+        mqar = load.load_run(self.mqar_att)
+        attention = mqar["analysis"]["attention"]
+
+        figure = figures.curves(runs, ["train_loss", "test_loss"])
+        self.assert_labelled(figure, "curves")
+        self.assertIn("step", figure.axes[0].get_xlabel())
+        self.assertIn("nats", figure.axes[0].get_ylabel())  # classification loss, with unit
+        legend = figure.axes[0].get_legend()
+        self.assertIn("seeds", legend.get_title().get_text())  # 2 seeds -> a band
+        self.assertEqual(len(figure.axes[0].collections), 8)  # 4 configs x 2 curves
+
+        figure = figures.heatmap(summary, "test_accuracy", "task.pairs", "model.layers")
+        self.assert_labelled(figure, "heatmap")
+        texts = [t.get_text() for t in figure.axes[0].texts]
+        mean = summary["aggregate"]["test_accuracy_mean"].iloc[0]
+        self.assertTrue(any(t.startswith(f"{mean:.3g}") for t in texts), texts)
+
+        figure = figures.metric_lines(summary, "test_accuracy", "model.layers", hue="task.pairs")
+        self.assert_labelled(figure, "metric_lines")
+        self.assertEqual(figure.axes[0].get_legend().get_title().get_text(), "task.pairs")
+        self.assertEqual(len(figure.axes[0].lines), 2)
+
+        figure = figures.head_heatmap(figures.attention_mass_on(attention), label="mass")
+        self.assert_labelled(figure, "head_heatmap")
+        self.assertEqual((figure.axes[0].get_xlabel(), figure.axes[0].get_ylabel()),
+                         ("head", "layer"))
+
+        figure = figures.attention_maps(attention, tokens=mqar["analysis_attrs"]["attention"]
+                                        ["tokens"])
+        self.assert_labelled(figure, "attention_maps")
+        panels = [ax for ax in figure.axes if ax.images and ax.get_label() != "<colorbar>"]
+        self.assertEqual(len(panels), 4)
+        self.assertEqual(panels[2].get_xlabel(), "key token")
+        self.assertEqual(panels[0].get_ylabel(), "query token")
+        labels = [t.get_text() for t in panels[2].get_xticklabels()]
+        self.assertEqual(labels[:3], [str(t) for t in self.tokens[:3]])
+
+        padded = load.load_run(self.linreg_att)["analysis"]["attention"]
+        figure = figures.attention_maps(padded)  # no tokens: positions; layer 1 has one head
+        self.assertEqual(len([ax for ax in figure.axes if ax.images]), 3)
+        self.assertTrue(np.isnan(figures.attention_mass_on(padded)[1, 1]))
+
+        with self.assertRaisesRegex(ValueError, "same swept axis"):
+            figures.heatmap(summary, "test_accuracy", "model.layers", "model.layers")
+        with self.assertRaisesRegex(ValueError, "also varies with task.pairs"):
+            figures.metric_lines(summary, "test_accuracy", "model.layers", hue=[])
+
+
+if __name__ == "__main__":
+    unittest.main()
