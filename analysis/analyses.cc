@@ -4,6 +4,8 @@
 #include <limits>
 
 #include "analysis/attention_analysis.h"
+#include "sim/core/glob.h"
+#include "sim/train/train_config.h"
 
 namespace sim {
 
@@ -12,6 +14,9 @@ void DeclareAnalysisOptions(OptionSet& set) {
                "after training, store attention maps averaged over a probe batch (/analysis/attention) and the "
                "task's mechanism measurements (/analysis/mech/...)", ""});
   set.Declare({"analysis.probe", "256", "examples in the probe batch (held out; the same for every run)", ""});
+  set.Declare({"analysis.steps_to", "0.9",
+               "store /analysis/steps_to_target: the first evaluation step at which train.target_metric on "
+               "train.target_split reached this value (when a target metric is set), or none", ""});
 }
 
 AnalysisConfig ReadAnalysisConfig(Options& options) {
@@ -19,6 +24,9 @@ AnalysisConfig ReadAnalysisConfig(Options& options) {
   c.attention = options.Bool("analysis.attention");
   c.probe_examples = static_cast<int>(options.Int("analysis.probe", 1, 1 << 16));
   c.seed = static_cast<uint64_t>(options.Int("eval.seed", 0, std::numeric_limits<long>::max()));
+  if (Trim(options.String("analysis.steps_to")) != "none")
+    c.steps_to = options.Double("analysis.steps_to", -std::numeric_limits<double>::max(),
+                                std::numeric_limits<double>::max());
   return c;
 }
 
@@ -44,6 +52,33 @@ std::vector<AnalysisArray> RunAnalyses(const Transformer& model, const Task& tas
     }
   }
   return out;
+}
+
+std::vector<AnalysisArray> StepsToTarget(const std::vector<std::string>& curve_names,
+                                         const std::vector<std::vector<double>>& curves, const std::string& split,
+                                         const std::string& metric, double threshold) {
+  const std::string name = split + "_" + metric;
+  size_t step_col = curve_names.size(), value_col = curve_names.size();
+  for (size_t i = 0; i < curve_names.size(); ++i) {
+    if (curve_names[i] == "step") step_col = i;
+    if (curve_names[i] == name) value_col = i;
+  }
+  if (std::isnan(threshold) || step_col == curve_names.size() || value_col == curve_names.size()) return {};
+  AnalysisArray a;
+  a.path = "steps_to_target";
+  a.data = {-1.0};
+  const bool higher = HigherIsBetter(metric);
+  for (size_t e = 0; e < curves[value_col].size(); ++e) {
+    const double v = curves[value_col][e];
+    if (higher ? v >= threshold : v <= threshold) {
+      a.data = {curves[step_col][e]};
+      break;
+    }
+  }
+  a.string_attrs["curve"] = name;
+  a.string_attrs["metric"] = metric;
+  a.number_attrs["target"] = threshold;
+  return {a};
 }
 
 }  // namespace sim

@@ -64,6 +64,12 @@ AnalysisArray AttentionMaps(const Transformer& model, const Task& task, const Pr
   }
   a.number_attrs["probe_examples"] = batch;
   a.string_attrs["split"] = task.info().splits[options.split];
+  const std::vector<std::string>& labels = task.info().position_labels;
+  if (static_cast<int>(labels.size()) == t_len) {
+    std::string joined;
+    for (const std::string& l : labels) joined += (joined.empty() ? "" : ",") + l;
+    a.string_attrs["positions"] = joined;
+  }
   if (p.batch.input == InputKind::kTokens)
     a.int_array_attrs["tokens"] = std::vector<int64_t>(p.batch.tokens.begin(), p.batch.tokens.begin() + t_len);
   return a;

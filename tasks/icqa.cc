@@ -14,6 +14,12 @@ IcqaTask::IcqaTask(const IcqaConfig& config) : cfg_(config) {
   info_.max_scored_per_example = cfg_.n_queries;
   info_.splits = {"train", "test"};
   info_.chance = 1.0 / cfg_.pairs;
+  for (int j = 1; j <= cfg_.pairs; ++j) {
+    info_.position_labels.push_back(Concat("q", j));
+    info_.position_labels.push_back(Concat("a", j));
+  }
+  for (int i = 1; i <= cfg_.n_queries; ++i)
+    info_.position_labels.push_back(cfg_.n_queries == 1 ? "q*" : Concat("q*", i));
   info_.requires_causal = cfg_.n_queries > 1;
   info_.causal_reason = "with task.n_queries > 1 a readout would see the later queries";
   q_.resize(cfg_.pairs);

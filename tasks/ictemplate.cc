@@ -23,6 +23,14 @@ IctemplateTask::IctemplateTask(const IctemplateConfig& config) : cfg_(config) {
   info_.splits = {"train", "test_id"};
   if (static_cast<int>(test_pool_.size()) >= cfg_.pairs) info_.splits.push_back("test_ood");
   info_.chance = 1.0 / cfg_.pairs;
+  // Segment j holds instance j (x_j1 .. x_jL) then its label y_j; query segments end in OUT (or PAD
+  // in evaluation prompts, which have a single query).
+  for (int j = 1; j <= cfg_.pairs + cfg_.n_queries; ++j) {
+    const bool query = j > cfg_.pairs;
+    const std::string seg = !query ? Concat(j) : cfg_.n_queries == 1 ? std::string("*") : Concat("*", j - cfg_.pairs);
+    for (int i = 1; i <= cfg_.length; ++i) info_.position_labels.push_back(Concat("x", seg, ".", i));
+    info_.position_labels.push_back(query ? Concat("OUT", seg.substr(1)) : Concat("y", seg));
+  }
   info_.requires_causal = cfg_.n_queries > 1;
   info_.causal_reason = "with task.n_queries > 1 a readout would see the later queries";
   which_.resize(cfg_.pairs);

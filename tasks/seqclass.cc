@@ -18,6 +18,8 @@ SeqclassTask::SeqclassTask(const SeqclassConfig& config) : cfg_(config) {
   info_.splits = {"train", "trainset", "control"};
   info_.split_sizes = {0, cfg_.n, 0};
   info_.chance = 1.0 / cfg_.classes;
+  for (int i = 1; i <= cfg_.length; ++i) info_.position_labels.push_back(Concat("x", i));
+  info_.position_labels.push_back("OUT");
   // N distinct sequences with independent labels.
   Rng rng = Rng::ForStream(cfg_.seed, "task/seqclass");
   std::set<std::vector<int32_t>> seen;

@@ -25,6 +25,8 @@ TemplateTask::TemplateTask(const TemplateConfig& config) : cfg_(config) {
     info_.split_sizes.push_back(0);
   }
   info_.chance = 1.0 / cfg_.templates;
+  for (int i = 1; i <= cfg_.length; ++i) info_.position_labels.push_back(Concat("x", i));
+  info_.position_labels.push_back("OUT");
   // The training pool: N distinct instances.
   Rng rng = Rng::ForStream(cfg_.seed, "task/template");
   fill_.resize(cfg_.length);

@@ -166,7 +166,13 @@ int TrainToFile(const RunRequest& request) {
   record.curve_names = result.curve_names;
   record.curves = result.curves;
   record.final_metrics = result.final_metrics;
-  if (result.status != RunStatus::kInterrupted) record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
+  if (result.status != RunStatus::kInterrupted) {
+    record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
+    if (!e.train.target_metric.empty())
+      for (AnalysisArray& a : StepsToTarget(result.curve_names, result.curves, e.train.target_split,
+                                            e.train.target_metric, e.analysis.steps_to))
+        record.analysis.push_back(std::move(a));
+  }
   WriteRunFile(request.out, record, *e.registry);
   if (result.status != RunStatus::kInterrupted) std::filesystem::remove(ckpt_path);
 

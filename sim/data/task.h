@@ -32,6 +32,9 @@ struct TaskInfo {
   // examples are drawn afresh; empty = all 0. Fixed splits are read with SampleFixed.
   std::vector<int> split_sizes;
   double chance = NAN;         // chance accuracy, or NaN where it has no meaning
+  // What each position holds, T labels such as "q1", "a1", ..., "q*" (empty: no fixed roles), so
+  // analyses averaged over prompts can label their axes by role rather than by one prompt's tokens.
+  std::vector<std::string> position_labels;
   bool requires_causal = false;  // bidirectional attention would see what it must predict
   std::string causal_reason;     // why, for the error message
 

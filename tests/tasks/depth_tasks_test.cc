@@ -87,6 +87,8 @@ TEST(IcqaTest, TargetIsTheAnswerBoundToTheQuery) {
   EXPECT_EQ(task.info().length, 13);
   EXPECT_DOUBLE_EQ(task.info().chance, 1.0 / 6);
   EXPECT_FALSE(task.info().requires_causal);
+  EXPECT_EQ(task.info().position_labels,
+            (std::vector<std::string>{"q1", "a1", "q2", "a2", "q3", "a3", "q4", "a4", "q5", "a5", "q6", "a6", "q*"}));
   Rng rng = Rng::ForStream(1, "eval/test");
   Batch batch;
   task.Sample(1, rng, 200, batch);
@@ -119,6 +121,9 @@ TEST(IcqaTest, MultiQueryTrainingAndPaddedSingleQueryEvaluation) {
   IcqaTask task({32, 16, 6, 4});
   EXPECT_EQ(task.info().length, 16);
   EXPECT_TRUE(task.info().requires_causal);
+  ASSERT_EQ(task.info().position_labels.size(), 16u);
+  EXPECT_EQ(task.info().position_labels[12], "q*1");
+  EXPECT_EQ(task.info().position_labels[15], "q*4");
   Rng rng = Rng::ForStream(2, "data/train");
   Batch train, test;
   task.Sample(0, rng, 20, train);
@@ -140,6 +145,7 @@ TEST(TemplateTest, InstancesFollowTheirTemplateAndSplitsAreHeldOut) {
   ASSERT_EQ(info.splits, (std::vector<std::string>{"train", "trainset", "test_id", "test_ood"}));
   EXPECT_EQ(info.split_size(1), 2000);
   EXPECT_EQ(task.templates().size(), 8u);
+  EXPECT_EQ(info.position_labels, (std::vector<std::string>{"x1", "x2", "x3", "x4", "x5", "x6", "OUT"}));
   std::set<Template> distinct(task.templates().begin(), task.templates().end());
   EXPECT_EQ(distinct.size(), 8u);
   auto label_of = [&](const int32_t* instance) {
@@ -176,6 +182,12 @@ TEST(TemplateTest, InstancesFollowTheirTemplateAndSplitsAreHeldOut) {
 TEST(IctemplateTest, TargetIsTheLabelOfTheSegmentWithTheQuerysTemplate) {
   IctemplateTask task({32, 8, 4, 6, 10, 1});
   EXPECT_EQ(task.info().length, 35);
+  const std::vector<std::string>& roles = task.info().position_labels;
+  ASSERT_EQ(roles.size(), 35u);
+  EXPECT_EQ(roles[0], "x1.1");
+  EXPECT_EQ(roles[6], "y1");
+  EXPECT_EQ(roles[28], "x*.1");
+  EXPECT_EQ(roles[34], "OUT");
   EXPECT_EQ(task.train_pool().size(), 10u);
   EXPECT_EQ(task.test_pool().size(), 5u);
   for (const Template& t : task.test_pool())
