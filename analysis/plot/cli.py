@@ -8,8 +8,9 @@ is drawn by default:
   token per layer and head; every 2-D /analysis dataset whose attribute `dims` is
   'layer,head' as a layer x head heatmap;
 - a summary: the main metric (--metric, else test_accuracy, else the first) as a heatmap when
-  two options other than the seed are swept, else as lines against the first swept option
-  with one line per value of the others; --x/--y pick a heatmap's axes, --x/--hue the lines'.
+  exactly two options other than the seed are swept, else as lines against the first swept
+  option with one line per value of the others; --x/--y pick a heatmap's axes, --x/--hue
+  the lines'.
 
 Exit status: 0 on success, 2 for a bad input or option (one line `error: ...` on stderr).
 """
@@ -49,8 +50,8 @@ def build_parser():
         epilog="Defaults: for run files, the curves of all runs (one figure per metric family) "
                "and, where /analysis/attention exists, attention maps and the attention mass on "
                "the first token per layer and head. For a summary, the main metric as a heatmap "
-               "when two options besides the seed are swept, else as lines against the first "
-               "swept option. Give a summary and its run files together to get both. "
+               "when exactly two options besides the seed are swept, else as lines against the "
+               "first swept option. Give a summary and its run files together to get both. "
                "Exit status: 0 ok, 2 bad input or option. See docs/plotting.md.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -122,10 +123,11 @@ def run_figures(runs, metric=None):
             attrs = run["analysis_attrs"].get("attention", {})
             tokens = attrs.get("tokens")
             split = attrs.get("split", "?")
-            examples = attrs.get("probe_examples", "?")
+            examples = style.format_value(attrs.get("probe_examples", "?"))
             title = f"{label}: attention, mean over {examples} {split} examples"
             yield (f"attention_{label}", f"attention maps of {name}",
-                   figures.attention_maps(attention, tokens=tokens, title=title))
+                   figures.attention_maps(attention, tokens=tokens, title=title,
+                                          positions=attrs.get("positions")))
             if attention.shape[2] > 1:
                 mass = figures.attention_mass_on(attention, key=0)
                 yield (f"sink_{label}", f"attention mass on the first token, {name}",
@@ -160,6 +162,15 @@ def _axis(summary, option, flag):
         raise UsageError(f"--{flag} {option}: {error}") from None
 
 
+def _draw(summary, function, *args, **kwargs):
+    """Call a summary figure function; a ValueError (the sweep's layout does not fit the
+    figure, e.g. two rows for one cell) becomes a UsageError naming the summary."""
+    try:
+        return function(summary, *args, **kwargs)
+    except ValueError as error:
+        raise UsageError(f"{summary['path']}: {error}") from None
+
+
 def summary_figures(summary, metric, x=None, y=None, hue=None, band="ci95", label="summary"):
     """Yield (stem, caption, figure) for one summary: a heatmap or line plot of `metric`."""
     axes = list(summary["axes"])
@@ -183,7 +194,8 @@ def summary_figures(summary, metric, x=None, y=None, hue=None, band="ci95", labe
         for combination in itertools.product(*levels):
             where = {k: v for axis, level in zip(rest, combination) for k, v in zip(axis, level)}
             suffix = "".join(f"_{k}-{style.format_value(v)}" for k, v in where.items())
-            figure = figures.heatmap(summary, metric, x_axis[0], y_axis[0], where=where or None)
+            figure = _draw(summary, figures.heatmap, metric, x_axis[0], y_axis[0],
+                           where=where or None)
             fixed = ", ".join(f"{k}={style.format_value(v)}" for k, v in where.items())
             caption = f"{metric} over {' & '.join(y_axis)} × {' & '.join(x_axis)}, {label}"
             caption += f" ({fixed})" if fixed else ""
@@ -195,7 +207,7 @@ def summary_figures(summary, metric, x=None, y=None, hue=None, band="ci95", labe
         hue_keys = list(chosen["hue"]) if "hue" in chosen else None
         if hue_keys is not None:  # the other axes join the hue, so nothing is mixed silently
             hue_keys += [k for a in axes if a != x_axis and a != chosen["hue"] for k in a]
-        figure = figures.metric_lines(summary, metric, x_axis[0], hue=hue_keys, band=band)
+        figure = _draw(summary, figures.metric_lines, metric, x_axis[0], hue=hue_keys, band=band)
         yield (f"{label}_lines_{metric}", f"{metric} against {' & '.join(x_axis)}, {label}",
                figure)
 
@@ -213,10 +225,52 @@ def _load_inputs(paths):
     return runs, summaries
 
 
-def _save(section, out_dir, stem, caption, figure, formats, dpi, written):
-    paths = style.save(figure, out_dir, stem, formats, dpi)
-    section.figures.append((caption, paths))
-    written.extend(paths)
+class _Output:
+    """Where figures go: the options that shape them, the stems used and the files written."""
+
+    def __init__(self, args):
+        self.args = args
+        self.used = set()
+        self.written = []
+
+    def save(self, section, stem, caption, figure):
+        paths = style.save(figure, self.args.out, _stem(stem, self.used), self.args.format,
+                           self.args.dpi)
+        section.figures.append((caption, paths))
+        self.written.extend(paths)
+
+
+def _runs_section(runs, metric, output):
+    """The report section of the run files (table and figures) and their configurations."""
+    section = report.Section(f"Runs ({len(runs)})")
+    section.tables.append(report.run_table(runs))
+    for stem, caption, figure in run_figures(runs, metric):
+        output.save(section, stem, caption, figure)
+    configs = [(name, f"Resolved configuration of `{loaded['path']}` "
+                      f"(`sim train --config` with this text repeats the run).",
+                loaded["config_text"])
+               for name, loaded in zip(report.display_names(runs), runs)]
+    return section, configs
+
+
+def _summary_section(summary, name, metric, output):
+    """The report section of one summary (overview, aggregate table, figures) and the
+    configuration of one of its runs."""
+    args = output.args
+    section = report.Section(f"Sweep summary {name} (`{summary['path']}`)")
+    section.paragraphs.append(report.summary_overview(summary))
+    if metric is not None:
+        section.tables.append(report.aggregate_table(summary, metric))
+        drawn = 0
+        for stem, caption, figure in summary_figures(summary, metric, args.x, args.y, args.hue,
+                                                     args.band, os.path.splitext(name)[0]):
+            output.save(section, stem, caption, figure)
+            drawn += 1
+        if not drawn:
+            section.paragraphs.append("No figure: the sweep varies no option besides the "
+                                      "replicate keys.")
+    example = report.summary_config(summary)
+    return section, [(f"{name}: example run", *example)] if example is not None else []
 
 
 def run(args, argv):
@@ -224,49 +278,34 @@ def run(args, argv):
     runs, summaries = _load_inputs(args.inputs)
     if not summaries and (args.x or args.y or args.hue):
         raise UsageError("--x, --y and --hue choose axes of summary figures; no input is a summary")
-    os.makedirs(args.out, exist_ok=True)
-    used, written, sections, configs = set(), [], [], []
-
+    # Options are checked against every input before anything is written.
+    summary_metrics = [main_metric(summary, args.metric) for summary in summaries]
+    for summary in summaries:
+        for flag in ("x", "y", "hue"):
+            if getattr(args, flag) is not None:
+                _axis(summary, getattr(args, flag), flag)
+    # With summaries present --metric names their metric; runs then use it only if they can.
+    run_metric = args.metric if not summaries else _run_metric(runs, args.metric)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: cannot create the directory ({error.strerror})") \
+            from None
+    output, sections, configs = _Output(args), [], []
     if runs:
-        section = report.Section(f"Runs ({len(runs)})")
-        section.tables.append(report.run_table(runs))
-        # With summaries present --metric names their metric; runs then use it only if they can.
-        metric = args.metric if not summaries else _run_metric(runs, args.metric)
-        for stem, caption, figure in run_figures(runs, metric):
-            _save(section, args.out, _stem(stem, used), caption, figure, args.format, args.dpi,
-                  written)
+        section, run_configs = _runs_section(runs, run_metric, output)
         sections.append(section)
-        for name, loaded in zip(report.display_names(runs), runs):
-            configs.append((name, f"Resolved configuration of `{loaded['path']}` "
-                                  f"(`sim train --config` with this text repeats the run).",
-                            loaded["config_text"]))
-
-    for name, summary in zip(report.display_names(summaries), summaries):
-        metric = main_metric(summary, args.metric)
-        section = report.Section(f"Sweep summary {name} (`{summary['path']}`)")
-        section.paragraphs.append(report.summary_overview(summary))
-        if metric is not None:
-            section.tables.append(report.aggregate_table(summary, metric))
-            label = os.path.splitext(name)[0]
-            drawn = 0
-            for stem, caption, figure in summary_figures(summary, metric, args.x, args.y,
-                                                         args.hue, args.band, label):
-                _save(section, args.out, _stem(stem, used), caption, figure, args.format,
-                      args.dpi, written)
-                drawn += 1
-            if not drawn:
-                section.paragraphs.append("No figure: the sweep varies no option besides the "
-                                          "replicate keys.")
+        configs += run_configs
+    names = report.display_names(summaries)
+    for summary, name, metric in zip(summaries, names, summary_metrics):
+        section, summary_configs = _summary_section(summary, name, metric, output)
         sections.append(section)
-        example = report.summary_config(summary)
-        if example is not None:
-            configs.append((f"{name}: example run", *example))
+        configs += summary_configs
 
     command = shlex.join([sys.executable, "-m", "analysis.plot", *argv])
     report_path = os.path.join(args.out, "report.md")
     report.write_report(report_path, args.title, command, os.getcwd(), sections, configs)
-    written.append(report_path)
-    return written
+    return output.written + [report_path]
 
 
 def _run_metric(runs, metric):

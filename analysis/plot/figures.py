@@ -135,11 +135,19 @@ def run_groups(runs, seed_options=SEED_OPTIONS):
 
 
 def _stack_curves(members, name):
-    """Union of the members' steps and the mean, min and max of curve `name` at each step."""
+    """Union of the members' steps and the mean, min and max of curve `name` at each step.
+
+    A run with status `complete` that ends before the others (it stopped early at its target)
+    keeps its last value from there on, so the mean over seeds does not jump to the runs still
+    training; a diverged or interrupted run counts only up to its last evaluation.
+    """
     steps = np.unique(np.concatenate([run["curves"]["step"] for run in members]))
     table = np.full((len(members), len(steps)), np.nan)
     for row, run in enumerate(members):
-        table[row, np.searchsorted(steps, run["curves"]["step"])] = run["curves"][name]
+        columns = np.searchsorted(steps, run["curves"]["step"])
+        table[row, columns] = run["curves"][name]
+        if run["attrs"].get("status") == "complete" and len(columns):
+            table[row, columns[-1] + 1 :] = run["curves"][name][-1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (e.g. a diverged run)
         return steps, np.nanmean(table, 0), np.nanmin(table, 0), np.nanmax(table, 0)
@@ -163,13 +171,47 @@ def _family_label(runs, family):
     return style.metric_label(family, family)
 
 
+def _curves_legend(axes, group_labels, group_indices, names, chance, banded):
+    """Legend of `curves`: with several groups (group_labels given) one entry per group (its
+    colour and marker) plus one per curve name (its line style); else the lines' own labels."""
+    handles, labels = axes.get_legend_handles_labels()
+    if group_labels is not None:
+        handles = [Line2D([], [], color=style.colour(i), marker=style.marker(i), markersize=3)
+                   for i in group_indices]
+        labels = list(group_labels)
+        if len(names) > 1:
+            handles += [Line2D([], [], color="0.3",
+                               linestyle=style.LINESTYLES[i % len(style.LINESTYLES)])
+                        for i in range(len(names))]
+            labels += list(names)
+        if chance is not None:
+            handles.append(Line2D([], [], color="black", linestyle=":"))
+            labels.append("chance")
+    title = "mean, band: min–max over seeds" if banded else None
+    style.legend(axes, handles, labels, title=title)
+
+
+def _scale_curve_axes(axes, steps):
+    """Log steps when they span more than two decades (else integer ticks); log values when the
+    drawn lines span more than three (a diverged run's loss next to healthy ones)."""
+    if _use_log_scale(steps):
+        axes.set_xscale("log")
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+    values = np.concatenate([line.get_ydata() for line in axes.get_lines()])
+    finite = values[np.isfinite(values)]
+    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 1e3:
+        axes.set_yscale("log")
+
+
 @style.styled
 def curves(runs, names, title=None, ylabel=None, chance=None, group_seeds=True):
     """(a) Curves `names` (e.g. ['train_loss', 'test_loss']) of one or many runs against step.
 
     runs: a loaded run or a list of them. With several configurations, colour tells the
     configuration and line style the curve; with one, colour tells the curve. Replicates (runs
-    differing only in train.seed) are drawn as their mean with a min-max band when group_seeds.
+    differing only in train.seed) are drawn as their mean with a min-max band when group_seeds;
+    a replicate that stopped early at its target counts with its last value after it stopped.
     Steps are log-scaled when they span more than two decades, values when they span more than
     three (a diverged run next to healthy ones). `chance` draws a reference line.
     """
@@ -215,32 +257,9 @@ def curves(runs, names, title=None, ylabel=None, chance=None, group_seeds=True):
         raise ValueError(f"curves: none of {names} is a curve of the given runs")
     if chance is not None:
         axes.axhline(chance, color="black", linestyle=":", linewidth=1.0, label="chance")
-
-    handles, labels = axes.get_legend_handles_labels()
-    if several:
-        handles = [Line2D([], [], color=style.colour(i), marker=style.marker(i), markersize=3)
-                   for i in drawn]
-        labels = [groups[i][0] for i in drawn]
-        if len(names) > 1:
-            handles += [
-                Line2D([], [], color="0.3", linestyle=style.LINESTYLES[i % len(style.LINESTYLES)])
-                for i in range(len(names))
-            ]
-            labels += list(names)
-        if chance is not None:
-            handles.append(Line2D([], [], color="black", linestyle=":"))
-            labels.append("chance")
-    legend_title = "mean, band: min–max over seeds" if banded else None
-    style.legend(axes, handles, labels, title=legend_title)
-
-    if _use_log_scale(np.concatenate(all_steps)):
-        axes.set_xscale("log")
-    else:
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
-    values = np.concatenate([line.get_ydata() for line in axes.get_lines()])
-    finite = values[np.isfinite(values)]
-    if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 1e3:
-        axes.set_yscale("log")  # e.g. a diverged run's loss next to healthy ones
+    _curves_legend(axes, [groups[i][0] for i in drawn] if several else None, drawn, names,
+                   chance, banded)
+    _scale_curve_axes(axes, np.concatenate(all_steps))
     axes.set_xlabel(style.step_label())
     family = split_curve_name(runs[0], names[0])[1]
     if ylabel is None:  # one curve: name its split too
@@ -322,6 +341,28 @@ def _metric_column(summary, metric, stat):
     return column
 
 
+def _annotate_cells(axes, image, texts, missing):
+    """Write texts[i][j] on cell (i, j) of an imshow, in black or white for contrast with the
+    cell's colour; cells whose text is None (no value) get `missing` in grey."""
+    for i, row in enumerate(texts):
+        for j, text in enumerate(row):
+            if text is None:
+                axes.text(j, i, missing, ha="center", va="center", fontsize=8, color="0.4")
+                continue
+            red, green, blue, _ = image.cmap(image.norm(image.get_array()[i, j]))
+            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
+            axes.text(j, i, text, ha="center", va="center", fontsize=8,
+                      color="white" if dark else "black")
+
+
+def _colour_range(metric, stat):
+    """(vmin, vmax) of a heatmap's colours: 0 to 1 for an accuracy's mean, min or max (a fixed
+    scale, so noise between near-equal cells does not look like an effect), else automatic."""
+    if metric.endswith("accuracy") and stat in ("mean", "min", "max", "ci95_low", "ci95_high"):
+        return 0.0, 1.0
+    return None, None
+
+
 def _seed_note(frame, metric):
     """', n = 3 seeds' when the aggregate rows pool several runs (max count), else ''."""
     count_column = f"{metric}_count"
@@ -332,13 +373,15 @@ def _seed_note(frame, metric):
 
 
 @style.styled
-def heatmap(summary, metric, x, y, where=None, stat="mean", cmap=style.SEQUENTIAL_CMAP):
+def heatmap(summary, metric, x, y, where=None, stat="mean", cmap=style.SEQUENTIAL_CMAP,
+            vmin=None, vmax=None):
     """(b) `metric`'s aggregate `stat` (default the mean over seeds) over two swept options.
 
     x, y: option names (a zipped option brings its partners along). Each cell is annotated with
     the value and, when the cell pools several seeds, ± its standard deviation (and n when the
-    cell has fewer complete runs than others). Options other
-    than x and y must not vary in the selected rows (`where` fixes them). Missing cells are grey.
+    cell has fewer complete runs than others). Options other than x and y must not vary in the
+    selected rows (`where` fixes them). Missing cells are grey. Colours span vmin..vmax: by
+    default 0..1 for an accuracy (not its std), else the data's range.
     """
     frame = select(summary, where)
     x_axis, y_axis = axis_of(summary, x), axis_of(summary, y)
@@ -366,24 +409,20 @@ def heatmap(summary, metric, x, y, where=None, stat="mean", cmap=style.SEQUENTIA
     axes = figure.subplots()
     colour_map = colormaps[cmap].copy()
     colour_map.set_bad(style.MISSING_COLOUR)
+    if vmin is None and vmax is None:
+        vmin, vmax = _colour_range(metric, stat)
     # Rows top to bottom in level order, like the report's aggregate table.
-    image = axes.imshow(np.ma.masked_invalid(values), cmap=colour_map, aspect="auto")
-    norm = image.norm
-    for i in range(len(y_levels)):
-        for j in range(len(x_levels)):
-            value = values[i, j]
-            if math.isnan(value):
-                axes.text(j, i, "n/a", ha="center", va="center", fontsize=8, color="0.4")
-                continue
-            text = f"{value:.3g}"
-            if counts[i, j] > 1 and np.isfinite(spread[i, j]) and stat == "mean":
-                text += f"\n±{spread[i, j]:.2g}"
-            if counts[i, j] < counts.max():  # fewer complete runs than the other cells
-                text += f"\n(n={counts[i, j]:.0f})"
-            red, green, blue, _ = colour_map(norm(value))
-            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-            axes.text(j, i, text, ha="center", va="center", fontsize=8,
-                      color="white" if dark else "black")
+    image = axes.imshow(np.ma.masked_invalid(values), cmap=colour_map, aspect="auto",
+                        vmin=vmin, vmax=vmax)
+    texts = [[None] * len(x_levels) for _ in y_levels]
+    for i, j in zip(*np.nonzero(~np.isnan(values))):
+        text = f"{values[i, j]:.3g}"
+        if counts[i, j] > 1 and np.isfinite(spread[i, j]) and stat == "mean":
+            text += f"\n±{spread[i, j]:.2g}"
+        if counts[i, j] < counts.max():  # fewer complete runs than the other cells
+            text += f"\n(n={counts[i, j]:.0f})"
+        texts[i][j] = text
+    _annotate_cells(axes, image, texts, "n/a")
     axes.set_xticks(range(len(x_levels)), [level_label(v) for v in x_levels])
     axes.set_yticks(range(len(y_levels)), [level_label(v) for v in y_levels])
     axes.set_xlabel(" & ".join(x_axis))
@@ -398,14 +437,52 @@ def heatmap(summary, metric, x, y, where=None, stat="mean", cmap=style.SEQUENTIA
     return figure
 
 
+def _band_limits(rows, metric, band, mean):
+    """(low, high) arrays of `band` for the rows of one line, NaN where a configuration has a
+    single run; None when there is nothing to draw (band 'none', no pooled row, no column)."""
+    count_column = f"{metric}_count"
+    if band == "none" or count_column not in rows:
+        return None
+    pooled = rows[count_column].to_numpy(dtype=float) > 1
+    low_suffix, high_suffix, _ = BANDS[band]
+    if band == "std":
+        if f"{metric}_std" not in rows:
+            return None
+        std = rows[f"{metric}_std"].to_numpy(dtype=float)
+        low, high = mean - std, mean + std
+    else:
+        if metric + low_suffix not in rows or metric + high_suffix not in rows:
+            return None
+        low = rows[metric + low_suffix].to_numpy(dtype=float)
+        high = rows[metric + high_suffix].to_numpy(dtype=float)
+    if not pooled.any():
+        return None
+    return np.where(pooled, low, np.nan), np.where(pooled, high, np.nan)
+
+
+def _draw_band(axes, xs, mean, low, high, colour):
+    """A shaded band between low and high; a point whose neighbours have no band (a band cannot
+    be shaded around a lone point) gets an error bar instead."""
+    axes.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
+    have = np.isfinite(low) & np.isfinite(high)
+    neighbour = np.zeros_like(have)
+    neighbour[1:] |= have[:-1]
+    neighbour[:-1] |= have[1:]
+    lone = have & ~neighbour
+    if lone.any():
+        errors = np.clip([mean[lone] - low[lone], high[lone] - mean[lone]], 0.0, None)
+        axes.errorbar(xs[lone], mean[lone], yerr=errors, fmt="none", ecolor=colour,
+                      capsize=3, alpha=0.7)
+
+
 @style.styled
 def metric_lines(summary, metric, x, hue=None, where=None, band="ci95"):
     """(c) `metric` (mean over seeds) against option `x`, one line per value of `hue`.
 
     hue: an option name, a list of them, or None for every other varying option. band: 'ci95'
     (the summary's 95% bootstrap CI of the mean), 'minmax', 'std' or 'none'; drawn only where a
-    configuration pools several runs. A numeric x spanning more than two decades is log-scaled;
-    a string (or zipped) x is categorical.
+    configuration pools several runs (as an error bar at a lone point). A numeric x spanning
+    more than two decades is log-scaled; a string (or zipped) x is categorical.
     """
     if band not in BANDS:
         raise ValueError(f"band must be one of {', '.join(BANDS)}, got '{band}'")
@@ -425,7 +502,6 @@ def metric_lines(summary, metric, x, hue=None, where=None, band="ci95"):
 
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     axes = figure.subplots()
-    low_suffix, high_suffix, band_text = BANDS[band]
     banded = False
     hue_levels = axis_levels(frame, hue_keys)
     for index, level in enumerate(hue_levels):
@@ -439,22 +515,10 @@ def metric_lines(summary, metric, x, hue=None, where=None, band="ci95"):
         colour = style.colour(index)
         label = level_label(level) if hue_keys else metric.replace("_", " ")
         axes.plot(xs, mean, color=colour, marker="o", label=label)
-        count_column = f"{metric}_count"
-        pooled = rows[count_column].to_numpy(dtype=float) > 1 if count_column in rows else None
-        if band == "none" or pooled is None or not pooled.any():
-            continue
-        if band == "std":
-            std = rows[f"{metric}_std"].to_numpy(dtype=float)
-            low, high = mean - std, mean + std
-        else:
-            low_column, high_column = metric + low_suffix, metric + high_suffix
-            if low_column not in rows or high_column not in rows:
-                continue
-            low = rows[low_column].to_numpy(dtype=float)
-            high = rows[high_column].to_numpy(dtype=float)
-        low, high = np.where(pooled, low, np.nan), np.where(pooled, high, np.nan)
-        axes.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
-        banded = True
+        limits = _band_limits(rows, metric, band, mean)
+        if limits is not None:
+            _draw_band(axes, xs, mean, *limits, colour)
+            banded = True
 
     if numeric:
         if _use_log_scale(frame[x_axis[0]]):
@@ -470,7 +534,7 @@ def metric_lines(summary, metric, x, hue=None, where=None, band="ci95"):
     style.legend(axes, handles, labels, title=legend_title)
     title = f"{metric.replace('_', ' ')}: mean{_seed_note(frame, metric)}"
     if banded:
-        title += f", band: {band_text}"
+        title += f", band: {BANDS[band][2]}"
     if where:
         title += "\n" + ", ".join(f"{k}={style.format_value(v)}" for k, v in where.items())
     axes.set_title(title)
@@ -515,16 +579,8 @@ def head_heatmap(values, title=None, label="value", value_format="{:.2f}",
     colour_map.set_bad(style.MISSING_COLOUR)
     image = axes.imshow(np.ma.masked_invalid(values), cmap=colour_map, aspect="auto",
                         vmin=vmin, vmax=vmax)
-    for layer in range(n_layers):
-        for head in range(n_heads):
-            value = values[layer, head]
-            if math.isnan(value):
-                axes.text(head, layer, "–", ha="center", va="center", color="0.4")
-                continue
-            red, green, blue, _ = colour_map(image.norm(value))
-            dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-            axes.text(head, layer, value_format.format(value), ha="center", va="center",
-                      fontsize=8, color="white" if dark else "black")
+    texts = [[None if math.isnan(v) else value_format.format(v) for v in row] for row in values]
+    _annotate_cells(axes, image, texts, "–")
     axes.set_xticks(range(n_heads), [str(h) for h in range(n_heads)])
     axes.set_yticks(range(n_layers), [str(l) for l in range(n_layers)])
     axes.set_xlabel("head")
@@ -542,19 +598,25 @@ def _tick_positions(length, most=16):
 
 
 @style.styled
-def attention_maps(attention, tokens=None, layers=None, heads=None, title=None):
+def attention_maps(attention, tokens=None, layers=None, heads=None, title=None, positions=None):
     """(e) Attention probabilities [L, H, T, T] as a grid: one row per layer, one column per head.
 
-    Each panel has keys on x and queries on y (index [l, h, q, k]); tokens ([T] ids, the
-    /analysis/attention attribute) label the ticks when given, else positions. NaN-padded heads
-    (layers with fewer heads) are left empty. layers/heads pick a subset (lists of indices).
+    Each panel has keys on x and queries on y (index [l, h, q, k]). The ticks show, in order of
+    preference: positions ([T] role labels such as 'q1', 'a1', ..., 'q*', or the comma-separated
+    /analysis/attention attribute `positions`; right for maps averaged over prompts), tokens ([T]
+    ids of the first probe example, the attribute `tokens`), else position numbers. NaN-padded
+    heads (layers with fewer heads) are left empty. layers/heads pick a subset (lists of indices).
     """
     attention = np.asarray(attention, dtype=float)
     if attention.ndim != 4 or attention.shape[2] != attention.shape[3]:
         raise ValueError(f"attention_maps: expected [L, H, T, T], got shape {attention.shape}")
     n_tokens = attention.shape[2]
+    if isinstance(positions, str):
+        positions = positions.split(",")
     if tokens is not None and len(tokens) != n_tokens:
         raise ValueError(f"attention_maps: {len(tokens)} tokens for T = {n_tokens}")
+    if positions is not None and len(positions) != n_tokens:
+        raise ValueError(f"attention_maps: {len(positions)} position labels for T = {n_tokens}")
     layers = list(range(attention.shape[0])) if layers is None else list(layers)
     heads = list(range(attention.shape[1])) if heads is None else list(heads)
     panel = 2.4 if n_tokens <= 24 else 3.0
@@ -567,8 +629,16 @@ def attention_maps(attention, tokens=None, layers=None, heads=None, title=None):
     colour_map.set_bad(style.MISSING_COLOUR)
     present = ~np.all(np.isnan(attention[layers][:, heads]), axis=(2, 3))  # [rows, cols]
     ticks = _tick_positions(n_tokens)
-    tick_text = [str(int(tokens[t])) if tokens is not None else str(t) for t in ticks]
-    what = "token" if tokens is not None else "position"
+    if positions is not None:
+        tick_text, what = [str(positions[t]) for t in ticks], "position"
+    elif tokens is not None:
+        tick_text, what = [str(int(tokens[t])) for t in ticks], "token (first probe example)"
+    else:
+        tick_text, what = [str(t) for t in ticks], "position"
+    # Panels are 2.4-3 inches wide: up to ~12 short labels fit upright at 8 pt.
+    widest = max(len(text) for text in tick_text)
+    tick_size = 8 if len(ticks) <= 12 else 7
+    rotation = 0 if len(ticks) * max(widest, 2) <= 30 else 90
     image = None
     for row, layer in enumerate(layers):
         for col, head in enumerate(heads):
@@ -583,8 +653,9 @@ def attention_maps(attention, tokens=None, layers=None, heads=None, title=None):
                                 interpolation="nearest")
             axes.set_title(f"layer {layer}, head {head}", fontsize=9)
             lowest = row == max(r for r in range(len(layers)) if present[r, col])
-            axes.set_xticks(ticks, tick_text if lowest else [], fontsize=6, rotation=90)
-            axes.set_yticks(ticks, tick_text if col == 0 else [], fontsize=6)
+            axes.set_xticks(ticks, tick_text if lowest else [], fontsize=tick_size,
+                            rotation=rotation)
+            axes.set_yticks(ticks, tick_text if col == 0 else [], fontsize=tick_size)
             if lowest:
                 axes.set_xlabel(f"key {what}")
             if col == 0:

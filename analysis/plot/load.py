@@ -36,9 +36,10 @@ FORMAT_VERSION = 1  # the newest format_version this reader understands
 
 # Root attributes of a run file this package relies on (all are documented as always present).
 REQUIRED_RUN_ATTRS = ("format", "format_version", "status", "seed", "config", "steps_done")
-# Options that never distinguish conditions in labels (replicates and results-neutral settings).
+# Options that never distinguish conditions in labels: replicates, and settings that leave the
+# training result unchanged (the thread count; the analyses run after training).
 SEED_OPTIONS = ("train.seed",)
-NEUTRAL_OPTIONS = ("train.threads",)
+NEUTRAL_OPTIONS = ("train.threads", "analysis.attention", "analysis.probe")
 
 
 class InputError(Exception):
@@ -164,7 +165,8 @@ def load_run(path):
       curves          {'step': array, 'train_loss': array, 'test_accuracy': array, ...} (float64)
       final           {split: {metric: float}}, e.g. final['test']['accuracy']
       params          LazyParams: name -> numpy array, read from the file on access
-      analysis        {name: array or float} for every dataset under /analysis ({} if none);
+      analysis        {name: array or float} for every dataset under /analysis ({} if none),
+                      named by its path below /analysis ('attention', 'mech/<name>');
                       analysis_attrs holds their attributes ({'attention': {'tokens': ...}})
     Raises InputError for a missing file, a foreign HDF5 file or a missing documented item.
     """

@@ -99,7 +99,6 @@ _METRIC_UNITS = {
     "mse_last": "squared error",
     "mse_last_zero": "squared error",
     "mse_last_ratio": "× zero predictor",
-    "lr": "learning rate",
 }
 _COLUMN_UNITS = {
     "steps_done": "optimizer steps",

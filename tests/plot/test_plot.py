@@ -1,10 +1,12 @@
 """End-to-end tests of the plotting pipeline (analysis/plot) on small real runs of the engine.
 
-The test trains two tiny runs (mqar, and linreg with heads 2,1), runs and collects a 2 x 2 sweep
-with two seeds, and writes /analysis/attention (plus chance and steps_to_target) into copies of
-the runs exactly as docs/results-format.md lays them out, since the engine does not write
-attention yet. It then checks the command's figures (valid PNG and PDF), that report.md's tables
-equal the HDF5 values, the errors for foreign and missing files, and each figure function.
+The test trains tiny runs with the engine (mqar without and with --analysis.attention, linreg
+with heads 2,1 and attention, so layer 1's second head is NaN-padded), runs and collects a 2 x 2
+sweep with two seeds, and writes one more copy of the mqar run whose /analysis is laid out
+exactly as docs/results-format.md documents it (float32 attention, int32 tokens,
+steps_to_target) plus a `dims = "layer,head"` dataset. It then checks the command's figures
+(valid PNG and PDF, --dpi), that report.md's tables equal the HDF5 values and that it holds the
+exact command, the errors for foreign and missing files, and each figure function.
 
     cd /work/main && /usr/bin/python3 -m unittest -v tests/plot/test_plot.py
 
@@ -12,8 +14,10 @@ SIM_BINARY names the engine (default build/sim; ctest passes its own target). Se
 PLOT_TEST_KEEP=1 to keep the temporary directory for inspection.
 """
 
+import copy
 import math
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -31,7 +35,7 @@ from matplotlib.figure import Figure  # noqa: E402
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, SOURCE_DIR)
 
-from analysis.plot import figures, load  # noqa: E402
+from analysis.plot import cli, figures, load  # noqa: E402
 
 SIM = os.environ.get("SIM_BINARY", os.path.join(SOURCE_DIR, "build", "sim"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -91,19 +95,20 @@ def synthetic_attention(n_layers, n_heads, n_tokens, heads_per_layer, seed):
     return weights.astype(np.float32)
 
 
-def add_analysis(path, attention, tokens=None, chance=None):
-    """Add the documented /analysis datasets and attributes to a run file."""
+def add_analysis(path, attention, tokens, chance):
+    """Add the documented /analysis datasets and attributes to a run file, and a [L, H]
+    dataset `head_score` with the attribute dims = "layer,head" (drawn as a head heatmap)."""
     with h5py.File(path, "a") as handle:
         dataset = replace(handle, "analysis/attention", attention)
         dataset.attrs["probe_examples"] = np.int64(32)
         dataset.attrs["split"] = "test"
-        if tokens is not None:
-            dataset.attrs["tokens"] = np.asarray(tokens, dtype=np.int32)
-        if chance is not None:
-            replace(handle, "analysis/chance", np.float64(chance))
+        dataset.attrs["tokens"] = np.asarray(tokens, dtype=np.int32)
+        replace(handle, "analysis/chance", np.float64(chance))
         target = replace(handle, "analysis/steps_to_target", np.float64(-1.0))
         target.attrs["metric"] = "accuracy"
         target.attrs["target"] = 0.99
+        score = replace(handle, "analysis/head_score", np.arange(4, dtype=np.float64).reshape(2, 2))
+        score.attrs["dims"] = "layer,head"
 
 
 def markdown_tables(text):
@@ -152,20 +157,20 @@ class PlotPipelineTest(unittest.TestCase):
             handle.write(MQAR_INI)
         cls.mqar = os.path.join(tmp, "mqar.h5")
         sim("train", "--config", base, "--out", cls.mqar)
-        cls.linreg = os.path.join(tmp, "linreg.h5")
-        sim("train", "--config", os.path.join(SOURCE_DIR, "experiments/quickstart/linreg.ini"),
-            "--out", cls.linreg, "--task.points=5", "--model.layers=2", "--model.heads=2,1",
-            "--model.d_model=16", "--train.steps=40", "--train.eval_every=20",
-            "--train.batch=16", "--eval.size=64")
-
-        # Attention written as the engine will: mqar has tokens, linreg (vector inputs) none.
+        # The engine's attention maps: mqar has tokens, linreg (vector inputs) none.
+        attention = ("--analysis.attention=true", "--analysis.probe=32")
         cls.mqar_att = os.path.join(tmp, "mqar_att.h5")
-        shutil.copy(cls.mqar, cls.mqar_att)
-        cls.tokens = np.random.default_rng(1).integers(0, 16, 16)
-        add_analysis(cls.mqar_att, synthetic_attention(2, 2, 16, [2, 2], 0), cls.tokens, 0.125)
+        sim("train", "--config", base, "--out", cls.mqar_att, *attention)
         cls.linreg_att = os.path.join(tmp, "linreg_att.h5")
-        shutil.copy(cls.linreg, cls.linreg_att)
-        add_analysis(cls.linreg_att, synthetic_attention(2, 2, 10, [2, 1], 1))
+        sim("train", "--config", os.path.join(SOURCE_DIR, "experiments/quickstart/linreg.ini"),
+            "--out", cls.linreg_att, "--task.points=5", "--model.layers=2", "--model.heads=2,1",
+            "--model.d_model=16", "--train.steps=40", "--train.eval_every=20",
+            "--train.batch=16", "--eval.size=64", *attention)
+        # /analysis exactly as results-format.md documents it (types included).
+        cls.mqar_doc = os.path.join(tmp, "mqar_doc.h5")
+        shutil.copy(cls.mqar, cls.mqar_doc)
+        cls.tokens = np.random.default_rng(1).integers(0, 16, 16)
+        add_analysis(cls.mqar_doc, synthetic_attention(2, 2, 16, [2, 2], 0), cls.tokens, 0.125)
 
         cls.sweep_dir = os.path.join(tmp, "sweep")
         sweep_ini = os.path.join(tmp, "sweep.ini")
@@ -207,6 +212,7 @@ class PlotPipelineTest(unittest.TestCase):
             elif name.endswith(".pdf"):
                 check_pdf(self, path)
         stems = {os.path.splitext(n)[0] for n in names if not n.endswith(".md")}
+        self.assertTrue(stems, f"no figure in {out}")
         for stem in stems:
             for fmt in formats:
                 self.assertIn(f"{stem}.{fmt}", names)
@@ -216,19 +222,21 @@ class PlotPipelineTest(unittest.TestCase):
 
     def test_run_files_give_curves_attention_and_report(self):
         out = os.path.join(self.tmp, "out_runs")
-        inputs = [self.mqar, self.mqar_att, self.linreg_att, *self.sweep_runs]
-        report = self.plot_ok(out, *inputs, "--format", "png,pdf", "--dpi", "80",
-                              "--title", "Run files")
+        inputs = [self.mqar, self.mqar_att, self.linreg_att, self.mqar_doc, *self.sweep_runs]
+        options = ["--format", "png,pdf", "--dpi", "80", "--title", "Run files"]
+        report = self.plot_ok(out, *inputs, *options)
         stems = self.check_figure_files(out, ["png", "pdf"])
         for stem in ("curves_loss", "curves_accuracy", "curves_lr", "curves_mse_last_ratio",
                      "attention_mqar_att", "sink_mqar_att", "attention_linreg_att",
-                     "sink_linreg_att"):
+                     "sink_linreg_att", "attention_mqar_doc", "sink_mqar_doc",
+                     "head_score_mqar_doc"):
             self.assertIn(stem, stems)
-        self.assertNotIn("attention_mqar", stems)  # the run without /analysis has no map
+        self.assertNotIn("attention_mqar", stems)  # the run without /analysis/attention has none
 
         self.assertTrue(report.startswith("# Run files\n"))
-        self.assertIn(f"-m analysis.plot {self.mqar} ", report)  # the exact command
-        self.assertIn(f"cd {SOURCE_DIR}\n", report)
+        command = shlex.join([sys.executable, "-m", "analysis.plot", *inputs, *options,
+                              "--out", out])
+        self.assertIn(f"```sh\ncd {SOURCE_DIR}\n{command}\n```", report)  # the exact command
         self.assertIn("```ini\n[task]\nname = mqar\n", report)  # each run's config
         self.assertEqual(report.count("<details>"), len(inputs))
         for stem in stems:  # every figure embedded with a relative link that resolves
@@ -290,6 +298,15 @@ class PlotPipelineTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(out)), ["report.md", "summary_lines_test_loss.pdf"])
         check_pdf(self, os.path.join(out, "summary_lines_test_loss.pdf"))
 
+    def test_dpi_sets_the_resolution(self):
+        widths = []
+        for dpi in ("50", "100"):
+            out = os.path.join(self.tmp, f"out_dpi{dpi}")
+            self.plot_ok(out, self.summary, "--format", "png", "--dpi", dpi)
+            widths.append(matplotlib.image.imread(
+                os.path.join(out, "summary_heatmap_test_accuracy.png")).shape[1])
+        self.assertAlmostEqual(widths[1] / widths[0], 2.0, delta=0.05)
+
     # ---- errors ----
 
     def check_error(self, result, *fragments):
@@ -326,6 +343,11 @@ class PlotPipelineTest(unittest.TestCase):
                          "not a swept option", "model.layers")
         result = self.plot(self.mqar, "--format", "gif", "--out", out)
         self.assertEqual(result.returncode, 2)
+        self.assertIn("unknown format 'gif'", result.stderr)
+        self.check_error(self.plot(self.mqar, "--dpi", "0", "--out", out), "--dpi")
+        self.check_error(self.plot(self.mqar, "--out", self.foreign), self.foreign,
+                         "cannot create")
+        self.assertFalse(os.path.exists(out))
 
     def test_help_documents_the_options(self):
         result = self.plot("--help")
@@ -336,17 +358,27 @@ class PlotPipelineTest(unittest.TestCase):
     # ---- loading helpers ----
 
     def test_load_run(self):
-        run = load.load_run(self.mqar_att)
+        run = load.load_run(self.mqar_att)  # the engine's file, /analysis included
         with h5py.File(self.mqar_att, "r") as handle:
             np.testing.assert_array_equal(run["curves"]["step"], handle["curves/step"][()])
             self.assertEqual(run["final"]["test"]["accuracy"], handle["final/test/accuracy"][()])
             np.testing.assert_array_equal(run["params"]["blocks.0.attn.wq"],
                                           handle["params/blocks.0.attn.wq"][()])
+            np.testing.assert_array_equal(run["analysis"]["attention"],
+                                          handle["analysis/attention"][()])
+            np.testing.assert_array_equal(run["analysis_attrs"]["attention"]["tokens"],
+                                          handle["analysis/attention"].attrs["tokens"])
+            self.assertEqual(run["attrs"]["status"], handle.attrs["status"])
         self.assertEqual(run["attrs"]["format"], "attnsim.run")
         self.assertEqual(run["config"]["model.layers"], "2")
         self.assertEqual(run["analysis"]["attention"].shape, (2, 2, 16, 16))
-        np.testing.assert_array_equal(run["analysis_attrs"]["attention"]["tokens"], self.tokens)
-        self.assertEqual(run["analysis"]["chance"], 0.125)
+        self.assertEqual(sorted(run["params"]), sorted(dict(run["params"])))
+
+        documented = load.load_run(self.mqar_doc)  # the layout results-format.md documents
+        np.testing.assert_array_equal(documented["analysis_attrs"]["attention"]["tokens"],
+                                      self.tokens)
+        self.assertEqual(documented["analysis"]["chance"], 0.125)
+        self.assertEqual(documented["analysis_attrs"]["steps_to_target"]["metric"], "accuracy")
         with self.assertRaisesRegex(load.InputError, "foreign.h5.*'format' is missing"):
             load.load_run(self.foreign)
         with self.assertRaisesRegex(load.InputError, "expected 'attnsim.run'"):
@@ -362,6 +394,22 @@ class PlotPipelineTest(unittest.TestCase):
         self.assertEqual(list(summary["runs"]["status"]), ["complete"] * 8)  # str, not bytes
         self.assertTrue(all(isinstance(name, str) for name in summary["runs"]["file"]))
         self.assertEqual(len(summary["aggregate"]), 4)
+
+    def test_curves_hold_early_stopped_runs(self):
+        """A replicate that stopped early at its target counts with its last value afterwards;
+        a diverged one does not count after its last evaluation."""
+        first, second = (load.load_run(path) for path in self.sweep_runs[:2])  # seeds 0 and 1
+        self.assertEqual(first["config"]["model.layers"], second["config"]["model.layers"])
+        self.assertEqual(first["config"]["task.pairs"], second["config"]["task.pairs"])
+        stopped = copy.deepcopy(first)
+        stopped["curves"] = {name: values[:1] for name, values in first["curves"].items()}
+        for status, expected in (("complete", (stopped["curves"]["test_accuracy"][0]
+                                               + second["curves"]["test_accuracy"][-1]) / 2),
+                                 ("diverged", second["curves"]["test_accuracy"][-1])):
+            stopped["attrs"] = dict(first["attrs"], status=status)
+            figure = figures.curves([stopped, second], ["test_accuracy"])
+            (line,) = figure.axes[0].get_lines()
+            self.assertAlmostEqual(line.get_ydata()[-1], expected, msg=status)
 
     def test_zipped_options_share_an_axis(self):
         import pandas as pd
@@ -402,11 +450,18 @@ class PlotPipelineTest(unittest.TestCase):
         texts = [t.get_text() for t in figure.axes[0].texts]
         mean = summary["aggregate"]["test_accuracy_mean"].iloc[0]
         self.assertTrue(any(t.startswith(f"{mean:.3g}") for t in texts), texts)
+        norm = figure.axes[0].images[0].norm
+        self.assertEqual((norm.vmin, norm.vmax), (0.0, 1.0))  # accuracy: a fixed colour scale
 
         figure = figures.metric_lines(summary, "test_accuracy", "model.layers", hue="task.pairs")
         self.assert_labelled(figure, "metric_lines")
         self.assertEqual(figure.axes[0].get_legend().get_title().get_text(), "task.pairs")
         self.assertEqual(len(figure.axes[0].lines), 2)
+        self.assertEqual(len(figure.axes[0].collections), 2)  # a band over the 2 seeds per line
+        self.assertIn("95% CI", figure.axes[0].get_title())
+        figure = figures.metric_lines(summary, "test_accuracy", "model.layers", hue="task.pairs",
+                                      where={"model.layers": 1}, band="minmax")
+        self.assertEqual(len(figure.axes[0].containers), 2)  # lone points: error bars instead
 
         figure = figures.head_heatmap(figures.attention_mass_on(attention), label="mass")
         self.assert_labelled(figure, "head_heatmap")
@@ -418,15 +473,28 @@ class PlotPipelineTest(unittest.TestCase):
         self.assert_labelled(figure, "attention_maps")
         panels = [ax for ax in figure.axes if ax.images and ax.get_label() != "<colorbar>"]
         self.assertEqual(len(panels), 4)
-        self.assertEqual(panels[2].get_xlabel(), "key token")
-        self.assertEqual(panels[0].get_ylabel(), "query token")
+        self.assertEqual(panels[2].get_xlabel(), "key token (first probe example)")
+        self.assertEqual(panels[0].get_ylabel(), "query token (first probe example)")
         labels = [t.get_text() for t in panels[2].get_xticklabels()]
-        self.assertEqual(labels[:3], [str(t) for t in self.tokens[:3]])
+        tokens = mqar["analysis_attrs"]["attention"]["tokens"]
+        self.assertEqual(labels, [str(int(t)) for t in tokens])  # T = 16: every token labelled
+        stems = [stem for stem, _, _ in cli.run_figures([mqar])]
+        self.assertEqual(stems[-2:], ["attention_mqar_att", "sink_mqar_att"])
+        figure = dict((stem, fig) for stem, _, fig in cli.run_figures([mqar]))["attention_mqar_att"]
+        self.assertIn("mean over 32 test examples", " ".join(t.get_text() for t in figure.texts))
 
         padded = load.load_run(self.linreg_att)["analysis"]["attention"]
         figure = figures.attention_maps(padded)  # no tokens: positions; layer 1 has one head
         self.assertEqual(len([ax for ax in figure.axes if ax.images]), 3)
         self.assertTrue(np.isnan(figures.attention_mass_on(padded)[1, 1]))
+        # Role labels (the attribute `positions`, comma-separated) win over one prompt's tokens.
+        roles = ",".join(f"p{t}" for t in range(padded.shape[2]))
+        figure = figures.attention_maps(padded, tokens=np.arange(padded.shape[2]), positions=roles)
+        panel = [ax for ax in figure.axes if ax.images][0]
+        self.assertEqual(panel.get_ylabel(), "query position")
+        self.assertEqual([t.get_text() for t in panel.get_yticklabels()][:2], ["p0", "p1"])
+        with self.assertRaisesRegex(ValueError, "position labels for T"):
+            figures.attention_maps(padded, positions="a,b")
 
         with self.assertRaisesRegex(ValueError, "same swept axis"):
             figures.heatmap(summary, "test_accuracy", "model.layers", "model.layers")
