@@ -12,7 +12,9 @@ void DeclareModelOptions(OptionSet& set) {
   set.Declare({"model.d_model", "64", "residual stream width D (a multiple of every layer's heads)", ""});
   set.Declare({"model.d_mlp", "4x", "MLP width F: an integer, 'Nx' for N*d_model, or 0 for attention-only blocks", ""});
   set.Declare({"model.norm", "pre_ln", "normalization: pre_ln (LayerNorm before each branch and the readout) | none", ""});
-  set.Declare({"model.pos", "learned", "positional encoding: learned | sinusoidal | none", ""});
+  set.Declare({"model.pos", "learned", "positional encoding: learned | sinusoidal | none | learned_factored "
+                                       "(offset within a segment of model.segment tokens plus the segment's index)", ""});
+  set.Declare({"model.segment", "7", "segment length S of model.pos = learned_factored (ictemplate: task.length + 1)", ""});
   set.Declare({"model.causal", "true", "causal attention (true) or bidirectional (false)", ""});
   set.Declare({"model.mixer", "attention", "sequence mixer: attention", ""});
   set.Declare({"model.act", "gelu", "MLP activation: gelu (exact) | gelu_tanh | relu", ""});
@@ -49,8 +51,12 @@ ModelConfig ReadModelConfig(Options& options) {
     c.d_mlp = static_cast<int>(options.Int("model.d_mlp", 0, 1 << 16));
   }
   c.norm = options.Choice("model.norm", {"pre_ln", "none"}) == "pre_ln" ? NormKind::kPreLn : NormKind::kNone;
-  const std::string pos = options.Choice("model.pos", {"learned", "sinusoidal", "none"});
-  c.pos = pos == "learned" ? PosKind::kLearned : pos == "sinusoidal" ? PosKind::kSinusoidal : PosKind::kNone;
+  const std::string pos = options.Choice("model.pos", {"learned", "sinusoidal", "none", "learned_factored"});
+  c.pos = pos == "learned"            ? PosKind::kLearned
+          : pos == "sinusoidal"       ? PosKind::kSinusoidal
+          : pos == "learned_factored" ? PosKind::kLearnedFactored
+                                      : PosKind::kNone;
+  c.segment = static_cast<int>(options.Int("model.segment", 1, 1 << 16));
   c.causal = options.Bool("model.causal");
   c.mixer = options.Choice("model.mixer", {"attention"});
   const std::string act = options.Choice("model.act", {"gelu", "gelu_tanh", "relu"});

@@ -33,6 +33,7 @@ struct ModelConfig {
   int d_mlp = 256;                // F, 0 = attention-only blocks
   NormKind norm = NormKind::kPreLn;
   PosKind pos = PosKind::kLearned;
+  int segment = 7;  // S of kLearnedFactored
   bool causal = true;
   std::string mixer = "attention";
   Activation act = Activation::kGelu;

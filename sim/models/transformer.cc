@@ -74,7 +74,7 @@ Transformer::Transformer(const ModelConfig& config, ParamRegistry& registry)
     in_proj_ = std::make_unique<Linear>(LinearConfig{cfg_.d_in, d, true, stds.in_proj, true},
                                         registry, "embed.in");
   }
-  pos_ = std::make_unique<PositionalEncoding>(cfg_.pos, cfg_.max_len, d, stds.pos, registry, "embed");
+  pos_ = std::make_unique<PositionalEncoding>(cfg_.pos, cfg_.max_len, d, stds.pos, registry, "embed", cfg_.segment);
   for (int l = 0; l < cfg_.layers; ++l) {
     const std::string prefix = "blocks." + std::to_string(l);
     Block block;

@@ -79,6 +79,7 @@ INSTANTIATE_TEST_SUITE_P(
         ModelCase{"attention_only_bidirectional", false, 2, {4, 1}, 0, NormKind::kNone, PosKind::kLearned, false, Activation::kGelu, true, false},
         ModelCase{"preln_no_mlp", false, 2, {2}, 0, NormKind::kPreLn, PosKind::kSinusoidal, true, Activation::kGelu, false, false},
         ModelCase{"mlp_no_norm", false, 1, {2}, 12, NormKind::kNone, PosKind::kNone, false, Activation::kRelu, true, false},
+        ModelCase{"factored_positions", false, 2, {2}, 0, NormKind::kNone, PosKind::kLearnedFactored, false, Activation::kGelu, false, false},
         ModelCase{"gated_heads", false, 2, {4}, 8, NormKind::kPreLn, PosKind::kNone, true, Activation::kGeluTanh, false, true},
         ModelCase{"vector_input_regression", true, 2, {2}, 16, NormKind::kPreLn, PosKind::kLearned, true, Activation::kGelu, true, false},
         ModelCase{"vector_input_attention_only", true, 3, {2, 1, 1}, 0, NormKind::kNone, PosKind::kSinusoidal, true, Activation::kGelu, false, false}),
