@@ -114,7 +114,7 @@ TEST(CliTest, UnknownTaskListsValidTasks) {
 TEST(CliTest, UnknownChoiceValuesListValidValues) {
   ExpectTrainRejects("--model.norm=batch --model.pos=rotary --model.mixer=mamba",
                      {"model.norm: expected one of: pre_ln, none (given 'batch')",
-                      "model.pos: expected one of: learned, sinusoidal, none (given 'rotary')",
+                      "model.pos: expected one of: learned, sinusoidal, none, learned_factored (given 'rotary')",
                       "model.mixer: expected one of: attention (given 'mamba')"});
 }
 
