@@ -1,15 +1,6 @@
 // sim sweep --config S.ini [--list | --count | --index I | --all [--jobs J]] --out-dir D
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,11 +11,10 @@
 #include "sim/cli/experiment.h"
 #include "sim/cli/run_training.h"
 #include "sim/cli/sweep.h"
+#include "sim/cli/sweep_runner.h"
 #include "sim/core/error.h"
 #include "sim/io/atomic_file.h"
 #include "sim/io/run_file.h"
-
-extern char** environ;
 
 namespace sim {
 
@@ -48,11 +38,11 @@ po::options_description SweepFlags() {
   return flags;
 }
 
-std::string Now() {
-  const std::time_t now = std::time(nullptr);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", std::localtime(&now));
-  return text;
+// Flags of the run processes that `--all` starts, not for users.
+po::options_description HiddenSweepFlags() {
+  po::options_description flags("internal");
+  flags.add_options()("report-progress", "progress lines for the live view of the parent sweep");
+  return flags;
 }
 
 // State of a run's result file: "missing", "complete", "diverged", "interrupted" or "unreadable".
@@ -73,97 +63,15 @@ std::string Describe(const SweepRun& run) {
   return text;
 }
 
-volatile sig_atomic_t g_sweep_stop = 0;
-void HandleSweepStop(int) { g_sweep_stop = 1; }
-
-// --all: the runs not yet done, each as a child `sim sweep ... --index I`, `jobs` at a time.
-int RunAll(const std::vector<SweepRun>& runs, const std::string& dir, const std::vector<std::string>& args, int jobs,
-           bool quiet) {
-  std::vector<int> todo;
-  for (const SweepRun& run : runs)
-    if (!IsDone(RunState(dir + "/" + run.file))) todo.push_back(run.index);
-  const int total = static_cast<int>(runs.size()), skipped = total - static_cast<int>(todo.size());
-  if (!quiet)
-    std::fprintf(stderr, "[%s] sweep: %d runs, %d already complete, %d to run, %d at a time\n", Now().c_str(), total,
-                 skipped, static_cast<int>(todo.size()), jobs);
-  // Child arguments: ours without --all/--jobs, plus --index I --quiet.
-  std::vector<std::string> base = {"/proc/self/exe", "sweep"};
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--all" || args[i] == "--quiet") continue;
-    if (args[i] == "--jobs") {
-      ++i;
-      continue;
-    }
-    if (args[i].rfind("--jobs=", 0) == 0) continue;
-    base.push_back(args[i]);
-  }
-  // Without SA_RESTART, so waitpid returns on a signal and the children can be told to stop.
-  struct sigaction action = {}, old_int = {}, old_term = {};
-  action.sa_handler = HandleSweepStop;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, &old_int);
-  sigaction(SIGTERM, &action, &old_term);
-  std::map<pid_t, int> running;
-  size_t next = 0;
-  int done = 0, failed = 0, interrupted = 0;
-  const auto start = std::chrono::steady_clock::now();
-  while (next < todo.size() || !running.empty()) {
-    while (!g_sweep_stop && next < todo.size() && static_cast<int>(running.size()) < jobs) {
-      std::vector<std::string> child = base;
-      child.insert(child.end(), {"--index", std::to_string(todo[next])});
-      // One run at a time on a terminal: its live progress line shows; otherwise runs are quiet.
-      if (quiet || jobs > 1 || !::isatty(STDERR_FILENO)) child.push_back("--quiet");
-      std::vector<char*> argv;
-      for (std::string& a : child) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      pid_t pid = 0;
-      if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0)
-        throw InternalError("sim sweep: cannot start a run process");
-      running[pid] = todo[next++];
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) {
-        for (const auto& [p, index] : running) kill(p, SIGTERM);  // children checkpoint and stop
-        continue;
-      }
-      break;
-    }
-    const int index = running[pid];
-    running.erase(pid);
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    if (code == 0)
-      ++done;
-    else if (code == kExitInterrupted)
-      ++interrupted;
-    else
-      ++failed;
-    if (!quiet) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const int finished = done + failed + interrupted;
-      const double eta = finished > 0 ? elapsed / finished * (todo.size() - finished) : 0.0;
-      std::fprintf(stderr, "[%s] sweep: run %d %s; %d/%zu finished, %zu running, %d failed; ETA %.0fs\n", Now().c_str(),
-                   index, code == 0 ? "done" : code == kExitInterrupted ? "interrupted" : "FAILED", finished,
-                   todo.size(), running.size(), failed, eta);
-    }
-  }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
-  if (!quiet)
-    std::fprintf(stderr, "[%s] sweep: %d done, %d failed, %d interrupted, %d skipped (already complete)\n", Now().c_str(),
-                 done, failed, interrupted, skipped);
-  if (g_sweep_stop || interrupted > 0) return kExitInterrupted;
-  return failed > 0 ? kExitInternal : kExitOk;
-}
-
 }  // namespace
 
 int RunSweep(const std::vector<std::string>& args) {
   const OptionSet set = AllOptions();
   const po::options_description flags = SweepFlags();
+  po::options_description parsed_flags;
+  parsed_flags.add(flags).add(HiddenSweepFlags());
   std::vector<SweepLine> sweep_lines;
-  ParsedCommand cmd = ParseCommand("sweep", args, flags, set, true, &sweep_lines);
+  ParsedCommand cmd = ParseCommand("sweep", args, parsed_flags, set, true, &sweep_lines);
   if (cmd.flags.count("help")) {
     std::cout << "usage: sim sweep --config S.ini --out-dir D (--list | --count | --index I | --all [--jobs J])\n"
                  "       [--section.key=value ...]\n\n"
@@ -196,7 +104,24 @@ int RunSweep(const std::vector<std::string>& args) {
   if (cmd.flags.count("all")) {
     const int jobs = cmd.flags["jobs"].as<int>();
     if (jobs < 1 || jobs > 1024) throw ConfigError(Concat("--jobs: must be in [1, 1024] (given ", jobs, ")"));
-    return RunAll(runs, dir, args, jobs, quiet);
+    LocalSweep local;
+    for (const SweepRun& run : runs)
+      if (!IsDone(RunState(dir + "/" + run.file))) local.todo.push_back(run.index);
+    local.total = static_cast<int>(runs.size());
+    local.jobs = jobs;
+    local.quiet = quiet;
+    // A run process gets our arguments without --all, --jobs and --quiet (it is told how to report).
+    local.child_args = {"/proc/self/exe", "sweep"};
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (args[i] == "--all" || args[i] == "--quiet") continue;
+      if (args[i] == "--jobs") {
+        ++i;
+        continue;
+      }
+      if (args[i].rfind("--jobs=", 0) == 0) continue;
+      local.child_args.push_back(args[i]);
+    }
+    return RunSweepLocally(local);
   }
   int index = -1;
   if (cmd.flags.count("index")) {
@@ -223,6 +148,7 @@ int RunSweep(const std::vector<std::string>& args) {
   request.quiet = quiet;
   request.checkpoint_seconds = cmd.flags["checkpoint-every"].as<double>();
   request.label = Concat("run ", index, "/", runs.size());
+  request.report_to_parent = cmd.flags.count("report-progress") > 0;
   return TrainToFile(request);
 }
 

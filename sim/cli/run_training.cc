@@ -11,6 +11,7 @@
 
 #include "sim/cli/commands.h"
 #include "sim/cli/experiment.h"
+#include "sim/cli/sweep_display.h"
 #include "sim/core/error.h"
 #include "sim/io/checkpoint_file.h"
 #include "sim/io/run_file.h"
@@ -62,22 +63,28 @@ void CheckOutputPath(const std::string& out) {
   if (fs::is_directory(out)) throw InputError(Concat("--out ", out, ": is a directory; give a file name"));
 }
 
-// Progress lines: a live line on a terminal, plain timestamped lines every 10 s otherwise.
+// Progress lines: a live line on a terminal, plain timestamped lines every 10 s otherwise, or marked
+// lines five times a second for the live view of a parallel sweep (to_parent).
 class ProgressPrinter {
  public:
-  ProgressPrinter(bool quiet, std::string label)
-      : quiet_(quiet), tty_(::isatty(STDERR_FILENO)), label_(std::move(label)), start_(Clock::now()), last_(start_) {}
+  ProgressPrinter(bool quiet, bool to_parent, std::string label)
+      : quiet_(quiet),
+        to_parent_(to_parent),
+        tty_(::isatty(STDERR_FILENO)),
+        label_(std::move(label)),
+        start_(Clock::now()),
+        last_(start_) {}
 
   void operator()(const Progress& p) {
     if (quiet_) return;
+    if (first_step_ < 0) first_step_ = p.step - 1;  // steps/s counts the steps of this process only
     recent_loss_ += p.train_loss;
     ++recent_;
     const auto now = Clock::now();
     const double since = std::chrono::duration<double>(now - last_).count();
-    const bool due = tty_ ? since >= 0.2 : since >= 10.0;
+    const bool due = tty_ || to_parent_ ? since >= 0.2 : since >= 10.0;
     if (!due && !p.evaluated && p.step != p.total) return;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
-    if (first_step_ < 0) first_step_ = p.step - 1;
     const double rate = (p.step - first_step_) / std::max(elapsed, 1e-9);
     const double eta = (p.total - p.step) / std::max(rate, 1e-9);
     char line[256];
@@ -85,7 +92,9 @@ class ProgressPrinter {
                   label_.empty() ? "" : "  ", p.step, p.total, recent_loss_ / std::max(recent_, 1), rate, eta);
     std::string text = line;
     if (p.evaluated) text += "  " + FormatMetrics(*p.eval);
-    if (tty_)
+    if (to_parent_)
+      std::fprintf(stderr, "%c%s\n", kProgressMarker, text.c_str());
+    else if (tty_)
       std::fprintf(stderr, p.evaluated ? "\r%-100s\n" : "\r%-100s", text.c_str());
     else
       std::fprintf(stderr, "[%s] %s\n", Timestamp().c_str(), text.c_str());
@@ -104,7 +113,7 @@ class ProgressPrinter {
 
  private:
   using Clock = std::chrono::steady_clock;
-  bool quiet_, tty_;
+  bool quiet_, to_parent_, tty_;
   std::string label_;
   Clock::time_point start_, last_;
   double recent_loss_ = 0.0;
@@ -146,7 +155,7 @@ int TrainToFile(const RunRequest& request) {
                    request.label.empty() ? "" : "  ", ckpt_path.c_str(), ckpt.state.step);
   }
 
-  ProgressPrinter progress(request.quiet, request.label);
+  ProgressPrinter progress(request.quiet, request.report_to_parent, request.label);
   TrainResult result;
   {
     StopSignals signals;

@@ -14,6 +14,8 @@ struct RunRequest {
   double checkpoint_seconds = 60.0;          // periodic checkpoints; 0 = only when stopped by a signal
   bool restart = false;                      // ignore (and replace) an existing checkpoint
   std::string label;                         // prefix of progress lines (sweeps: "run 3/48")
+  bool report_to_parent = false;             // progress lines for a parallel sweep's live view on stderr,
+                                             // each starting with kProgressMarker (sweep_display.h)
 };
 
 // Trains and writes `out`; returns the process exit code (0, or kExitInterrupted after a stop

@@ -191,6 +191,10 @@ TEST(SweepTest, AllRunsInParallelThenCollectWithFailedAndMissingRuns) {
   const std::string out = dir.File("runs");
   const Result all = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --all --jobs 2");
   ASSERT_EQ(all.code, 0) << all.output;
+  // Off a terminal: plain lines, no live view.
+  EXPECT_FALSE(Contains(all.output, "\x1b[")) << all.output;
+  EXPECT_FALSE(Contains(all.output, "\x1e")) << all.output;
+  EXPECT_TRUE(Contains(all.output, "] sweep: run 5 done; ")) << all.output;
   std::vector<std::string> files;
   for (const std::string& line : Lines(RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out)).output)) {
     EXPECT_TRUE(Contains(line, "\tcomplete")) << line;
@@ -243,6 +247,34 @@ TEST(SweepTest, AllRunsInParallelThenCollectWithFailedAndMissingRuns) {
   const Result again = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --all");
   EXPECT_EQ(again.code, 0) << again.output;
   EXPECT_TRUE(Contains(again.output, "6 runs, 4 already complete, 2 to run")) << again.output;
+}
+
+// On a terminal (a pseudo-terminal from util-linux's `script`), parallel runs share a live block:
+// a progress line per running run and a sweep line, redrawn in place; the runs' result lines scroll
+// above it, and the marked progress lines of the run processes never reach the screen raw.
+TEST(SweepTest, ParallelRunsOnATerminalShowALiveBlock) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "model.layers = 1, 2\nseed = 0..1\n");
+  const std::string out = dir.File("runs"), typescript = dir.File("typescript");
+  const std::string longer = " --train.steps=3000 --train.eval_every=1000";
+  const std::string sim =
+      std::string(SIM_BINARY) + " sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --all --jobs 2" + longer;
+  const std::string command = "COLUMNS=120 script -qfec " + Quote(sim) + " " + Quote(typescript) + " >/dev/null 2>&1";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status)) << command;
+  const std::string screen = ReadText(typescript);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << screen;
+  EXPECT_TRUE(Contains(screen, "\x1b[J")) << "the block is redrawn in place:\n" << screen;
+  EXPECT_TRUE(Contains(screen, "sweep  0/4 finished, 0 failed, 2 running, 2 waiting")) << screen;
+  EXPECT_TRUE(Contains(screen, "steps/s  ETA")) << "progress lines of the runs:\n" << screen;
+  EXPECT_FALSE(Contains(screen, "\x1e")) << screen;
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(Contains(screen, "run " + std::to_string(i) + "/4  mqar: complete after 3000 steps")) << i << screen;
+  EXPECT_TRUE(Contains(screen, "sweep: 4 done, 0 failed, 0 interrupted")) << screen;
+  const std::vector<std::string> states =
+      Lines(RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out) + longer).output);
+  ASSERT_EQ(states.size(), 4u);
+  for (const std::string& line : states) EXPECT_TRUE(Contains(line, "\tcomplete")) << line;
 }
 
 TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
