@@ -227,6 +227,7 @@ ICTEMPLATE_EXPLORATORY = (
     ("ictemplate_explore.h5", "step 1 (m = 4, n_queries 4)"),
     ("ictemplate_explore_m2.h5", "step 2a (m = 2, n_queries 2)"),
     ("ictemplate_explore_m2_cosine.h5", "step 2a with a cosine lr decay (beyond the plan)"),
+    ("ictemplate_explore_m2_len4.h5", "step 2b (m = 2, length-4 templates, n_queries 2; test_id only)"),
 )
 
 
@@ -240,9 +241,9 @@ def exploratory_ictemplate(runs_dir):
         run = load.load_run(path)
         c, final = run["curves"], run["final"]
         chance = float(run["analysis"]["chance"])
-        parts.append(f"{what}, {fmt(run['attrs']['steps_done'])} steps: test_id {fmt(float(final['test_id']['accuracy']))} "
-                     f"(best {fmt(float(np.max(c['test_id_accuracy'])))}), test_ood {fmt(float(final['test_ood']['accuracy']))} "
-                     f"(best {fmt(float(np.max(c['test_ood_accuracy'])))}), chance {fmt(chance)}, "
+        accuracies = [f"{split} {fmt(float(final[split]['accuracy']))} (best {fmt(float(np.max(c[split + '_accuracy'])))})"
+                      for split in ("test_id", "test_ood") if split in final]
+        parts.append(f"{what}, {fmt(run['attrs']['steps_done'])} steps: {', '.join(accuracies)}, chance {fmt(chance)}, "
                      f"final test_id loss {fmt(float(final['test_id']['loss']))} (ln m = {fmt(-math.log(chance))})")
     return parts
 
