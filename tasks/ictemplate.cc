@@ -1,5 +1,7 @@
 #include "tasks/ictemplate.h"
 
+#include <algorithm>
+
 #include "sim/core/check.h"
 
 namespace sim {
@@ -18,7 +20,7 @@ IctemplateTask::IctemplateTask(const IctemplateConfig& config) : cfg_(config) {
   info_.vocab = cfg_.vocab + cfg_.labels + 2;  // + OUT + PAD
   info_.output = OutputKind::kClasses;
   info_.n_classes = cfg_.labels;
-  info_.length = seg * cfg_.pairs + seg * cfg_.n_queries;
+  info_.length = std::max(seg * cfg_.pairs + seg * cfg_.n_queries, cfg_.pad_to);
   info_.max_scored_per_example = cfg_.n_queries;
   info_.splits = {"train", "test_id"};
   if (static_cast<int>(test_pool_.size()) >= cfg_.pairs) info_.splits.push_back("test_ood");
@@ -31,6 +33,7 @@ IctemplateTask::IctemplateTask(const IctemplateConfig& config) : cfg_(config) {
     for (int i = 1; i <= cfg_.length; ++i) info_.position_labels.push_back(Concat("x", seg, ".", i));
     info_.position_labels.push_back(query ? Concat("OUT", seg.substr(1)) : Concat("y", seg));
   }
+  while (static_cast<int>(info_.position_labels.size()) < info_.length) info_.position_labels.push_back("PAD");
   info_.requires_causal = cfg_.n_queries > 1;
   info_.causal_reason = "with task.n_queries > 1 a readout would see the later queries";
   which_.resize(cfg_.pairs);
@@ -71,6 +74,7 @@ void DeclareIctemplateOptions(OptionSet& set) {
   set.Declare({"task.length", "6", "template length L (even)", owner});
   set.Declare({"task.templates_train", "10", "templates in the training pool; the other pairing templates are held out", owner});
   set.Declare({"task.n_queries", "1", "queries per training prompt k (k > 1 needs model.causal = true); evaluation uses 1", owner});
+  set.Declare({"task.pad_to", "0", "prompt length in tokens, filled with PAD after the last query (0 = (m + k)(L + 1)); lets the stages of a curriculum over m share one model", owner});
 }
 
 std::unique_ptr<Task> MakeIctemplate(Options& options) {
@@ -82,6 +86,7 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
   c.length = static_cast<int>(options.Int("task.length", 2, 16));
   c.templates_train = static_cast<int>(options.Int("task.templates_train", 1, 1 << 20));
   c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 10));
+  c.pad_to = static_cast<int>(options.Int("task.pad_to", 0, 1 << 16));
   if (options.errors().size() == errors_before) {
     if (c.length % 2 != 0) {
       options.Fail("task.length", "must be even (every symbol occurs twice)");
@@ -93,6 +98,9 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
     if (c.pairs > c.labels) options.Fail("task.pairs", Concat("must be <= task.labels=", c.labels, " (distinct labels)"));
     if (c.vocab < c.length / 2) options.Fail("task.vocab", Concat("needs >= ", c.length / 2, " tokens"));
     if (c.n_queries > c.pairs) options.Fail("task.n_queries", Concat("must be <= task.pairs=", c.pairs));
+    const int natural = (c.pairs + c.n_queries) * (c.length + 1);
+    if (c.pad_to != 0 && c.pad_to < natural)
+      options.Fail("task.pad_to", Concat("must be 0 or >= the prompt's length (task.pairs + task.n_queries) * (task.length + 1) = ", natural));
   }
   if (options.errors().size() > errors_before) return nullptr;
   return std::make_unique<IctemplateTask>(c);

@@ -31,6 +31,7 @@ struct IctemplateConfig {
   int length = 6;            // L
   int templates_train = 10;  // |P_train|; the remaining pairing templates are P_test
   int n_queries = 1;         // k
+  int pad_to = 0;            // prompt length in tokens, PAD-filled at the end (0 = (m + k)(L + 1))
 };
 
 class IctemplateTask : public Task {

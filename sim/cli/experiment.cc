@@ -2,6 +2,7 @@
 
 #include "sim/core/error.h"
 #include "sim/core/rng.h"
+#include "sim/io/run_file.h"
 #include "analysis/analyses.h"
 #include "tasks/task_registry.h"
 
@@ -44,6 +45,14 @@ Experiment BuildExperiment(Options& options) {
   e.registry->Finalize();
   Rng init = Rng::ForStream(e.train.seed, "init");
   InitializeParams(*e.registry, init);
+  if (!e.train.init_from.empty()) {
+    try {
+      if (ReadParams(e.train.init_from, *e.registry, e.train.init_params) == 0)
+        throw InputError(Concat("no parameter matches train.init_params (", options.String("train.init_params"), ")"));
+    } catch (const InputError& error) {
+      throw InputError(Concat("train.init_from: ", error.what()));
+    }
+  }
   e.train.groups.Apply(*e.registry);
   return e;
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "sim/core/error.h"
+#include "sim/core/glob.h"
 #include "sim/io/atomic_file.h"
 #include "sim/io/hdf5_file.h"
 
@@ -102,10 +103,16 @@ RunRecord ReadRunFile(const std::string& path, std::string* version) {
   return r;
 }
 
-void ReadParams(const std::string& path, ParamRegistry& registry) {
+int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns) {
   H5Reader in(path);
+  if (!in.HasAttr("/", "format") || in.AttrString("/", "format") != kRunFormat)
+    throw InputError(Concat(path, ": not an attnsim run file (root attribute 'format' is not '", kRunFormat, "')"));
+  int loaded = 0;
   for (ParamId id = 0; id < registry.size(); ++id) {
     const ParamSpec& spec = registry.spec(id);
+    bool wanted = patterns.empty();
+    for (const std::string& pattern : patterns) wanted = wanted || GlobMatch(pattern, spec.name);
+    if (!wanted) continue;
     const std::string name = "/params/" + spec.name;
     if (!in.Exists(name)) throw InputError(Concat(path, ": has no parameter ", spec.name));
     const std::vector<uint64_t> shape = in.Shape(name);
@@ -121,7 +128,9 @@ void ReadParams(const std::string& path, ParamRegistry& registry) {
     const std::vector<double> values = in.Doubles(name);
     MatMap dst = registry.Value(id);
     for (size_t i = 0; i < values.size(); ++i) dst.data()[i] = static_cast<Scalar>(values[i]);
+    ++loaded;
   }
+  return loaded;
 }
 
 }  // namespace sim

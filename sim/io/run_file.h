@@ -56,8 +56,10 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
 // unreadable, or not an attnsim run file (naming what is wrong).
 RunRecord ReadRunFile(const std::string& path, std::string* version = nullptr);
 
-// Loads /params/<name> into every parameter of `registry` (names and shapes must match).
-void ReadParams(const std::string& path, ParamRegistry& registry);
+// Loads /params/<name> into the parameters of `registry` whose names match one of `patterns`
+// (glob, empty = every parameter); names and shapes must match. Returns how many were loaded.
+// Throws InputError naming the file and the parameter.
+int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns = {});
 
 // The engine version string recorded in run files (git describe at build time).
 const char* EngineVersion();

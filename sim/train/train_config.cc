@@ -27,6 +27,8 @@ void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"train.min_lr_ratio", "0", "cosine schedule: final lr as a fraction of train.lr", ""});
   set.Declare({"train.target_metric", "none", "early stop: metric to watch (accuracy, loss, mse, ...) or none", ""});
   set.Declare({"train.target_split", "test", "early stop: evaluation split of train.target_metric", ""});
+  set.Declare({"train.init_from", "none", "start from the parameters of this run file (its /params) instead of a random init, e.g. fine-tuning or a curriculum stage", ""});
+  set.Declare({"train.init_params", "*", "with train.init_from: comma-separated glob patterns of the parameters to load; the others keep their random init", ""});
   set.Declare({"train.target_value", "0.99", "early stop: stop once the metric reaches this (>= for accuracy, <= otherwise)", ""});
   set.Declare({"eval.size", "2000", "examples per evaluation split (rounded up to whole eval batches)", ""});
   set.Declare({"eval.batch", "500", "examples per evaluation batch", ""});
@@ -82,6 +84,9 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.target_metric = target == "none" ? "" : target;
   c.target_split = Trim(options.String("train.target_split"));
   c.target_value = options.Double("train.target_value", -1e300, 1e300);
+  const std::string init_from = Trim(options.String("train.init_from"));
+  c.init_from = init_from == "none" ? "" : init_from;
+  c.init_params = options.StringList("train.init_params");
   c.eval.size = static_cast<int>(options.Int("eval.size", 1, 100000000));
   c.eval.batch = static_cast<int>(options.Int("eval.batch", 1, 1 << 20));
   c.eval.fresh = options.Choice("eval.mode", {"fixed", "fresh"}) == "fresh";

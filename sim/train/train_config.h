@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sim/config/options.h"
 #include "sim/optim/lr_schedule.h"
@@ -35,6 +36,8 @@ struct TrainConfig {
   double target_value = 0.0;
   EvalConfig eval;
   ParamGroupRules groups;
+  std::string init_from;                // run file whose /params replace the random init ("" = none)
+  std::vector<std::string> init_params;  // glob patterns of the parameters taken from init_from
 };
 
 void DeclareTrainOptions(OptionSet& set);

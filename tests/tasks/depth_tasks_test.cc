@@ -219,5 +219,38 @@ TEST(IctemplateTest, TargetIsTheLabelOfTheSegmentWithTheQuerysTemplate) {
   }
 }
 
+// task.pad_to: the same prompts (same random stream use, same targets and scored positions),
+// followed by PAD tokens up to the given length.
+TEST(IctemplateTest, PaddedPromptsAreTheNaturalOnesFollowedByPad) {
+  IctemplateTask natural({32, 8, 2, 6, 10, 2, 0}), padded({32, 8, 2, 6, 10, 2, 56});
+  ASSERT_EQ(natural.info().length, 28);
+  ASSERT_EQ(padded.info().length, 56);
+  ASSERT_EQ(padded.info().position_labels.size(), 56u);
+  EXPECT_EQ(padded.info().position_labels[27], "OUT2");
+  EXPECT_EQ(padded.info().position_labels[28], "PAD");
+  const int32_t pad = 32 + 8 + 1;
+  for (int split : {0, 1, 2}) {
+    Rng rng_a = Rng::ForStream(5, "s"), rng_b = Rng::ForStream(5, "s");
+    Batch a, b;
+    natural.Sample(split, rng_a, 50, a);
+    padded.Sample(split, rng_b, 50, b);
+    b.Validate(8);
+    EXPECT_EQ(a.labels, b.labels) << split;
+    ASSERT_EQ(a.scored.size(), b.scored.size()) << split;
+    for (size_t i = 0; i < a.scored.size(); ++i) {
+      EXPECT_EQ(a.scored[i] / 28, b.scored[i] / 56) << "same example";
+      EXPECT_EQ(a.scored[i] % 28, b.scored[i] % 56) << "same position within the prompt";
+    }
+    for (int e = 0; e < 50; ++e)
+      for (int t = 0; t < 56; ++t) {
+        const int32_t token = b.tokens[e * 56 + t];
+        if (t < 28)
+          EXPECT_EQ(token, a.tokens[e * 28 + t]) << split << " " << e << " " << t;
+        else
+          EXPECT_EQ(token, pad) << split << " " << e << " " << t;
+      }
+  }
+}
+
 }  // namespace
 }  // namespace sim
