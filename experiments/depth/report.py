@@ -228,12 +228,15 @@ ICTEMPLATE_EXPLORATORY = (
     ("ictemplate_explore_m2.h5", "step 2a (m = 2, n_queries 2)"),
     ("ictemplate_explore_m2_cosine.h5", "step 2a with a cosine lr decay (beyond the plan)"),
     ("ictemplate_explore_m2_len4.h5", "step 2b (m = 2, length-4 templates, n_queries 2; test_id only)"),
+    ("ictemplate_explore_curriculum_m2.h5", "step 2c stage 1 (m = 2 padded to the m = 4 prompt length)"),
+    ("ictemplate_explore_curriculum.h5", "step 2c stage 2 (m = 4, from stage 1's weights)"),
 )
 
 
 def exploratory_ictemplate(runs_dir):
-    """One line per exploratory run present: final and best test_id/test_ood against chance."""
-    parts = []
+    """One line per exploratory run present: final and best test_id/test_ood against chance; and the
+    best test_id accuracy of any of them (None without runs)."""
+    parts, best = [], None
     for name, what in ICTEMPLATE_EXPLORATORY:
         path = os.path.join(runs_dir, name)
         if not os.path.exists(path):
@@ -241,22 +244,29 @@ def exploratory_ictemplate(runs_dir):
         run = load.load_run(path)
         c, final = run["curves"], run["final"]
         chance = float(run["analysis"]["chance"])
+        best = max(best or 0.0, float(np.max(c["test_id_accuracy"])))
         accuracies = [f"{split} {fmt(float(final[split]['accuracy']))} (best {fmt(float(np.max(c[split + '_accuracy'])))})"
                       for split in ("test_id", "test_ood") if split in final]
         parts.append(f"{what}, {fmt(run['attrs']['steps_done'])} steps: {', '.join(accuracies)}, chance {fmt(chance)}, "
                      f"final test_id loss {fmt(float(final['test_id']['loss']))} (ln m = {fmt(-math.log(chance))})")
-    return parts
+    return parts, best
 
 
 def ctx_criteria(rep, runs_dir):
     """P1-ctx-ok/gap: not decidable until the spec's plan (§3 T4) yields a recipe; the exploratory
     runs of that plan (3 layers, causal, factored positions, one seed) are reported with them."""
-    parts = exploratory_ictemplate(runs_dir)
-    measured = ("no grid (the spec says not to start it before a recipe is validated); exploratory runs of the "
-                "plan, 3 layers, one seed: " + "; ".join(parts)) if parts else \
-        "not run (the spec says not to start the ictemplate grid before a recipe is validated)"
+    parts, best = exploratory_ictemplate(runs_dir)
+    if parts:
+        # No recipe of the plan reaches the bar even once: the claim is not met (spec §7: "not met
+        # with any recipe tried"), although the 3-seed grid itself was, as the spec asks, not run.
+        verdict = "FAIL (no recipe)" if best < 0.90 else "not decidable (a recipe to validate)"
+        measured = (f"no grid (the spec says not to start it before a recipe is validated); best test_id of the "
+                    f"plan's runs {fmt(best)}; exploratory runs, 3 layers, one seed: " + "; ".join(parts))
+    else:
+        verdict = "not decidable"
+        measured = "not run (the spec says not to start the ictemplate grid before a recipe is validated)"
     rep.criterion("P1-ctx-ok", "three layers generalize in context", "ictemplate, 3 layers: test_id >= 0.90 "
-                  "(median of 3 seeds)", measured, "not decidable")
+                  "(median of 3 seeds)", measured, verdict)
     rep.criterion("P1-ctx-gap", "depth 3 is needed", "judged only if P1-ctx-ok passes",
                   "not decidable: no validated ictemplate recipe (spec §3 T4), so no grid was run", "not decidable")
 
