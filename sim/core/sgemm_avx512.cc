@@ -70,41 +70,52 @@ inline void Transpose16x16(__m512 r[16]) {
   }
 }
 
-// Depth [k0, k0+kc) x columns [j0, j0+nr) of op(B) into a panel: kNr floats per k, zero padded.
-void PackB(const float* b, long ldb, bool trans, long j0, long nr, long k0, long kc, float* out) {
-  if (!trans) {  // B(k, j) = b[k + j ldb]: kNr column streams, written k by k
-    const float* src[kNr];
-    for (long j = 0; j < nr; ++j) src[j] = b + k0 + (j0 + j) * ldb;
-    if (nr == kNr) {
-      // 16 depths at a time: load 16 values of each column, transpose in registers, store rows.
-      long k = 0;
-      __m512 r[16];
+// Depth [k0, k0+kc) x columns [j0, j0+nr) of B (B(k, j) = b[k + j ldb]) into a panel: kNr floats
+// per k, zero padded.
+void PackBColumns(const float* b, long ldb, long j0, long nr, long k0, long kc, float* out) {
+  const float* src[kNr];
+  for (long j = 0; j < nr; ++j) src[j] = b + k0 + (j0 + j) * ldb;
+  if (nr == kNr) {
+    // 16 depths at a time: load 16 values of each column, transpose in registers, store rows.
+    long k = 0;
+    __m512 r[16];
+    for (int j = kNr; j < 16; ++j) r[j] = _mm512_setzero_ps();
+    for (; k + 16 <= kc; k += 16) {
+      for (int j = 0; j < kNr; ++j) r[j] = _mm512_loadu_ps(src[j] + k);
       for (int j = kNr; j < 16; ++j) r[j] = _mm512_setzero_ps();
-      for (; k + 16 <= kc; k += 16) {
-        for (int j = 0; j < kNr; ++j) r[j] = _mm512_loadu_ps(src[j] + k);
-        for (int j = kNr; j < 16; ++j) r[j] = _mm512_setzero_ps();
-        Transpose16x16(r);
-        for (int kk = 0; kk < 16; ++kk) _mm512_mask_storeu_ps(out + (k + kk) * kNr, 0x0FFF, r[kk]);
-      }
-      for (; k < kc; ++k) {
-        float* dst = out + k * kNr;
-        for (int j = 0; j < kNr; ++j) dst[j] = src[j][k];
-      }
-    } else {
-      for (long k = 0; k < kc; ++k) {
-        float* dst = out + k * kNr;
-        long j = 0;
-        for (; j < nr; ++j) dst[j] = src[j][k];
-        for (; j < kNr; ++j) dst[j] = 0.f;
-      }
+      Transpose16x16(r);
+      for (int kk = 0; kk < 16; ++kk) _mm512_mask_storeu_ps(out + (k + kk) * kNr, 0x0FFF, r[kk]);
     }
-  } else {  // B(k, j) = b[j + k ldb]: one contiguous row segment per k
+    for (; k < kc; ++k) {
+      float* dst = out + k * kNr;
+      for (int j = 0; j < kNr; ++j) dst[j] = src[j][k];
+    }
+  } else {
     for (long k = 0; k < kc; ++k) {
-      const float* src = b + j0 + (k0 + k) * ldb;
       float* dst = out + k * kNr;
       long j = 0;
-      for (; j < nr; ++j) dst[j] = src[j];
+      for (; j < nr; ++j) dst[j] = src[j][k];
       for (; j < kNr; ++j) dst[j] = 0.f;
+    }
+  }
+}
+
+// Depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) = Bᵀ (B(k, j) = b[j + k ldb], one contiguous row
+// segment per k) into the nc / kNr panels of pack_b (panel jr at out + jr kc), zero padded. All
+// panels together, 8 depths at a time: panel by panel, the kc source rows would be walked once per
+// panel, and with a row stride of a multiple of 4 KiB they share a few L1 sets and are evicted
+// before the next panel reads the rest of their cache lines.
+void PackBRows(const float* b, long ldb, long j0, long nc, long k0, long kc, float* out) {
+  constexpr long kDepthBlock = 8;  // rows in L1 at once: within the 12 ways of a set
+  for (long kb = 0; kb < kc; kb += kDepthBlock) {
+    const long ke = std::min(kc, kb + kDepthBlock);
+    for (long jr = 0; jr < nc; jr += kNr) {
+      const long nr = std::min(kNr, nc - jr);
+      const __mmask16 columns = static_cast<__mmask16>((1u << nr) - 1);  // lanes >= nr load as 0
+      float* panel = out + jr * kc;
+      const float* src = b + j0 + jr + k0 * ldb;
+      for (long k = kb; k < ke; ++k)
+        _mm512_mask_storeu_ps(panel + k * kNr, 0x0FFF, _mm512_maskz_loadu_ps(columns, src + k * ldb));
     }
   }
 }
@@ -163,8 +174,11 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
     for (long pc = 0; pc < k; pc += kKc) {
       const long kc = std::min(kKc, k - pc);
       const bool overwrite = !accumulate && pc == 0;
-      for (long jr = 0; jr < nc; jr += kNr)
-        PackB(b, ldb, trans_b, jc + jr, std::min(kNr, nc - jr), pc, kc, pack_b + jr * kc);
+      if (trans_b)
+        PackBRows(b, ldb, jc, nc, pc, kc, pack_b);
+      else
+        for (long jr = 0; jr < nc; jr += kNr)
+          PackBColumns(b, ldb, jc + jr, std::min(kNr, nc - jr), pc, kc, pack_b + jr * kc);
       for (long ic = 0; ic < m; ic += kMc) {
         const long mc = std::min(kMc, m - ic);
         for (long ir = 0; ir < mc; ir += kMr)
