@@ -34,28 +34,20 @@ inline void Tile(long rows, long cols, long k, const float* a, long lda, const f
       for (int r = 0; r < R; ++r) acc[r][j] = _mm512_fmadd_ps(av[r], bv, acc[r][j]);
     }
   }
-  // Write back with constant indices only (runtime-indexed accumulators would live in memory).
-  if (cols == NR) {
+  // Write back with constant indices only (runtime-indexed accumulators would live in memory): the
+  // unrolled column loop skips columns >= cols (a partial tile at the right edge) by a branch.
 #pragma GCC unroll 8
-    for (int j = 0; j < NR; ++j) {
-      float* cj = c + j * ldc;
+  for (int j = 0; j < NR; ++j) {
+    if (j >= cols) break;
+    float* cj = c + j * ldc;
 #pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        const __mmask16 m = r == R - 1 ? mask : static_cast<__mmask16>(0xFFFF);
-        __m512 v = acc[r][j];
-        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cj + 16 * r), v);
-        _mm512_mask_storeu_ps(cj + 16 * r, m, v);
-      }
+    for (int r = 0; r < R; ++r) {
+      const __mmask16 m = r == R - 1 ? mask : static_cast<__mmask16>(0xFFFF);
+      __m512 v = acc[r][j];
+      if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, cj + 16 * r), v);
+      _mm512_mask_storeu_ps(cj + 16 * r, m, v);
     }
-    return;
   }
-  alignas(64) float tile[NR][16 * R];
-#pragma GCC unroll 8
-  for (int j = 0; j < NR; ++j)
-#pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) _mm512_store_ps(tile[j] + 16 * r, acc[r][j]);
-  for (long j = 0; j < cols; ++j)
-    for (long i = 0; i < rows; ++i) c[i + j * ldc] = accumulate ? c[i + j * ldc] + tile[j][i] : tile[j][i];
 }
 
 template <int R, int NR, bool TransB>
