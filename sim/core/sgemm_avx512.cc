@@ -103,7 +103,7 @@ void PackBColumns(const float* b, long ldb, long j0, long nr, long k0, long kc, 
 // Depth [k0, k0+kc) x columns [j0, j0+nc) of op(B) = Bᵀ (B(k, j) = b[j + k ldb], one contiguous row
 // segment per k) into the nc / kNr panels of pack_b (panel jr at out + jr kc), zero padded. All
 // panels together, 8 depths at a time: panel by panel, the kc source rows would be walked once per
-// panel, and with a row stride of a multiple of 4 KiB they share a few L1 sets and are evicted
+// panel, and with a power-of-two row stride (D floats) they share a few L1 sets and are evicted
 // before the next panel reads the rest of their cache lines.
 void PackBRows(const float* b, long ldb, long j0, long nc, long k0, long kc, float* out) {
   constexpr long kDepthBlock = 8;  // rows in L1 at once: within the 12 ways of a set
