@@ -2,6 +2,7 @@
 
 
 #include <algorithm>
+#include <optional>
 #include <type_traits>
 #include <Eigen/Core>
 
@@ -24,6 +25,8 @@ constexpr int kMaxTiles = 8;
 // packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
 constexpr Index kSmallA = 16384;
 constexpr double kSmallNtWork = 1 << 25;
+// Entries per item of a parallel copy (256 KiB of floats).
+constexpr Index kMinCopyBlock = 1 << 16;
 // Depth chunk for products with a small output and a long depth.
 constexpr Index kDepthChunk = 1024;
 // Tile widths are multiples of this, to keep Eigen's kernels on full panels.
@@ -39,6 +42,8 @@ struct PackingBuffers {
   Scalar* b = nullptr;
   Scalar* t = nullptr;  // a transposed A for the unpacked kernel
   size_t t_size = 0;
+  Scalar* shared_t = nullptr;  // a transposed A shared by all tiles of one Gemm (of the thread that called it)
+  size_t shared_t_size = 0;
   Scalar* partials = nullptr;  // depth-split partial products (of the thread that called Gemm)
   size_t a_size = 0;
   size_t b_size = 0;
@@ -56,6 +61,7 @@ struct PackingBuffers {
     Eigen::internal::aligned_free(b);
     Eigen::internal::aligned_free(partials);
     Eigen::internal::aligned_free(t);
+    Eigen::internal::aligned_free(shared_t);
   }
 };
 constexpr int kMaxThreads = 256;
@@ -191,12 +197,21 @@ void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
   ProductOps(a, op_a, b, op_b, c, accumulate);
 }
 
-void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate) {
+void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
+          const TilePass& before, const TilePass& after) {
   CheckGemmShapes("Gemm", a, op_a, b, op_b, c);
+  SIM_CHECK(accumulate || !before, "Gemm: a `before` pass needs accumulate=true (the product is added to it)");
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
+  // One tile: the passes and the product on this thread.
+  const auto product = [&](const ConstMatRef& a_part, Op op_a_part, const ConstMatRef& b_part, MatRef c_part,
+                           Index row0, Index col0) {
+    if (before) before(c_part, row0, col0);
+    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate);
+    if (after) after(c_part, row0, col0);
+  };
   if (static_cast<double>(m) * n * k < kMinTileWork) {
-    ProductOps(a, op_a, b, op_b, c, accumulate);
+    product(a, op_a, b, c, 0, 0);
     return;
   }
   // Large output: independent tiles of C along its longer side.
@@ -207,18 +222,29 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
     Index tile = (extent + n_tiles - 1) / n_tiles;
     tile = (tile + kTileQuantum - 1) / kTileQuantum * kTileQuantum;
     ReservePacking(split_cols ? m : tile, split_cols ? tile : n, k);
+    // Every column tile reads all of op(A): the unpacked kernel would transpose a transposed A once
+    // per tile, so transpose it once here (the kernels see the same values either way: same bits).
+    std::optional<ConstMatRef> a_transposed;  // op(A) (m, k), when made
+    if (split_cols && op_a == Op::kT && UseSgemm() && m * k <= kSmallA) {
+      PackingBuffers& own = g_packing[ThreadIndex()];
+      MatMap a_t(PackingBuffers::Grow(own.shared_t, own.shared_t_size, static_cast<size_t>(kSmallA)), m, k);
+      a_t = a.transpose();
+      a_transposed.emplace(a_t);
+    }
+    const ConstMatRef& a_shared = a_transposed ? *a_transposed : a;
+    const Op op_a_shared = a_transposed ? Op::kN : op_a;
     ParallelFor(static_cast<int>((extent + tile - 1) / tile), [&](int i) {
       const Index start = i * tile, len = std::min(tile, extent - start);
       if (split_cols) {  // columns of C come from columns of op(B)
         if (op_b == Op::kN)
-          ProductOps(a, op_a, b.middleCols(start, len), op_b, c.middleCols(start, len), accumulate);
+          product(a_shared, op_a_shared, b.middleCols(start, len), c.middleCols(start, len), 0, start);
         else
-          ProductOps(a, op_a, b.middleRows(start, len), op_b, c.middleCols(start, len), accumulate);
+          product(a_shared, op_a_shared, b.middleRows(start, len), c.middleCols(start, len), 0, start);
       } else {  // rows of C come from rows of op(A)
         if (op_a == Op::kN)
-          ProductOps(a.middleRows(start, len), op_a, b, op_b, c.middleRows(start, len), accumulate);
+          product(a.middleRows(start, len), op_a, b, c.middleRows(start, len), start, 0);
         else
-          ProductOps(a.middleCols(start, len), op_a, b, op_b, c.middleRows(start, len), accumulate);
+          product(a.middleCols(start, len), op_a, b, c.middleRows(start, len), start, 0);
       }
     });
     return;
@@ -226,6 +252,7 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
   // Small output, long depth (weight gradients, dW = dY Xᵀ over all tokens): fixed-length chunks of
   // the depth give partial products, summed in chunk order.
   if (k >= 2 * kDepthChunk) {
+    if (before) before(c, 0, 0);
     const int n_chunks = static_cast<int>((k + kDepthChunk - 1) / kDepthChunk);
     const Index block = m * n;
     ReservePacking(m, n, kDepthChunk);
@@ -245,16 +272,42 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
       auto dst = c.middleCols(start, len);
       if (!accumulate) dst.setZero();
       for (int i = 0; i < n_chunks; ++i) dst += MatMap(partials + i * block, m, n).middleCols(start, len);
+      if (after) after(dst, 0, start);
     });
     return;
   }
-  ProductOps(a, op_a, b, op_b, c, accumulate);
+  product(a, op_a, b, c, 0, 0);
+}
+
+void ParallelAssign(MatRef dst, const ConstMatRef& src) {
+  SIM_CHECK(dst.rows() == src.rows() && dst.cols() == src.cols(), "ParallelAssign: dst is (", dst.rows(), ", ",
+            dst.cols(), "), src is (", src.rows(), ", ", src.cols(), ")");
+  const Index cols = src.cols();
+  const Index block = std::max<Index>(1, kMinCopyBlock / std::max<Index>(1, src.rows()));  // columns per item
+  ParallelFor(static_cast<int>((cols + block - 1) / block), [&](int i) {
+    const Index start = i * block, len = std::min(block, cols - start);
+    dst.middleCols(start, len) = src.middleCols(start, len);
+  });
 }
 
 void RowSum(const ConstMatRef& x, VecRef out, bool accumulate) {
   SIM_CHECK(out.size() == x.rows(), "RowSum: out has ", out.size(), " rows, x has ", x.rows());
-  if (!accumulate) out.setZero();
-  for (Index j = 0; j < x.cols(); ++j) out += x.col(j);
+  // Blocks of kRowBlock rows in parallel, each summed over the columns in order (as the whole would be).
+  constexpr Index kRowBlock = 16;
+  const Index rows = x.rows(), cols = x.cols();
+  const auto sum_rows = [&](Index start, Index len) {
+    auto o = out.segment(start, len);
+    if (!accumulate) o.setZero();
+    for (Index j = 0; j < cols; ++j) o += x.col(j).segment(start, len);
+  };
+  if (static_cast<double>(rows) * cols < kMinTileWork) {
+    sum_rows(0, rows);
+    return;
+  }
+  ParallelFor(static_cast<int>((rows + kRowBlock - 1) / kRowBlock), [&](int i) {
+    const Index start = i * kRowBlock;
+    sum_rows(start, std::min(kRowBlock, rows - start));
+  });
 }
 
 }  // namespace sim

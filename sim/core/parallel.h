@@ -34,9 +34,39 @@ enum class Op { kN, kT };  // use a matrix as is, or transposed
 // before a ParallelFor whose items call GemmSerial on such products, so no item allocates.
 void ReservePacking(Index m, Index n, Index k);
 void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
-void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
 
-// out(:) (+)= sum over columns of x, in a fixed order: x (R, N) -> out (R).
+// An element-wise pass over one tile of C inside Gemm: fn(block, row0, col0), block = rows
+// [row0, row0 + block.rows()) x columns [col0, col0 + block.cols()) of C. Gemm runs `before` on each
+// tile just before its product is added there and `after` just after, on the thread that computes the
+// tile while the tile is in cache: a bias or an activation applied this way costs no separate pass over
+// C (nor a separate parallel region), and every element sees the same operations in the same order as
+// with the pass done on all of C outside Gemm.
+class TilePass {
+ public:
+  TilePass() = default;
+  template <typename Fn>
+  explicit TilePass(const Fn& fn)
+      : run_([](const void* f, MatRef block, Index row0, Index col0) { (*static_cast<const Fn*>(f))(block, row0, col0); }),
+        fn_(&fn) {}
+  explicit operator bool() const { return run_ != nullptr; }
+  void operator()(MatRef block, Index row0, Index col0) const { run_(fn_, block, row0, col0); }
+
+ private:
+  void (*run_)(const void*, MatRef, Index, Index) = nullptr;
+  const void* fn_ = nullptr;
+};
+
+// C (+)= op(A) op(B) as above, tiles of C spread over the threads; with `before` and `after` passes
+// (see TilePass): C = after(before(C) + op(A) op(B)) when accumulate, else after(op(A) op(B)) (then
+// `before` must be empty).
+void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
+          const TilePass& before = TilePass(), const TilePass& after = TilePass());
+
+// dst = src, blocks of columns in parallel.
+void ParallelAssign(MatRef dst, const ConstMatRef& src);
+
+// out(:) (+)= sum over columns of x, in column order for every row (blocks of rows in parallel, so the
+// bits do not depend on the thread count): x (R, N) -> out (R).
 void RowSum(const ConstMatRef& x, VecRef out, bool accumulate);
 
 }  // namespace sim

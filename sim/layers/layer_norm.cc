@@ -59,13 +59,20 @@ void LayerNorm::Backward(const ConstMatRef& d_y, const LayerNormCache& cache, Ma
       d_x.col(j).array() += cache.rstd(j) * (gamma * d_y.col(j).array() - mean_g - xhat * mean_gx);
     }
   });
-  // dgamma += rowsum(d_y ⊙ x̂), dbeta += rowsum(d_y): one pass in column order.
+  // dgamma += rowsum(d_y ⊙ x̂), dbeta += rowsum(d_y): every row in column order (blocks of rows in
+  // parallel; the order, and so the bits, do not depend on the thread count).
   MatMap d_gamma = registry_->Grad(gamma_);
   MatMap d_beta = registry_->Grad(beta_);
-  for (Index j = 0; j < n; ++j) {
-    d_gamma.col(0).array() += d_y.col(j).array() * cache.xhat.col(j).array();
-    d_beta.col(0) += d_y.col(j);
-  }
+  constexpr Index kRowBlock = 16;
+  ParallelFor(static_cast<int>((d_model_ + kRowBlock - 1) / kRowBlock), [&](int block) {
+    const Index start = block * kRowBlock, len = std::min<Index>(kRowBlock, d_model_ - start);
+    auto dg = d_gamma.col(0).segment(start, len).array();
+    auto db = d_beta.col(0).segment(start, len);
+    for (Index j = 0; j < n; ++j) {
+      dg += d_y.col(j).segment(start, len).array() * cache.xhat.col(j).segment(start, len).array();
+      db += d_y.col(j).segment(start, len);
+    }
+  });
 }
 
 }  // namespace sim

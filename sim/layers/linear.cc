@@ -17,17 +17,28 @@ Linear::Linear(const LinearConfig& config, ParamRegistry& registry, const std::s
   if (config.bias) b_ = registry.Add({prefix + "." + bias_name, config.out, 1, InitKind::kZeros, 0.0, false});
 }
 
-void Linear::Forward(const ConstMatRef& x, MatRef y, bool accumulate) const {
+void Linear::Forward(const ConstMatRef& x, MatRef y, bool accumulate, const TilePass& then) const {
   SIM_CHECK_SHAPE("Linear::Forward", x, "in", cfg_.in, "n", y.cols());
   SIM_CHECK_SHAPE("Linear::Forward", y, "out", cfg_.out, "n", x.cols());
-  // y = b (broadcast) then y += W x: the bias costs no extra pass over y.
-  if (b_ >= 0 && !accumulate) {
-    y.colwise() = std::as_const(*registry_).Value(b_).col(0);
-    Gemm(registry_->Value(w_), Op::kN, x, Op::kN, y, true);
-  } else {
-    Gemm(registry_->Value(w_), Op::kN, x, Op::kN, y, accumulate);
-    if (b_ >= 0) y.colwise() += registry_->Value(b_).col(0);
+  const ConstMatRef w = registry_->Value(w_);
+  if (b_ < 0) {
+    Gemm(w, Op::kN, x, Op::kN, y, accumulate, TilePass(), then);
+    return;
   }
+  // The bias goes in inside Gemm's tiles (no separate pass over y): y = b, then y += W x; or, when
+  // accumulating, y += W x, then y += b.
+  const auto bias = std::as_const(*registry_).Value(b_).col(0);  // (out)
+  const auto set_bias = [&](MatRef block, Index row0, Index) {
+    block.colwise() = bias.segment(row0, block.rows());
+  };
+  const auto add_bias_then = [&](MatRef block, Index row0, Index col0) {
+    block.colwise() += bias.segment(row0, block.rows());
+    if (then) then(block, row0, col0);
+  };
+  if (accumulate)
+    Gemm(w, Op::kN, x, Op::kN, y, true, TilePass(), TilePass(add_bias_then));
+  else
+    Gemm(w, Op::kN, x, Op::kN, y, true, TilePass(set_bias), then);
 }
 
 void Linear::BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const {
@@ -37,12 +48,12 @@ void Linear::BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const 
   if (b_ >= 0) RowSum(d_y, registry_->Grad(b_).col(0), true);
 }
 
-void Linear::Backward(const ConstMatRef& x, const ConstMatRef& d_y, MatRef d_x,
-                      bool accumulate_dx) const {
+void Linear::Backward(const ConstMatRef& x, const ConstMatRef& d_y, MatRef d_x, bool accumulate_dx,
+                      const TilePass& then) const {
   BackwardParams(x, d_y);
   SIM_CHECK_SHAPE("Linear::Backward", d_x, "in", cfg_.in, "n", x.cols());
   // d_x (+)= Wᵀ d_y
-  Gemm(registry_->Value(w_), Op::kT, d_y, Op::kN, d_x, accumulate_dx);
+  Gemm(registry_->Value(w_), Op::kT, d_y, Op::kN, d_x, accumulate_dx, TilePass(), then);
 }
 
 }  // namespace sim

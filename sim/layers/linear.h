@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "sim/core/parallel.h"
 #include "sim/params/param_registry.h"
 
 namespace sim {
@@ -26,11 +27,13 @@ class Linear {
   Linear(const LinearConfig& config, ParamRegistry& registry, const std::string& prefix,
          const std::string& weight_name = "w", const std::string& bias_name = "b");
 
-  // y = W x + b, or y += W x + b when accumulate.
-  void Forward(const ConstMatRef& x, MatRef y, bool accumulate) const;
-  // Accumulates dW and db; accumulates into d_x (or overwrites it when accumulate_dx is false).
-  void Backward(const ConstMatRef& x, const ConstMatRef& d_y, MatRef d_x,
-                bool accumulate_dx = true) const;
+  // y = W x + b, or y += W x + b when accumulate. `then`, if given, runs on each tile of y once the
+  // tile is complete (an element-wise pass fused into the product, see TilePass).
+  void Forward(const ConstMatRef& x, MatRef y, bool accumulate, const TilePass& then = TilePass()) const;
+  // Accumulates dW and db; accumulates into d_x (or overwrites it when accumulate_dx is false), then
+  // runs `then` on each complete tile of d_x.
+  void Backward(const ConstMatRef& x, const ConstMatRef& d_y, MatRef d_x, bool accumulate_dx = true,
+                const TilePass& then = TilePass()) const;
   // Accumulates dW and db only (the input needs no gradient).
   void BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const;
 

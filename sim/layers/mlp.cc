@@ -11,12 +11,8 @@ namespace sim {
 
 namespace {
 
-constexpr Index kChunk = 64;  // columns per parallel chunk of the element-wise work
-
-using ArrayBlock = Eigen::Block<Mat, Eigen::Dynamic, Eigen::Dynamic, true>;
-
-// a = act(h) on a block of columns.
-void ApplyActivation(Activation act, const ArrayBlock& h, ArrayBlock a) {
+// a = act(h) on a block.
+void ApplyActivation(Activation act, const ConstMatRef& h, MatRef a) {
   constexpr Scalar kInvSqrt2 = Scalar(0.70710678118654752440);
   constexpr Scalar kSqrt2OverPi = Scalar(0.79788456080286535588);
   switch (act) {
@@ -34,7 +30,7 @@ void ApplyActivation(Activation act, const ArrayBlock& h, ArrayBlock a) {
 }
 
 // d_h = d_a ⊙ act'(h), in place on d_h (which holds d_a on entry).
-void ActivationBackward(Activation act, const ArrayBlock& h, ArrayBlock d_h) {
+void ActivationBackward(Activation act, const ConstMatRef& h, MatRef d_h) {
   constexpr Scalar kInvSqrt2 = Scalar(0.70710678118654752440);
   constexpr Scalar kInvSqrt2Pi = Scalar(0.39894228040143267794);
   constexpr Scalar kSqrt2OverPi = Scalar(0.79788456080286535588);
@@ -74,11 +70,11 @@ void Mlp::Forward(const ConstMatRef& x, MlpCache& cache, MatRef y, bool accumula
   const Index n = x.cols();
   SIM_CHECK_SHAPE("Mlp::Forward", x, "D", cfg_.d_model, "n", n);
   SIM_CHECK_SHAPE("Mlp::Forward cache", cache.h, "F", cfg_.d_hidden, "n", n);
-  fc1_.Forward(x, cache.h, false);
-  ParallelFor(static_cast<int>((n + kChunk - 1) / kChunk), [&](int c) {
-    const Index start = c * kChunk, len = std::min(kChunk, n - start);
-    ApplyActivation(cfg_.act, cache.h.middleCols(start, len), cache.a.middleCols(start, len));
-  });
+  // h = W1 x + b1, and a = act(h) on each tile of h as soon as the product has written it.
+  const auto activate = [&](MatRef h_block, Index row0, Index col0) {
+    ApplyActivation(cfg_.act, h_block, cache.a.block(row0, col0, h_block.rows(), h_block.cols()));
+  };
+  fc1_.Forward(x, cache.h, false, TilePass(activate));
   fc2_.Forward(cache.a, y, accumulate);
 }
 
@@ -86,12 +82,11 @@ void Mlp::Backward(const ConstMatRef& x, const ConstMatRef& d_y, MlpCache& cache
   const Index n = x.cols();
   SIM_CHECK_SHAPE("Mlp::Backward", d_y, "D", cfg_.d_model, "n", n);
   // y = W2 a + b2  =>  dW2 += d_y aᵀ, db2 += rowsum(d_y), d_a = W2ᵀ d_y (into d_h)
-  fc2_.Backward(cache.a, d_y, cache.d_h, /*accumulate_dx=*/false);
-  // a = act(h)  =>  d_h = d_a ⊙ act'(h)
-  ParallelFor(static_cast<int>((n + kChunk - 1) / kChunk), [&](int c) {
-    const Index start = c * kChunk, len = std::min(kChunk, n - start);
-    ActivationBackward(cfg_.act, cache.h.middleCols(start, len), cache.d_h.middleCols(start, len));
-  });
+  // a = act(h)  =>  d_h = d_a ⊙ act'(h), on each tile of d_a as soon as the product has written it.
+  const auto differentiate = [&](MatRef d_block, Index row0, Index col0) {
+    ActivationBackward(cfg_.act, cache.h.block(row0, col0, d_block.rows(), d_block.cols()), d_block);
+  };
+  fc2_.Backward(cache.a, d_y, cache.d_h, /*accumulate_dx=*/false, TilePass(differentiate));
   // h = W1 x + b1  =>  dW1 += d_h xᵀ, db1 += rowsum(d_h), d_x += W1ᵀ d_h
   fc1_.Backward(x, cache.d_h, d_x);
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "sim/core/check.h"
+#include "sim/core/parallel.h"
 #include "sim/core/rng.h"
 #include "sim/layers/self_attention.h"
 
@@ -171,7 +172,7 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
                 gate.size(), " entries for ", block.mixer->n_heads(), " heads");
       mh.head_gate = gate.data();
     }
-    mid = x;
+    ParallelAssign(mid, x);
     block.mixer->Forward(*mixer_in, bt, mh, *bc.mixer, mid, /*accumulate=*/true);
     if (block.mlp) {
       const Mat* mlp_in = &mid;
@@ -179,7 +180,7 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
         block.norm2->Forward(mid, bc.ln2, bc.ln2_out);
         mlp_in = &bc.ln2_out;
       }
-      ws.stream[l + 1] = mid;
+      ParallelAssign(ws.stream[l + 1], mid);
       block.mlp->Forward(*mlp_in, bc.mlp, ws.stream[l + 1], /*accumulate=*/true);
     }
   }

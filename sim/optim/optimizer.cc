@@ -1,8 +1,10 @@
 #include "sim/optim/optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "sim/core/check.h"
+#include "sim/core/parallel.h"
 
 namespace sim {
 
@@ -11,6 +13,10 @@ Optimizer::Optimizer(const OptimizerConfig& config, ParamRegistry& registry)
   SIM_CHECK(registry.finalized(), "Optimizer: registry not finalized");
   m_ = Vec::Zero(registry.total_size());
   if (cfg_.kind == OptimizerKind::kAdamW) v_ = Vec::Zero(registry.total_size());
+  constexpr Index kChunk = 1 << 15;
+  for (ParamId id = 0; id < registry.size(); ++id)
+    for (Index i = 0; i < registry.numel(id); i += kChunk)
+      chunks_.push_back({id, registry.offset(id) + i, std::min(kChunk, registry.numel(id) - i)});
 }
 
 void Optimizer::Step(double lr) {
@@ -19,10 +25,11 @@ void Optimizer::Step(double lr) {
   const Vec& grads = registry_->grads();
   const double bias1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(t_));
   const double bias2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(t_));
-  for (ParamId id = 0; id < registry_->size(); ++id) {
+  ParallelFor(static_cast<int>(chunks_.size()), [&](int c) {
+    const ParamId id = chunks_[c].id;
     const ParamGroupSettings& group = registry_->group(id);
-    if (!group.trainable) continue;
-    const Index offset = registry_->offset(id), n = registry_->numel(id);
+    if (!group.trainable) return;
+    const Index offset = chunks_[c].start, n = chunks_[c].size;
     auto p = values.segment(offset, n).array();
     auto g = grads.segment(offset, n).array();
     auto m = m_.segment(offset, n).array();
@@ -46,7 +53,7 @@ void Optimizer::Step(double lr) {
         m = mu * m + g;
       p -= lr_p * m;
     }
-  }
+  });
 }
 
 double GradNorm(const ParamRegistry& registry) {

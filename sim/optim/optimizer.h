@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sim/params/param_registry.h"
 
@@ -46,6 +47,14 @@ class Optimizer {
   Vec m_;  // (total_size) first moment, or the momentum buffer for SGD
   Vec v_;  // (total_size) second moment (AdamW)
   int64_t t_ = 0;
+  // The update is element-wise: pieces of at most kChunk entries of one parameter each, updated in
+  // parallel (the same bits with any thread count).
+  struct Chunk {
+    ParamId id;
+    Index start;  // in the flat buffers
+    Index size;
+  };
+  std::vector<Chunk> chunks_;
 };
 
 // Euclidean norm of the trainable parameters' gradients (accumulated in double, fixed order).
