@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "sim/core/check.h"
 #include "sim/core/parallel.h"
@@ -57,12 +58,19 @@ void Optimizer::Step(double lr) {
 }
 
 double GradNorm(const ParamRegistry& registry) {
+  // Each parameter's squared norm on its own (in parallel), then summed in parameter order: the same
+  // bits as one serial pass, with any thread count.
+  static thread_local std::vector<double> squares;  // grows once: no allocation after the first step
+  if (squares.size() < static_cast<size_t>(registry.size())) squares.resize(registry.size());
+  double* const out = squares.data();  // this thread's buffer (inside the items, `squares` is the worker's)
+  ParallelFor(registry.size(), [&](int id) {
+    out[id] = registry.group(id).trainable
+                      ? registry.grads().segment(registry.offset(id), registry.numel(id)).template cast<double>().squaredNorm()
+                      : 0.0;
+  });
   double sum = 0.0;
-  for (ParamId id = 0; id < registry.size(); ++id) {
-    if (!registry.group(id).trainable) continue;
-    const auto g = registry.grads().segment(registry.offset(id), registry.numel(id));
-    sum += g.template cast<double>().squaredNorm();
-  }
+  for (ParamId id = 0; id < registry.size(); ++id)
+    if (registry.group(id).trainable) sum += out[id];
   return std::sqrt(sum);
 }
 
@@ -70,9 +78,9 @@ double ClipGradNorm(ParamRegistry& registry, double max_norm) {
   const double norm = GradNorm(registry);
   if (max_norm > 0 && norm > max_norm) {
     const Scalar scale = static_cast<Scalar>(max_norm / (norm + 1e-6));
-    for (ParamId id = 0; id < registry.size(); ++id)
-      if (registry.group(id).trainable)
-        registry.grads().segment(registry.offset(id), registry.numel(id)) *= scale;
+    ParallelFor(registry.size(), [&](int id) {
+      if (registry.group(id).trainable) registry.grads().segment(registry.offset(id), registry.numel(id)) *= scale;
+    });
   }
   return norm;
 }

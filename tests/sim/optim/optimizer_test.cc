@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "sim/core/parallel.h"
@@ -141,6 +142,32 @@ TEST(OptimizerTest, ChunkedParallelUpdateEqualsElementwiseUpdate) {
   }
   EXPECT_TRUE((after[0].array() == ref.values().array()).all());
   EXPECT_TRUE((after[0].segment(75000, 10).array() == start.segment(75000, 10).array()).all()) << "frozen";
+}
+
+// GradNorm sums per-parameter squared norms (computed in parallel) in parameter order: the same value
+// with 1 and 2 threads as one serial pass in double, frozen parameters left out.
+TEST(OptimizerTest, GradNormIsThreadCountInvariant) {
+  ParamRegistry r;
+  for (int i = 0; i < 40; ++i) r.Add({"p" + std::to_string(i), 30 + i, 7, InitKind::kZeros, 0.0, true});
+  r.Finalize();
+  r.group(3).trainable = false;
+  Rng rng(5);
+  for (Index i = 0; i < r.total_size(); ++i) r.grads()(i) = static_cast<float>(rng.Normal());
+  double expected = 0.0;
+  for (ParamId id = 0; id < r.size(); ++id)
+    if (id != 3) expected += r.grads().segment(r.offset(id), r.numel(id)).cast<double>().squaredNorm();
+  expected = std::sqrt(expected);
+  for (int threads : {1, 2}) {
+    SetNumThreads(threads);
+    EXPECT_EQ(GradNorm(r), expected) << threads << " threads";
+    ParamRegistry clipped = r;
+    const double norm = ClipGradNorm(clipped, 1.0);
+    EXPECT_EQ(norm, expected);
+    EXPECT_NEAR(GradNorm(clipped), 1.0, 1e-5) << threads << " threads";
+    EXPECT_TRUE((clipped.grads().segment(r.offset(3), r.numel(3)).array() ==
+                 r.grads().segment(r.offset(3), r.numel(3)).array()).all()) << "frozen gradient untouched";
+  }
+  SetNumThreads(1);
 }
 
 TEST(LrScheduleTest, WarmupThenCosine) {
