@@ -25,6 +25,8 @@ constexpr int kMaxTiles = 8;
 // packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
 constexpr Index kSmallA = 16384;
 constexpr double kSmallNtWork = 1 << 25;
+// Rows per block of the row-wise sums (RowSum): summed in registers, two AVX-512 vectors of floats.
+constexpr Index kRowBlock = 32;
 // Entries per item of a parallel copy (256 KiB of floats).
 constexpr Index kMinCopyBlock = 1 << 16;
 // Depth chunk for products with a small output and a long depth.
@@ -292,16 +294,26 @@ void ParallelAssign(MatRef dst, const ConstMatRef& src) {
 
 void RowSum(const ConstMatRef& x, VecRef out, bool accumulate) {
   SIM_CHECK(out.size() == x.rows(), "RowSum: out has ", out.size(), " rows, x has ", x.rows());
-  // Blocks of kRowBlock rows in parallel, each summed over the columns in order (as the whole would be).
-  constexpr Index kRowBlock = 16;
+  // Blocks of kRowBlock rows in parallel, each summed over the columns in order (as the whole would
+  // be); full blocks accumulate in registers (fixed size), the last partial one in place.
   const Index rows = x.rows(), cols = x.cols();
   const auto sum_rows = [&](Index start, Index len) {
+    if (len == kRowBlock) {
+      Eigen::Matrix<Scalar, kRowBlock, 1> acc;  // (kRowBlock)
+      if (accumulate)
+        acc = out.segment<kRowBlock>(start);
+      else
+        acc.setZero();
+      for (Index j = 0; j < cols; ++j) acc += x.col(j).segment<kRowBlock>(start);
+      out.segment<kRowBlock>(start) = acc;
+      return;
+    }
     auto o = out.segment(start, len);
     if (!accumulate) o.setZero();
     for (Index j = 0; j < cols; ++j) o += x.col(j).segment(start, len);
   };
   if (static_cast<double>(rows) * cols < kMinTileWork) {
-    sum_rows(0, rows);
+    for (Index start = 0; start < rows; start += kRowBlock) sum_rows(start, std::min(kRowBlock, rows - start));
     return;
   }
   ParallelFor(static_cast<int>((rows + kRowBlock - 1) / kRowBlock), [&](int i) {

@@ -63,9 +63,20 @@ void LayerNorm::Backward(const ConstMatRef& d_y, const LayerNormCache& cache, Ma
   // parallel; the order, and so the bits, do not depend on the thread count).
   MatMap d_gamma = registry_->Grad(gamma_);
   MatMap d_beta = registry_->Grad(beta_);
-  constexpr Index kRowBlock = 16;
+  constexpr Index kRowBlock = 32;  // full blocks accumulate in registers (fixed size)
   ParallelFor(static_cast<int>((d_model_ + kRowBlock - 1) / kRowBlock), [&](int block) {
     const Index start = block * kRowBlock, len = std::min<Index>(kRowBlock, d_model_ - start);
+    if (len == kRowBlock) {
+      Eigen::Array<Scalar, kRowBlock, 1> dg = d_gamma.col(0).segment<kRowBlock>(start).array();  // (kRowBlock)
+      Eigen::Array<Scalar, kRowBlock, 1> db = d_beta.col(0).segment<kRowBlock>(start).array();   // (kRowBlock)
+      for (Index j = 0; j < n; ++j) {
+        dg += d_y.col(j).segment<kRowBlock>(start).array() * cache.xhat.col(j).segment<kRowBlock>(start).array();
+        db += d_y.col(j).segment<kRowBlock>(start).array();
+      }
+      d_gamma.col(0).segment<kRowBlock>(start) = dg.matrix();
+      d_beta.col(0).segment<kRowBlock>(start) = db.matrix();
+      return;
+    }
     auto dg = d_gamma.col(0).segment(start, len).array();
     auto db = d_beta.col(0).segment(start, len);
     for (Index j = 0; j < n; ++j) {
