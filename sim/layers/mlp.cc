@@ -41,10 +41,13 @@ void ActivationBackward(Activation act, const ConstMatRef& h, MatRef d_h) {
       break;
     case Activation::kGeluTanh: {
       // u = √(2/π)(x + 0.044715 x³):  d/dx = ½(1 + tanh u) + ½ x (1 - tanh² u) √(2/π)(1 + 3·0.044715 x²)
+      // tanh u of one column at a time, in this thread's buffer (grown once: no allocation per step).
+      static thread_local Eigen::Array<Scalar, Eigen::Dynamic, 1> t_buffer;  // (>= F)
+      if (t_buffer.size() < h.rows()) t_buffer.resize(h.rows());
       for (Index j = 0; j < h.cols(); ++j) {
         auto hj = h.col(j).array();
-        const Eigen::Array<Scalar, Eigen::Dynamic, 1> t =
-            (kSqrt2OverPi * (hj + Scalar(0.044715) * hj.cube())).tanh();
+        auto t = t_buffer.head(h.rows());
+        t = (kSqrt2OverPi * (hj + Scalar(0.044715) * hj.cube())).tanh();
         d_h.col(j).array() *= Scalar(0.5) * (Scalar(1) + t) +
                               Scalar(0.5) * hj * (Scalar(1) - t.square()) * kSqrt2OverPi *
                                   (Scalar(1) + Scalar(3 * 0.044715) * hj.square());

@@ -107,7 +107,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         StepCase{{{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}}, 1},
         StepCase{{{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}}, 2},
-        StepCase{{{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2}));
+        StepCase{{{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2},
+        StepCase{{{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}}, 2},
+        StepCase{{{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}}, 1}));
 
 }  // namespace
 }  // namespace sim
