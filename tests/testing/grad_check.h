@@ -20,6 +20,7 @@
 #include "sim/core/rng.h"
 #include "sim/core/types.h"
 #include "sim/params/param_registry.h"
+#include "tests/testing/random_matrix.h"
 
 static_assert(std::is_same_v<sim::Scalar, double>, "gradient checks build against sim_core_f64");
 
@@ -96,15 +97,6 @@ inline void ExpectParamGradientsMatch(ParamRegistry& registry, const Vec& grads,
     ExpectGradientMatches(registry.name(id), registry.values().data() + offset, grads.data() + offset,
                           registry.numel(id), loss, opt);
   }
-}
-
-// A (rows, cols) matrix of N(0, scale^2) entries from a seeded stream.
-inline Mat RandomMat(Index rows, Index cols, uint64_t seed, double scale = 1.0) {
-  Rng rng(seed);
-  Mat m(rows, cols);
-  for (Index j = 0; j < cols; ++j)
-    for (Index i = 0; i < rows; ++i) m(i, j) = scale * rng.Normal();
-  return m;
 }
 
 // Fills every parameter with N(0, scale^2) (norm gains around 1), so checks do not sit at special points.

@@ -9,16 +9,12 @@
 
 #include "sim/core/parallel.h"
 #include "sim/core/rng.h"
+#include "tests/testing/random_matrix.h"
 
 namespace sim {
 namespace {
 
-Mat Random(Index rows, Index cols, uint64_t seed) {
-  Rng rng(seed);
-  Mat m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(rng.Normal());
-  return m;
-}
+using testing::RandomMat;
 
 bool SameBits(const ConstMatRef& x, const ConstMatRef& y) {
   return x.rows() == y.rows() && x.cols() == y.cols() && (x.array() == y.array()).all();
@@ -40,10 +36,10 @@ class GemmPassesTest : public ::testing::TestWithParam<int> {
 TEST_P(GemmPassesTest, PassesEqualSeparatePasses) {
   for (const auto& [m, n, k] : kShapes) {
     for (const Op op_a : {Op::kN, Op::kT}) {
-      const Mat a = op_a == Op::kN ? Random(m, k, 1) : Random(k, m, 1);
-      const Mat b = Random(k, n, 2);
-      const Vec bias = Random(m, 1, 3).col(0);
-      const Mat offsets = Random(m, n, 4);  // the `after` pass adds the offset at its (row, col)
+      const Mat a = op_a == Op::kN ? RandomMat(m, k, 1) : RandomMat(k, m, 1);
+      const Mat b = RandomMat(k, n, 2);
+      const Vec bias = RandomMat(m, 1, 3).col(0);
+      const Mat offsets = RandomMat(m, n, 4);  // the `after` pass adds the offset at its (row, col)
 
       Mat expected(m, n);
       expected.colwise() = bias;
@@ -67,7 +63,7 @@ TEST_P(GemmPassesTest, PassesEqualSeparatePasses) {
 // Accumulate without passes still adds to C; an `after` pass alone runs on the finished sum.
 TEST_P(GemmPassesTest, AccumulateThenAfter) {
   for (const auto& [m, n, k] : kShapes) {
-    const Mat a = Random(m, k, 5), b = Random(k, n, 6), c0 = Random(m, n, 7);
+    const Mat a = RandomMat(m, k, 5), b = RandomMat(k, n, 6), c0 = RandomMat(m, n, 7);
     Mat expected = c0;
     Gemm(a, Op::kN, b, Op::kN, expected, true);
     expected.array() += 1;
@@ -80,8 +76,8 @@ TEST_P(GemmPassesTest, AccumulateThenAfter) {
 
 TEST_P(GemmPassesTest, RowSumEqualsColumnOrderSum) {
   for (const auto& [rows, cols] : std::vector<std::pair<Index, Index>>{{5, 7}, {64, 2048}, {100, 4096}}) {
-    const Mat x = Random(rows, cols, 8);
-    Vec expected = Random(rows, 1, 9).col(0), out = expected;
+    const Mat x = RandomMat(rows, cols, 8);
+    Vec expected = RandomMat(rows, 1, 9).col(0), out = expected;
     for (Index j = 0; j < cols; ++j) expected += x.col(j);
     RowSum(x, out, true);
     EXPECT_TRUE(SameBits(out, expected)) << rows << "x" << cols << " accumulate";
@@ -93,7 +89,7 @@ TEST_P(GemmPassesTest, RowSumEqualsColumnOrderSum) {
 }
 
 TEST_P(GemmPassesTest, ParallelAssignCopies) {
-  const Mat src = Random(64, 5000, 10);
+  const Mat src = RandomMat(64, 5000, 10);
   Mat dst = Mat::Zero(64, 5000);
   ParallelAssign(dst, src);
   EXPECT_TRUE(SameBits(dst, src));
@@ -105,7 +101,7 @@ INSTANTIATE_TEST_SUITE_P(Threads, GemmPassesTest, ::testing::Values(1, 2));
 
 // A `before` pass needs accumulate: without it the product would overwrite what the pass wrote.
 TEST(GemmPassesContractTest, BeforeWithoutAccumulateIsRejected) {
-  const Mat a = Random(8, 8, 11), b = Random(8, 8, 12);
+  const Mat a = RandomMat(8, 8, 11), b = RandomMat(8, 8, 12);
   Mat c(8, 8);
   const auto noop = [](MatRef, Index, Index) {};
   EXPECT_ANY_THROW(Gemm(a, Op::kN, b, Op::kN, c, false, TilePass(noop)));

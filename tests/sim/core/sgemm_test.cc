@@ -10,16 +10,12 @@
 
 #include "sim/core/parallel.h"
 #include "sim/core/rng.h"
+#include "tests/testing/random_matrix.h"
 
 namespace sim {
 namespace {
 
-Mat Random(Index rows, Index cols, uint64_t seed) {
-  Rng rng(seed);
-  Mat m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(rng.Normal());
-  return m;
-}
+using testing::RandomMat;
 
 #if defined(__AVX512F__)  // builds without AVX-512 use Eigen's product; the test below covers both
 TEST(SgemmTest, MatchesEigenOnEdgeShapes) {
@@ -34,13 +30,13 @@ TEST(SgemmTest, MatchesEigenOnEdgeShapes) {
         for (int ops = 0; ops < 4; ++ops) {
           if (m * n * k > 3000000) continue;
           const bool ta = ops & 1, tb = ops & 2;
-          const Mat a = ta ? Random(k + 3, m, ++seed) : Random(m + 3, k, ++seed);  // leading dim > rows
-          const Mat b = tb ? Random(n + 2, k, ++seed) : Random(k + 2, n, ++seed);
+          const Mat a = ta ? RandomMat(k + 3, m, ++seed) : RandomMat(m + 3, k, ++seed);  // leading dim > rows
+          const Mat b = tb ? RandomMat(n + 2, k, ++seed) : RandomMat(k + 2, n, ++seed);
           const auto av = ta ? a.topRows(k) : a.topRows(m);
           const auto bv = tb ? b.topRows(n) : b.topRows(k);
           Mat expected = ta ? Mat(av.transpose()) : Mat(av);
           expected = expected * (tb ? Mat(bv.transpose()) : Mat(bv));
-          Mat c = Random(m + 5, n, ++seed), c0 = c;
+          Mat c = RandomMat(m + 5, n, ++seed), c0 = c;
           SgemmAvx512(m, n, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, c.data(), c.rows(), false, pa, pb);
           const double scale = 1e-5 * std::sqrt(static_cast<double>(k)) + 1e-6;
           ASSERT_LT((c.topRows(m) - expected).cwiseAbs().maxCoeff(), scale)
@@ -57,7 +53,7 @@ TEST(SgemmTest, MatchesEigenOnEdgeShapes) {
 // Gemm's tiles (over output columns, rows, or depth chunks) give the same bits for any thread count.
 TEST(SgemmTest, GemmTilesAreThreadCountInvariant) {
   for (const auto& [m, n, k] : std::vector<std::tuple<Index, Index, Index>>{{128, 4096, 128}, {600, 64, 96}, {128, 96, 5000}}) {
-    const Mat a = Random(m, k, 1), b = Random(k, n, 2);
+    const Mat a = RandomMat(m, k, 1), b = RandomMat(k, n, 2);
     Mat c1(m, n), c2(m, n);
     SetNumThreads(1);
     Gemm(a, Op::kN, b, Op::kN, c1, false);

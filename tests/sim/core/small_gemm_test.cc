@@ -10,19 +10,15 @@
 #include <cmath>
 
 #include "sim/core/rng.h"
+#include "tests/testing/random_matrix.h"
 #include "sim/core/types.h"
 
 namespace sim {
 namespace {
 
-#if defined(__AVX512F__)
-Mat RandomMat(Index rows, Index cols, uint64_t seed) {
-  Rng rng(seed);
-  Mat m(rows, cols);
-  for (Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<Scalar>(rng.Normal());
-  return m;
-}
+using testing::RandomMat;
 
+#if defined(__AVX512F__)
 TEST(SmallGemmTest, MatchesEigenOnEdgeShapes) {
   ASSERT_TRUE(HasSmallGemm());
   uint64_t seed = 1;
