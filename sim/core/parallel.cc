@@ -111,7 +111,9 @@ bool UseSgemm() {
   return false;
 }
 
-void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate) {
+// C (+)= op(A) op(B) on this thread; with a bias (C's rows, accumulate=false): C = bias 1ᵀ + op(A) op(B).
+void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
+                const Scalar* bias = nullptr) {
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
   if constexpr (std::is_same_v<Scalar, float>) {
@@ -131,18 +133,23 @@ void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
           lda = m;
         }
         SmallGemm(op_b == Op::kT, m, n, k, a_ptr, lda, reinterpret_cast<const float*>(b.data()), b.outerStride(),
-                  reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate);
+                  reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate,
+                  reinterpret_cast<const float*>(bias));
         return;
       }
       float* pack_a = reinterpret_cast<float*>(PackingBuffers::Grow(buf.a, buf.a_size, kSgemmPackA));
       float* pack_b = reinterpret_cast<float*>(PackingBuffers::Grow(buf.b, buf.b_size, kSgemmPackB));
       SgemmAvx512(m, n, k, reinterpret_cast<const float*>(a.data()), a.outerStride(), op_a == Op::kT,
                   reinterpret_cast<const float*>(b.data()), b.outerStride(), op_b == Op::kT,
-                  reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate, pack_a, pack_b);
+                  reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate, pack_a, pack_b,
+                  reinterpret_cast<const float*>(bias));
       return;
     }
   }
-  if (!accumulate) c.setZero();
+  if (bias != nullptr && !accumulate)
+    c.colwise() = Eigen::Map<const Vec>(bias, m);
+  else if (!accumulate)
+    c.setZero();
   if (m == 0 || n == 0 || k == 0) return;
   // A column-major matrix read transposed is a row-major matrix with the same stride.
   const Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
@@ -199,17 +206,19 @@ void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
   ProductOps(a, op_a, b, op_b, c, accumulate);
 }
 
-void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
-          const TilePass& before, const TilePass& after) {
-  CheckGemmShapes("Gemm", a, op_a, b, op_b, c);
-  SIM_CHECK(accumulate || !before, "Gemm: a `before` pass needs accumulate=true (the product is added to it)");
+namespace {
+
+// Gemm and GemmBias: C = after(before(C) + op(A) op(B)), after(op(A) op(B)) or, with a bias (C's rows,
+// accumulate=false), after(bias 1ᵀ + op(A) op(B)).
+void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
+               const Scalar* bias, const TilePass& before, const TilePass& after) {
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
   // One tile: the passes and the product on this thread.
   const auto product = [&](const ConstMatRef& a_part, Op op_a_part, const ConstMatRef& b_part, MatRef c_part,
                            Index row0, Index col0) {
     if (before) before(c_part, row0, col0);
-    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate);
+    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate, bias == nullptr ? nullptr : bias + row0);
     if (after) after(c_part, row0, col0);
   };
   if (static_cast<double>(m) * n * k < kMinTileWork) {
@@ -272,13 +281,33 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
     ParallelFor(col_blocks, [&](int j) {
       const Index start = j * kTileQuantum, len = std::min(kTileQuantum, n - start);
       auto dst = c.middleCols(start, len);
-      if (!accumulate) dst.setZero();
+      if (bias != nullptr)
+        dst.colwise() = Eigen::Map<const Vec>(bias, m);
+      else if (!accumulate)
+        dst.setZero();
       for (int i = 0; i < n_chunks; ++i) dst += MatMap(partials + i * block, m, n).middleCols(start, len);
       if (after) after(dst, 0, start);
     });
     return;
   }
   product(a, op_a, b, c, 0, 0);
+}
+
+}  // namespace
+
+void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
+          const TilePass& before, const TilePass& after) {
+  CheckGemmShapes("Gemm", a, op_a, b, op_b, c);
+  SIM_CHECK(accumulate || !before, "Gemm: a `before` pass needs accumulate=true (the product is added to it)");
+  TiledGemm(a, op_a, b, op_b, c, accumulate, nullptr, before, after);
+}
+
+void GemmBias(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, const ConstVecRef& bias, MatRef c,
+              const TilePass& after) {
+  CheckGemmShapes("GemmBias", a, op_a, b, op_b, c);
+  if (bias.size() != c.rows())
+    throw ShapeError(Concat("GemmBias: bias has ", bias.size(), " entries, C has ", c.rows(), " rows"));
+  TiledGemm(a, op_a, b, op_b, c, false, bias.data(), TilePass(), after);
 }
 
 void ParallelAssign(MatRef dst, const ConstMatRef& src) {

@@ -62,6 +62,12 @@ class TilePass {
 void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
           const TilePass& before = TilePass(), const TilePass& after = TilePass());
 
+// C = after(bias 1ᵀ + op(A) op(B)), bias (C's rows): a linear layer's output. The kernels add the bias
+// to each entry's finished sum as they store it, so no pass over C sets it first; the bits are those
+// of filling C with the bias and calling Gemm with accumulate=true.
+void GemmBias(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, const ConstVecRef& bias, MatRef c,
+              const TilePass& after = TilePass());
+
 // dst = src, blocks of columns in parallel.
 void ParallelAssign(MatRef dst, const ConstMatRef& src);
 

@@ -120,8 +120,10 @@ void PackBRows(const float* b, long ldb, long j0, long nc, long k0, long kc, flo
   }
 }
 
-// The mr x nr corner of tile c (ldc) += (or =, when overwrite) panel(A) panel(B) over kc.
-void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long mr, long nr, bool overwrite) {
+// The mr x nr corner of tile c (ldc) += panel(A) panel(B) over kc; when overwrite, c = the product, or
+// c = bias + the product with a bias (the tile's rows, mr entries).
+void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long mr, long nr, bool overwrite,
+            const float* bias) {
   __m512 acc[kNr][2];
   for (int j = 0; j < kNr; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
   for (long k = 0; k < kc; ++k) {
@@ -136,6 +138,14 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
     bp += kNr;
   }
   if (mr == kMr && nr == kNr) {
+    if (overwrite && bias != nullptr) {
+      const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+      for (int j = 0; j < kNr; ++j) {
+        _mm512_storeu_ps(c + j * ldc, _mm512_add_ps(b0, acc[j][0]));
+        _mm512_storeu_ps(c + j * ldc + 16, _mm512_add_ps(b1, acc[j][1]));
+      }
+      return;
+    }
     for (int j = 0; j < kNr; ++j) {
       float* cj = c + j * ldc;
       if (overwrite) {
@@ -154,7 +164,8 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
     _mm512_store_ps(tile[j] + 16, acc[j][1]);
   }
   for (long j = 0; j < nr; ++j)
-    for (long i = 0; i < mr; ++i) c[i + j * ldc] = overwrite ? tile[j][i] : c[i + j * ldc] + tile[j][i];
+    for (long i = 0; i < mr; ++i)
+      c[i + j * ldc] = !overwrite ? c[i + j * ldc] + tile[j][i] : bias != nullptr ? bias[i] + tile[j][i] : tile[j][i];
 }
 
 }  // namespace
@@ -162,11 +173,13 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
 bool HasAvx512Sgemm() { return true; }
 
 void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
-                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b) {
+                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b, const float* bias) {
   if (m <= 0 || n <= 0) return;
+  if (accumulate) bias = nullptr;  // C + op(A) op(B): the bias is already in C, if anywhere
   if (k <= 0) {
     if (!accumulate)
-      for (long j = 0; j < n; ++j) std::fill(c + j * ldc, c + j * ldc + m, 0.f);
+      for (long j = 0; j < n; ++j)
+        for (long i = 0; i < m; ++i) c[i + j * ldc] = bias != nullptr ? bias[i] : 0.f;
     return;
   }
   for (long jc = 0; jc < n; jc += kNc) {
@@ -186,7 +199,8 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
         for (long jr = 0; jr < nc; jr += kNr)
           for (long ir = 0; ir < mc; ir += kMr)
             Kernel(kc, pack_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
-                   std::min(kMr, mc - ir), std::min(kNr, nc - jr), overwrite);
+                   std::min(kMr, mc - ir), std::min(kNr, nc - jr), overwrite,
+                   bias != nullptr ? bias + ic + ir : nullptr);
       }
     }
   }
@@ -197,7 +211,7 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
 bool HasAvx512Sgemm() { return false; }
 
 void SgemmAvx512(long, long, long, const float*, long, bool, const float*, long, bool, float*, long, bool, float*,
-                 float*) {}
+                 float*, const float*) {}
 
 #endif
 

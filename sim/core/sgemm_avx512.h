@@ -20,8 +20,11 @@ bool HasAvx512Sgemm();
 inline constexpr std::size_t kSgemmPackA = 192 * 256;
 inline constexpr std::size_t kSgemmPackB = 256 * 3072;
 
-// C (m x n, leading dimension ldc) (+)= op(A) op(B); op(A) is m x k, op(B) is k x n.
+// C (m x n, leading dimension ldc) (+)= op(A) op(B); op(A) is m x k, op(B) is k x n. With a bias (m
+// entries) and accumulate=false: C = bias 1ᵀ + op(A) op(B), the bias added where the first depth block
+// is stored (the same bits as filling C with the bias and accumulating, without that pass over C).
 void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
-                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b);
+                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b,
+                 const float* bias = nullptr);
 
 }  // namespace sim

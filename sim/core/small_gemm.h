@@ -13,7 +13,9 @@ namespace sim {
 bool HasSmallGemm();
 
 // c (ldc) = a (lda) op(b) (ldb) (accumulate=false) or += (accumulate=true); op(b) = bᵀ when trans_b.
+// With a bias (m entries) and accumulate=false: c = bias 1ᵀ + a op(b), the bias added to each entry's
+// finished sum (the same bits as filling c with the bias and accumulating, without that pass over c).
 void SmallGemm(bool trans_b, long m, long n, long k, const float* a, long lda, const float* b, long ldb, float* c,
-               long ldc, bool accumulate);
+               long ldc, bool accumulate, const float* bias = nullptr);
 
 }  // namespace sim

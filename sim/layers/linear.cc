@@ -25,12 +25,9 @@ void Linear::Forward(const ConstMatRef& x, MatRef y, bool accumulate, const Tile
     Gemm(w, Op::kN, x, Op::kN, y, accumulate, TilePass(), then);
     return;
   }
-  // The bias goes in inside Gemm's tiles (no separate pass over y): y = b, then y += W x; or, when
-  // accumulating, y += W x, then y += b.
+  // The bias goes in without a separate pass over y: y = b + W x, added by the GEMM kernels as they store
+  // y; or, when accumulating, y += W x, then y += b inside Gemm's tiles.
   const auto bias = std::as_const(*registry_).Value(b_).col(0);  // (out)
-  const auto set_bias = [&](MatRef block, Index row0, Index) {
-    block.colwise() = bias.segment(row0, block.rows());
-  };
   const auto add_bias_then = [&](MatRef block, Index row0, Index col0) {
     block.colwise() += bias.segment(row0, block.rows());
     if (then) then(block, row0, col0);
@@ -38,7 +35,7 @@ void Linear::Forward(const ConstMatRef& x, MatRef y, bool accumulate, const Tile
   if (accumulate)
     Gemm(w, Op::kN, x, Op::kN, y, true, TilePass(), TilePass(add_bias_then));
   else
-    Gemm(w, Op::kN, x, Op::kN, y, true, TilePass(set_bias), then);
+    GemmBias(w, Op::kN, x, Op::kN, bias, y, then);
 }
 
 void Linear::BackwardParams(const ConstMatRef& x, const ConstMatRef& d_y) const {

@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "sim/core/error.h"
 #include "sim/core/parallel.h"
 #include "sim/core/rng.h"
 #include "tests/testing/random_matrix.h"
@@ -20,9 +21,10 @@ bool SameBits(const ConstMatRef& x, const ConstMatRef& y) {
   return x.rows() == y.rows() && x.cols() == y.cols() && (x.array() == y.array()).all();
 }
 
-// (m, n, k): one piece (< 2^18 multiply-adds), column tiles, row tiles, depth chunks.
+// (m, n, k): one piece (< 2^18 multiply-adds), column tiles, row tiles, depth chunks; column tiles
+// on the unpacked kernel's 48-row tile and on the packed kernel with two depth blocks.
 const std::vector<std::tuple<Index, Index, Index>> kShapes = {
-    {24, 40, 16}, {64, 2048, 64}, {1100, 48, 40}, {48, 40, 4500}};
+    {24, 40, 16}, {64, 2048, 64}, {1100, 48, 40}, {48, 40, 4500}, {40, 1024, 64}, {200, 700, 300}};
 
 class GemmPassesTest : public ::testing::TestWithParam<int> {
  protected:
@@ -58,6 +60,31 @@ TEST_P(GemmPassesTest, PassesEqualSeparatePasses) {
       EXPECT_TRUE((visits.array() == 1).all()) << m << "x" << n << "x" << k << ": every element once";
     }
   }
+}
+
+// GemmBias (the kernels add the bias as they store C): the bits of filling C with the bias and
+// accumulating the product, on every tiling path, both kernels and both layouts of A and B.
+TEST_P(GemmPassesTest, GemmBiasEqualsFillingThenAccumulating) {
+  for (const auto& [m, n, k] : kShapes) {
+    for (const Op op_a : {Op::kN, Op::kT})
+      for (const Op op_b : {Op::kN, Op::kT}) {
+        const Mat a = op_a == Op::kN ? RandomMat(m, k, 11) : RandomMat(k, m, 11);
+        const Mat b = op_b == Op::kN ? RandomMat(k, n, 12) : RandomMat(n, k, 12);
+        const Vec bias = RandomMat(m, 1, 13).col(0);
+        Mat expected(m, n);
+        expected.colwise() = bias;
+        Gemm(a, op_a, b, op_b, expected, true);
+        expected.array() *= 2;
+        Mat c = RandomMat(m, n, 14);  // overwritten
+        const auto twice = [](MatRef block, Index, Index) { block.array() *= 2; };
+        GemmBias(a, op_a, b, op_b, bias, c, TilePass(twice));
+        EXPECT_TRUE(SameBits(c, expected))
+            << m << "x" << n << "x" << k << " op_a " << (op_a == Op::kT) << " op_b " << (op_b == Op::kT);
+      }
+  }
+  const Mat a = RandomMat(8, 4, 15), b = RandomMat(4, 6, 16);
+  Mat c(8, 6);
+  EXPECT_THROW(GemmBias(a, Op::kN, b, Op::kN, Vec::Zero(7), c), ShapeError);
 }
 
 // Accumulate without passes still adds to C; an `after` pass alone runs on the finished sum.
