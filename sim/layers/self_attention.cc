@@ -1,5 +1,6 @@
 #include "sim/layers/self_attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
@@ -74,6 +75,13 @@ inline void Small(bool trans_b, Index m, Index n, Index k, const Scalar* a, Inde
   SmallGemm(trans_b, m, n, k, reinterpret_cast<const float*>(a), lda, reinterpret_cast<const float*>(b), ldb,
             reinterpret_cast<float*>(c), ldc, false);
 }
+
+// Causal attention skips the products' masked part: query q sees keys 0..q, so query columns
+// [j0, j0 + w) need key rows [0, j0 + w) only (scores, their gradient, and the depth of V P and
+// K d_S), and key columns [j0, j0 + w) of d_V = d_O Pᵀ and d_K = Q d_Sᵀ need queries from j0 on. What
+// is skipped are masked scores (never read) and products with P = 0 or d_S = 0 at the end or the start
+// of an entry's FMA chain, which leave the chain's value as it is: the same bits as the full products.
+constexpr Index kCausalBlock = 16;
 
 // dst (cols x rows, ld rows... contiguous) = srcᵀ for a (rows x cols) block with column stride ld.
 inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, Scalar* dst) {
@@ -155,9 +163,21 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
       // S = Kᵀ Q as (Kᵀ, contiguous) Q; O = V P.
       Scalar* kt = c.transposed[ThreadIndex()].data();  // (T_k, Dh)
       TransposeInto(c.k.data() + offset, d, dh, t, kt);
-      Small(false, t, t, dh, kt, t, c.q.data() + offset, d, p.data(), t);
-      SoftmaxColumns(p, scale, cfg_.causal);
-      Small(false, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
+      if (!cfg_.causal) {
+        Small(false, t, t, dh, kt, t, c.q.data() + offset, d, p.data(), t);
+        SoftmaxColumns(p, scale, false);
+        Small(false, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
+        return;
+      }
+      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {  // scores of keys [0, seen) for queries [j0, j0 + w)
+        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+        Small(false, seen, w, dh, kt, t, c.q.data() + offset + j0 * d, d, p.data() + j0 * t, t);
+      }
+      SoftmaxColumns(p, scale, true);
+      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {  // O(:, q) = V(:, 0..seen) P(0..seen, q)
+        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+        Small(false, dh, w, seen, c.v.data() + offset, d, p.data() + j0 * t, t, c.heads.data() + offset + j0 * d, d);
+      }
       return;
     }
     // S = Kᵀ Q / √Dh, then P = softmax over keys per query column.
@@ -200,12 +220,33 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
       Scalar* vt = c.transposed[ThreadIndex()].data();  // Vᵀ (T, Dh)
       // d_P = Vᵀ d_O, d_V = d_O Pᵀ
       TransposeInto(c.v.data() + offset, d, dh, t, vt);
-      Small(false, t, t, dh, vt, t, c.d_heads.data() + offset, d, d_s.data(), t);
-      Small(true, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
+      if (!cfg_.causal) {
+        Small(false, t, t, dh, vt, t, c.d_heads.data() + offset, d, d_s.data(), t);
+        Small(true, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
+        SoftmaxColumnsBackward(p, d_s, scale);
+        // d_Q = K d_S, d_K = Q d_Sᵀ
+        Small(false, dh, t, t, c.k.data() + offset, d, d_s.data(), t, c.d_q.data() + offset, d);
+        Small(true, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
+        return;
+      }
+      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {
+        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+        // d_P(0..seen, q) = Vᵀ d_O(:, q); the rows below are masked (P = 0): zero, as the softmax
+        // backward reads whole columns.
+        Small(false, seen, w, dh, vt, t, c.d_heads.data() + offset + j0 * d, d, d_s.data() + j0 * t, t);
+        d_s.block(seen, j0, t - seen, w).setZero();
+        // d_V(:, k) = Σ_{q >= j0} d_O(:, q) P(k, q) for keys k in [j0, j0 + w)
+        Small(true, dh, w, t - j0, c.d_heads.data() + offset + j0 * d, d, p.data() + j0 + j0 * t, t,
+              c.d_v.data() + offset + j0 * d, d);
+      }
       SoftmaxColumnsBackward(p, d_s, scale);
-      // d_Q = K d_S, d_K = Q d_Sᵀ
-      Small(false, dh, t, t, c.k.data() + offset, d, d_s.data(), t, c.d_q.data() + offset, d);
-      Small(true, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
+      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {
+        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+        // d_Q(:, q) = K(:, 0..seen) d_S(0..seen, q); d_K(:, k) = Σ_{q >= j0} Q(:, q) d_S(k, q)
+        Small(false, dh, w, seen, c.k.data() + offset, d, d_s.data() + j0 * t, t, c.d_q.data() + offset + j0 * d, d);
+        Small(true, dh, w, t - j0, c.q.data() + offset + j0 * d, d, d_s.data() + j0 + j0 * t, t,
+              c.d_k.data() + offset + j0 * d, d);
+      }
       return;
     }
     // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
