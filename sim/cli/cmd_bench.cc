@@ -5,6 +5,8 @@
 //   sim bench --config mid,large --threads 2 --json
 //   sim bench --config tiny --export-dir /tmp/cases   also writes tiny.h5 (model, weights, batch)
 //                                                     for bench/torch_reference.py bench
+//   sim bench --config mid --gemm-profile             also the time of the linear layers' products,
+//                                                     by shape (calls, ms per step, share, GFLOP/s)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -93,10 +95,12 @@ struct BenchResult {
   size_t implied_bytes = 0;   // parameters + gradients + AdamW moments + the model's activations
   size_t workspace_bytes = 0;
   int steps = 0;
+  double timed_seconds = 0;                 // all timing windows together
+  std::vector<GemmProfileEntry> gemm;       // --gemm-profile: the timed steps' products by shape
 };
 
 BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, int reps, double peak_gflops,
-                      const std::string& export_dir) {
+                      const std::string& export_dir, bool gemm_profile) {
   const size_t rss_before = CurrentRss();
   ResetPeakRss();
   std::map<std::string, std::string> given = config.options;
@@ -132,6 +136,8 @@ BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, in
   for (int i = 0; i < 3 || std::chrono::duration<double>(Clock::now() - warm_start).count() < 0.1; ++i) step();
   std::vector<double> rates;
   BenchResult r;
+  TakeGemmProfile();  // drop the warm-up's entries
+  SetGemmProfiling(gemm_profile);
   for (int rep = 0; rep < reps; ++rep) {
     const auto start = Clock::now();
     int steps = 0;
@@ -143,7 +149,10 @@ BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, in
     } while (elapsed < seconds / reps);
     rates.push_back(steps / elapsed);
     r.steps += steps;
+    r.timed_seconds += elapsed;
   }
+  SetGemmProfiling(false);
+  r.gemm = TakeGemmProfile();
   std::sort(rates.begin(), rates.end());
   r.name = config.name;
   r.steps_per_second = rates[rates.size() / 2];
@@ -172,6 +181,40 @@ BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, in
   return r;
 }
 
+// --gemm-profile, table form: the products of one configuration's timed steps by shape.
+void PrintGemmProfile(const BenchResult& r) {
+  if (r.steps == 0) return;
+  const double step_ms = 1e3 * r.timed_seconds / r.steps;
+  double gemm_ms = 0;
+  for (const GemmProfileEntry& e : r.gemm) gemm_ms += 1e3 * e.seconds / r.steps;
+  std::printf("  GEMM profile of %s: %.2f ms per step, of which Gemm/GemmBias calls %.2f ms (%.1f%%)\n",
+              r.name.c_str(), step_ms, gemm_ms, 100 * gemm_ms / step_ms);
+  std::printf("  %6s %6s %6s %5s %5s %-11s %10s %9s %7s %9s\n", "m", "n", "k", "op(A)", "op(B)", "form",
+              "calls/step", "ms/step", "of step", "GFLOP/s");
+  for (const GemmProfileEntry& e : r.gemm) {
+    const double ms = 1e3 * e.seconds / r.steps;
+    std::printf("  %6ld %6ld %6ld %5s %5s %-11s %10.1f %9.3f %6.1f%% %9.1f\n", static_cast<long>(e.m),
+                static_cast<long>(e.n), static_cast<long>(e.k), e.op_a == Op::kT ? "T" : "N",
+                e.op_b == Op::kT ? "T" : "N", e.form, static_cast<double>(e.calls) / r.steps, ms,
+                100 * ms / step_ms, 2.0 * e.m * e.n * e.k * e.calls / e.seconds / 1e9);
+  }
+}
+
+// --gemm-profile, JSON form: a list to append to the configuration's object.
+std::string GemmProfileJson(const BenchResult& r) {
+  std::string out = "[";
+  for (const GemmProfileEntry& e : r.gemm) {
+    char item[256];
+    std::snprintf(item, sizeof item,
+                  "%s{\"m\": %ld, \"n\": %ld, \"k\": %ld, \"op_a\": \"%s\", \"op_b\": \"%s\", \"form\": \"%s\", "
+                  "\"calls\": %ld, \"seconds\": %.6g}",
+                  out.size() > 1 ? ", " : "", static_cast<long>(e.m), static_cast<long>(e.n), static_cast<long>(e.k),
+                  e.op_a == Op::kT ? "T" : "N", e.op_b == Op::kT ? "T" : "N", e.form, e.calls, e.seconds);
+    out += item;
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 int RunBench(const std::vector<std::string>& args) {
@@ -184,11 +227,13 @@ int RunBench(const std::vector<std::string>& args) {
       ("reps", po::value<int>()->default_value(5), "timing windows per configuration; the median is reported")
       ("json", "print one JSON object per configuration instead of a table")
       ("export-dir", po::value<std::string>()->default_value(""), "also write <dir>/<config>.h5 case files (model, weights, batch) for bench/torch_reference.py")
+      ("gemm-profile", "also time the linear layers' products (every Gemm/GemmBias call) in the timed steps and print them by shape: where the step's time goes")
       ("list", "list the configurations and exit");
   ParsedCommand cmd = ParseCommand("bench", args, flags, OptionSet(), false);
   const std::vector<BenchConfig> all = BenchConfigs();
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth] [--threads N] [--json]\n\n" << flags;
+    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth] [--threads N] [--json] [--gemm-profile]\n\n"
+              << flags;
     return kExitOk;
   }
   if (cmd.flags.count("list")) {
@@ -215,6 +260,7 @@ int RunBench(const std::vector<std::string>& args) {
   if (which == "all") chosen = all;
   const std::string export_dir = cmd.flags["export-dir"].as<std::string>();
   const bool json = cmd.flags.count("json") > 0;
+  const bool gemm_profile = cmd.flags.count("gemm-profile") > 0;
 
   const FmaProbeResult peak = MeasureFmaPeak(threads, 0.3);
   if (!json)
@@ -223,15 +269,16 @@ int RunBench(const std::vector<std::string>& args) {
                 peak.gflops, threads, peak.vector_lanes, "config", "steps/s", "(min-max)", "tokens/s", "GFLOP/s",
                 "of peak", "RSS MB", "implied", "ratio");
   for (const BenchConfig& c : chosen) {
-    const BenchResult r = RunConfig(c, threads, seconds, reps, peak.gflops, export_dir);
+    const BenchResult r = RunConfig(c, threads, seconds, reps, peak.gflops, export_dir, gemm_profile);
     if (json) {
       std::printf(
           "{\"config\": \"%s\", \"threads\": %d, \"steps_per_second\": %.6g, \"min_steps_per_second\": %.6g, "
           "\"max_steps_per_second\": %.6g, \"tokens_per_second\": %.6g, \"gflop_per_step\": %.6g, "
           "\"gflops\": %.6g, \"peak_gflops\": %.6g, \"peak_fraction\": %.4f, \"rss_bytes\": %zu, "
-          "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"timed_steps\": %d}\n",
+          "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"timed_steps\": %d, \"timed_seconds\": %.6g%s%s}\n",
           r.name.c_str(), threads, r.steps_per_second, r.min_sps, r.max_sps, r.tokens_per_second, r.gflop_per_step,
-          r.gflops, peak.gflops, r.peak_fraction, r.rss_bytes, r.implied_bytes, r.workspace_bytes, r.steps);
+          r.gflops, peak.gflops, r.peak_fraction, r.rss_bytes, r.implied_bytes, r.workspace_bytes, r.steps,
+          r.timed_seconds, gemm_profile ? ", \"gemm_profile\": " : "", gemm_profile ? GemmProfileJson(r).c_str() : "");
     } else {
       char range[32];
       std::snprintf(range, sizeof range, "(%.4g-%.4g)", r.min_sps, r.max_sps);
@@ -239,6 +286,7 @@ int RunBench(const std::vector<std::string>& args) {
                   r.steps_per_second, range, r.tokens_per_second, r.gflops, 100 * r.peak_fraction,
                   r.rss_bytes / 1e6, r.implied_bytes / 1e6,
                   r.implied_bytes ? static_cast<double>(r.rss_bytes) / r.implied_bytes : 0.0);
+      if (gemm_profile) PrintGemmProfile(r);
     }
     std::fflush(stdout);
   }

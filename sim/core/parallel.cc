@@ -2,7 +2,13 @@
 
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <tuple>
 #include <type_traits>
 #include <Eigen/Core>
 
@@ -293,10 +299,67 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
   product(a, op_a, b, c, 0, 0);
 }
 
+// The --gemm-profile entries, by (m, n, k, op(A), op(B), form).
+struct GemmProfile {
+  std::atomic<bool> on{false};
+  std::mutex mutex;
+  std::map<std::tuple<Index, Index, Index, int, int, std::string>, GemmProfileEntry> entries;
+};
+GemmProfile& Profile() {
+  static GemmProfile profile;
+  return profile;
+}
+
+// Times one Gemm or GemmBias call into its entry, when profiling is on.
+class GemmTimer {
+ public:
+  GemmTimer(const ConstMatRef& a, Op op_a, Op op_b, const MatRef& c, const char* form)
+      : on_(Profile().on.load(std::memory_order_relaxed)) {
+    if (!on_) return;
+    entry_ = {c.rows(), c.cols(), op_a == Op::kN ? a.cols() : a.rows(), op_a, op_b, form, 1, 0.0};
+    start_ = std::chrono::steady_clock::now();
+  }
+  ~GemmTimer() {
+    if (!on_) return;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    GemmProfile& p = Profile();
+    const std::lock_guard<std::mutex> lock(p.mutex);
+    GemmProfileEntry& e = p.entries[{entry_.m, entry_.n, entry_.k, static_cast<int>(entry_.op_a),
+                                     static_cast<int>(entry_.op_b), entry_.form}];
+    if (e.calls == 0) {  // new entry
+      e = entry_;
+      e.calls = 0;
+    }
+    ++e.calls;
+    e.seconds += seconds;
+  }
+  GemmTimer(const GemmTimer&) = delete;
+  GemmTimer& operator=(const GemmTimer&) = delete;
+
+ private:
+  bool on_;
+  GemmProfileEntry entry_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 }  // namespace
+
+void SetGemmProfiling(bool on) { Profile().on.store(on); }
+
+std::vector<GemmProfileEntry> TakeGemmProfile() {
+  GemmProfile& p = Profile();
+  const std::lock_guard<std::mutex> lock(p.mutex);
+  std::vector<GemmProfileEntry> out;
+  for (const auto& [key, entry] : p.entries) out.push_back(entry);
+  p.entries.clear();
+  std::stable_sort(out.begin(), out.end(),
+                   [](const GemmProfileEntry& x, const GemmProfileEntry& y) { return x.seconds > y.seconds; });
+  return out;
+}
 
 void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
           const TilePass& before, const TilePass& after) {
+  const GemmTimer timer(a, op_a, op_b, c, accumulate ? "C += AB" : "C = AB");
   CheckGemmShapes("Gemm", a, op_a, b, op_b, c);
   SIM_CHECK(accumulate || !before, "Gemm: a `before` pass needs accumulate=true (the product is added to it)");
   TiledGemm(a, op_a, b, op_b, c, accumulate, nullptr, before, after);
@@ -304,6 +367,7 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
 
 void GemmBias(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, const ConstVecRef& bias, MatRef c,
               const TilePass& after) {
+  const GemmTimer timer(a, op_a, op_b, c, "C = b + AB");
   CheckGemmShapes("GemmBias", a, op_a, b, op_b, c);
   if (bias.size() != c.rows())
     throw ShapeError(Concat("GemmBias: bias has ", bias.size(), " entries, C has ", c.rows(), " rows"));

@@ -5,6 +5,8 @@
 // spread over the engine's threads. The same inputs therefore give the same bits with 1 or N threads.
 #pragma once
 
+#include <vector>
+
 #include "sim/core/thread_pool.h"
 #include "sim/core/types.h"
 
@@ -67,6 +69,20 @@ void Gemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c
 // of filling C with the bias and calling Gemm with accumulate=true.
 void GemmBias(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, const ConstVecRef& bias, MatRef c,
               const TilePass& after = TilePass());
+
+// Where a step's product time goes (`sim bench --gemm-profile`): when on, every Gemm and GemmBias
+// call is timed on the calling thread and added to its product shape's entry. Off by default (one
+// branch per call; nothing allocated).
+struct GemmProfileEntry {
+  Index m = 0, n = 0, k = 0;  // C (m, n), depth k
+  Op op_a = Op::kN, op_b = Op::kN;
+  const char* form = "";  // "C = AB", "C += AB" or "C = b + AB" (GemmBias)
+  long calls = 0;
+  double seconds = 0;
+};
+void SetGemmProfiling(bool on);
+// The entries so far, longest total time first; clears them.
+std::vector<GemmProfileEntry> TakeGemmProfile();
 
 // dst = src, blocks of columns in parallel.
 void ParallelAssign(MatRef dst, const ConstMatRef& src);

@@ -450,3 +450,19 @@ TEST(CliTest, SameSeedGivesIdenticalResultFiles) {
   EXPECT_EQ(ha.AttrInt("/", "seed"), hb.AttrInt("/", "seed"));
   EXPECT_NE(a["/params/blocks.0.attn.wq"], c["/params/blocks.0.attn.wq"]) << "another seed, other weights";
 }
+
+// sim bench --gemm-profile: after the configuration's row, its linear-layer products by shape (the
+// biased forward products as "C = b + AB"); with --json, a "gemm_profile" list in its object.
+TEST(CliTest, BenchGemmProfileListsTheLinearProducts) {
+  Result r = RunSim("bench --config tiny --seconds 0.05 --reps 1 --gemm-profile", "2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("GEMM profile of tiny"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("C = b + AB"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("calls/step"), std::string::npos) << r.output;
+  r = RunSim("bench --config tiny --seconds 0.05 --reps 1 --gemm-profile --json", "2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"gemm_profile\": [{\"m\": "), std::string::npos) << r.output;
+  r = RunSim("bench --config tiny --seconds 0.05 --reps 1 --json", "2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("gemm_profile"), std::string::npos) << "only when asked: " << r.output;
+}
