@@ -31,8 +31,10 @@ constexpr int kMaxTiles = 8;
 // packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
 constexpr Index kSmallA = 16384;
 constexpr double kSmallNtWork = 1 << 25;
-// Rows per block of the row-wise sums (RowSum): summed in registers, two AVX-512 vectors of floats.
+// Rows per block of the row-wise sums (RowSum): summed in registers, two AVX-512 vectors of floats;
+// sums of fewer entries than kMinRowSumWork run on the calling thread.
 constexpr Index kRowBlock = 32;
+constexpr double kMinRowSumWork = 1 << 16;
 // Entries per item of a parallel copy (256 KiB of floats).
 constexpr Index kMinCopyBlock = 1 << 16;
 // Depth chunk for products with a small output and a long depth.
@@ -405,7 +407,7 @@ void RowSum(const ConstMatRef& x, VecRef out, bool accumulate) {
     if (!accumulate) o.setZero();
     for (Index j = 0; j < cols; ++j) o += x.col(j).segment(start, len);
   };
-  if (static_cast<double>(rows) * cols < kMinTileWork) {
+  if (static_cast<double>(rows) * cols < kMinRowSumWork) {
     for (Index start = 0; start < rows; start += kRowBlock) sum_rows(start, std::min(kRowBlock, rows - start));
     return;
   }

@@ -1,6 +1,9 @@
 #include "sim/params/param_registry.h"
 
+#include <algorithm>
+
 #include "sim/core/check.h"
+#include "sim/core/parallel.h"
 #include "sim/core/glob.h"
 
 namespace sim {
@@ -77,6 +80,19 @@ void ParamGroupRules::Apply(ParamRegistry& registry) const {
   for (const auto& [pattern, mult] : decay_mult)
     for (ParamId id : MatchOrThrow(registry, "optim.decay_mult", pattern))
       registry.group(id).decay_mult = mult;
+}
+
+void ParamRegistry::ZeroGrads() {
+  constexpr Index kBlock = 1 << 16;  // floats per item (256 KiB)
+  const Index n = grads_.size();
+  if (n < 2 * kBlock) {
+    grads_.setZero();
+    return;
+  }
+  ParallelFor(static_cast<int>((n + kBlock - 1) / kBlock), [&](int i) {
+    const Index start = static_cast<Index>(i) * kBlock;
+    grads_.segment(start, std::min(kBlock, n - start)).setZero();
+  });
 }
 
 }  // namespace sim

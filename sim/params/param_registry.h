@@ -75,7 +75,8 @@ class ParamRegistry {
   Vec& grads() { return grads_; }
   const Vec& grads() const { return grads_; }
 
-  void ZeroGrads() { grads_.setZero(); }
+  // All gradients to zero (blocks of the flat buffer in parallel).
+  void ZeroGrads();
 
   // Group settings per parameter (defaults: trainable, multipliers 1, decay by spec).
   ParamGroupSettings& group(ParamId id) { return groups_[id]; }
