@@ -8,6 +8,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
+#include <ostream>
+#include <string>
 
 #include "sim/cli/experiment.h"
 #include "sim/core/parallel.h"
@@ -62,9 +65,14 @@ namespace sim {
 namespace {
 
 struct StepCase {
+  std::string name;  // the test's name suffix
   std::map<std::string, std::string> options;
   int threads;
 };
+
+// gtest prints a parameter it has no printer for as raw bytes (here: the map's pointers), and
+// ctest's test names would carry them; print the case's name instead.
+void PrintTo(const StepCase& c, std::ostream* os) { *os << c.name; }
 
 class NoAllocTest : public ::testing::TestWithParam<StepCase> {};
 
@@ -105,11 +113,12 @@ TEST_P(NoAllocTest, TrainingStepAllocatesNothingAfterWarmUp) {
 INSTANTIATE_TEST_SUITE_P(
     Steps, NoAllocTest,
     ::testing::Values(
-        StepCase{{{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}}, 1},
-        StepCase{{{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}}, 2},
-        StepCase{{{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2},
-        StepCase{{{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}}, 2},
-        StepCase{{{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}}, 1}));
+        StepCase{"mqar_d64_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}}, 1},
+        StepCase{"mqar_d128_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}}, 2},
+        StepCase{"linreg_sgd_2threads", {{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2},
+        StepCase{"mlp_gelu_tanh_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}}, 2},
+        StepCase{"mlp_relu_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}}, 1}),
+    [](const ::testing::TestParamInfo<StepCase>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace sim
