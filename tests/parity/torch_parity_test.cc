@@ -280,6 +280,13 @@ std::vector<ParityCase> Cases() {
                    .options = Mqar({{"model.layers", "3"}, {"model.heads", "4"}, {"model.d_model", "32"},
                                     {"model.d_mlp", "64"}, {"model.init", "gpt2"}, {"train.seed", "5"}}),
                    .batch = 4});
+  // (f) causal attention over T = 40: the float kernels skip the masked part in query blocks of 16
+  // (16, 16, then a partial 8), which the double-precision gradient checks do not run.
+  cases.push_back({.name = "mqar_causal_T40_blocks",
+                   .options = Mqar({{"task.length", "40"}, {"model.layers", "2"}, {"model.heads", "2"},
+                                    {"model.d_model", "32"}, {"model.d_mlp", "64"}, {"model.causal", "true"},
+                                    {"train.seed", "6"}}),
+                   .batch = 4});
   return cases;
 }
 
