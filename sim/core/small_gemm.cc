@@ -44,8 +44,9 @@ inline void Tile(long rows, long cols, long k, const float* a, long lda, const f
       }
     }
   }
-  // Write back (C + acc, bias + acc or acc) with constant indices only (runtime-indexed accumulators would live in memory): the
-  // unrolled column loop skips columns >= cols (a partial tile at the right edge) by a branch.
+  // Write back C + acc, bias + acc or acc, with constant indices only (runtime-indexed accumulators
+  // would live in memory): the unrolled column loop skips columns >= cols (a partial tile at the
+  // right edge) by a branch.
 #pragma GCC unroll 8
   for (int j = 0; j < NR; ++j) {
     if (j >= cols) break;
@@ -75,11 +76,12 @@ void Columns(long rows, long n, long k, const float* a, long lda, const float* b
     Tile<R, NR, TransB>(rows, n - j, k, a, lda, b + j * step, ldb, c + j * ldc, ldc, accumulate, bias, nullptr);
 }
 
+// The bias entries of rows i and on (none without a bias).
+inline const float* RowsFrom(const float* bias, long i) { return bias == nullptr ? nullptr : bias + i; }
+
 // Row blocks of up to 64 rows (4 packets x 6 columns: 24 accumulators, 10 loads per 24 FMAs, and an
 // A panel of 64 x k read once per column tile), then what is left with the widest tile that fits it.
 // Every entry of C is one chain of FMAs over k in order whatever the tile, so the tiling changes no bit.
-inline const float* RowsFrom(const float* bias, long i) { return bias == nullptr ? nullptr : bias + i; }
-
 template <bool TransB>
 void Rows(long m, long n, long k, const float* a, long lda, const float* b, long ldb, float* c, long ldc,
           bool accumulate, const float* bias) {

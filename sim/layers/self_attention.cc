@@ -83,6 +83,15 @@ inline void Small(bool trans_b, Index m, Index n, Index k, const Scalar* a, Inde
 // of an entry's FMA chain, which leave the chain's value as it is: the same bits as the full products.
 constexpr Index kCausalBlock = 16;
 
+// fn(j0, w, seen) for each query block [j0, j0 + w) of T queries; seen = j0 + w keys are visible to it.
+template <typename Fn>
+inline void ForEachQueryBlock(Index t, const Fn& fn) {
+  for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {
+    const Index w = std::min<Index>(kCausalBlock, t - j0);
+    fn(j0, w, j0 + w);
+  }
+}
+
 // dst (cols x rows, ld rows... contiguous) = srcᵀ for a (rows x cols) block with column stride ld.
 inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, Scalar* dst) {
   for (Index j = 0; j < cols; ++j)
@@ -169,15 +178,13 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
         Small(false, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
         return;
       }
-      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {  // scores of keys [0, seen) for queries [j0, j0 + w)
-        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+      ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {  // scores of keys [0, seen)
         Small(false, seen, w, dh, kt, t, c.q.data() + offset + j0 * d, d, p.data() + j0 * t, t);
-      }
+      });
       SoftmaxColumns(p, scale, true);
-      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {  // O(:, q) = V(:, 0..seen) P(0..seen, q)
-        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+      ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {  // O(:, q) = V(:, 0..seen) P(0..seen, q)
         Small(false, dh, w, seen, c.v.data() + offset, d, p.data() + j0 * t, t, c.heads.data() + offset + j0 * d, d);
-      }
+      });
       return;
     }
     // S = Kᵀ Q / √Dh, then P = softmax over keys per query column.
@@ -229,8 +236,7 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
         Small(true, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
         return;
       }
-      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {
-        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+      ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {
         // d_P(0..seen, q) = Vᵀ d_O(:, q); the rows below are masked (P = 0): zero, as the softmax
         // backward reads whole columns.
         Small(false, seen, w, dh, vt, t, c.d_heads.data() + offset + j0 * d, d, d_s.data() + j0 * t, t);
@@ -238,15 +244,14 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
         // d_V(:, k) = Σ_{q >= j0} d_O(:, q) P(k, q) for keys k in [j0, j0 + w)
         Small(true, dh, w, t - j0, c.d_heads.data() + offset + j0 * d, d, p.data() + j0 + j0 * t, t,
               c.d_v.data() + offset + j0 * d, d);
-      }
+      });
       SoftmaxColumnsBackward(p, d_s, scale);
-      for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {
-        const Index w = std::min<Index>(kCausalBlock, t - j0), seen = j0 + w;
+      ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {
         // d_Q(:, q) = K(:, 0..seen) d_S(0..seen, q); d_K(:, k) = Σ_{q >= j0} Q(:, q) d_S(k, q)
         Small(false, dh, w, seen, c.k.data() + offset, d, d_s.data() + j0 * t, t, c.d_q.data() + offset + j0 * d, d);
         Small(true, dh, w, t - j0, c.q.data() + offset + j0 * d, d, d_s.data() + j0 + j0 * t, t,
               c.d_k.data() + offset + j0 * d, d);
-      }
+      });
       return;
     }
     // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
