@@ -1,7 +1,7 @@
 // Small vectorized kernels on contiguous arrays, written with Eigen's packet primitives so they run
 // at the build's vector width (AVX-512, AVX2, SSE) in float and double. Tails shorter than a packet
-// go through a padded stack buffer, so every element takes the same (vectorized) path and results do
-// not depend on alignment.
+// are loaded as a zero-padded packet (vector_math_detail::LoadTail), so every element takes the same
+// (vectorized) path and results do not depend on alignment.
 #pragma once
 
 #include <Eigen/Core>
@@ -12,39 +12,97 @@
 
 namespace sim {
 
+namespace vector_math_detail {
+
+// The tail of an array, rest < packet size entries from x, as one packet with zeros past the end, and
+// back: through a padded stack buffer in general, by masked loads and stores where the build has
+// AVX-512 (float). Both give the same lanes; the masked form avoids the scalar stores into the buffer
+// that a whole-packet load then waits on (store forwarding fails), which made the tails of short rows
+// (causal softmax columns) cost more than their full packets.
+template <typename Packet, typename T>
+inline Packet LoadTail(const T* x, Index rest) {
+  constexpr Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  alignas(64) T buf[kLanes] = {};
+  for (Index j = 0; j < rest; ++j) buf[j] = x[j];
+  return Eigen::internal::pload<Packet>(buf);
+}
+template <typename Packet, typename T>
+inline void StoreTail(T* x, Index rest, const Packet& v) {
+  constexpr Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  alignas(64) T buf[kLanes];
+  Eigen::internal::pstore(buf, v);
+  for (Index j = 0; j < rest; ++j) x[j] = buf[j];
+}
+#if defined(EIGEN_VECTORIZE_AVX512)
+template <>
+inline Eigen::internal::Packet16f LoadTail<Eigen::internal::Packet16f, float>(const float* x, Index rest) {
+  return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << rest) - 1), x);
+}
+template <>
+inline void StoreTail<Eigen::internal::Packet16f, float>(float* x, Index rest, const Eigen::internal::Packet16f& v) {
+  _mm512_mask_storeu_ps(x, static_cast<__mmask16>((1u << rest) - 1), v);
+}
+#endif
+
+// Lane-wise maximum of m and the tail's entries (lanes past the tail keep m).
+template <typename Packet, typename T>
+inline Packet MaxWithTail(const Packet& m, const T* x, Index rest) {
+  constexpr Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  alignas(64) T buf[kLanes];
+  Eigen::internal::pstore(buf, m);
+  for (Index j = 0; j < rest; ++j) buf[j] = std::max(buf[j], x[j]);
+  return Eigen::internal::pload<Packet>(buf);
+}
+#if defined(EIGEN_VECTORIZE_AVX512)
+template <>
+inline Eigen::internal::Packet16f MaxWithTail<Eigen::internal::Packet16f, float>(const Eigen::internal::Packet16f& m,
+                                                                                 const float* x, Index rest) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << rest) - 1);
+  return _mm512_mask_max_ps(m, mask, m, _mm512_maskz_loadu_ps(mask, x));
+}
+#endif
+
+// Σ of the first rest lanes of v, added to sum one by one in lane order.
+template <typename Packet, typename T>
+inline T AddLanesInOrder(T sum, const Packet& v, Index rest) {
+  constexpr Index kLanes = Eigen::internal::unpacket_traits<Packet>::size;
+  alignas(64) T buf[kLanes];
+  Eigen::internal::pstore(buf, v);
+  for (Index j = 0; j < rest; ++j) sum += buf[j];
+  return sum;
+}
+
+}  // namespace vector_math_detail
+
 // x[0..n) <- softmax(scale·x[0..n)) = exp(scale (x - max x)) / Σ exp(scale (x - max x)).
 // n >= 1, scale > 0.
 inline void SoftmaxInPlace(Scalar* x, Index n, Scalar scale = Scalar(1)) {
   namespace ei = Eigen::internal;
   using Packet = typename ei::packet_traits<Scalar>::type;
   constexpr Index kLanes = ei::packet_traits<Scalar>::size;
-  Index i = 0;
+  namespace vm = vector_math_detail;
+  const Index full = n / kLanes * kLanes, rest = n - full;  // whole packets, then a tail of rest entries
   Packet pmax = ei::pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
-  for (; i + kLanes <= n; i += kLanes) pmax = ei::pmax(pmax, ei::ploadu<Packet>(x + i));
-  Scalar max = ei::predux_max(pmax);
-  for (; i < n; ++i) max = std::max(max, x[i]);
+  for (Index i = 0; i < full; i += kLanes) pmax = ei::pmax(pmax, ei::ploadu<Packet>(x + i));
+  if (rest > 0) pmax = vm::MaxWithTail(pmax, x + full, rest);  // the maximum is exact: any order, same value
+  const Scalar max = ei::predux_max(pmax);
   const Packet pshift = ei::pset1<Packet>(max), pscale = ei::pset1<Packet>(scale);
   Packet psum = ei::pset1<Packet>(Scalar(0));
-  for (i = 0; i + kLanes <= n; i += kLanes) {
+  for (Index i = 0; i < full; i += kLanes) {
     const Packet e = ei::pexp(ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), pshift), pscale));
     ei::pstoreu(x + i, e);
     psum = ei::padd(psum, e);
   }
   Scalar sum = ei::predux(psum);
-  if (i < n) {
-    alignas(64) Scalar buf[kLanes] = {};
-    const Index rest = n - i;
-    for (Index j = 0; j < rest; ++j) buf[j] = x[i + j];
-    ei::pstore(buf, ei::pexp(ei::pmul(ei::psub(ei::pload<Packet>(buf), pshift), pscale)));
-    for (Index j = 0; j < rest; ++j) {
-      x[i + j] = buf[j];
-      sum += buf[j];
-    }
+  if (rest > 0) {
+    const Packet e = ei::pexp(ei::pmul(ei::psub(vm::LoadTail<Packet>(x + full, rest), pshift), pscale));
+    vm::StoreTail(x + full, rest, e);
+    sum = vm::AddLanesInOrder(sum, e, rest);
   }
   const Scalar inv = Scalar(1) / sum;
   const Packet pinv = ei::pset1<Packet>(inv);
-  for (i = 0; i + kLanes <= n; i += kLanes) ei::pstoreu(x + i, ei::pmul(ei::ploadu<Packet>(x + i), pinv));
-  for (; i < n; ++i) x[i] *= inv;
+  for (Index i = 0; i < full; i += kLanes) ei::pstoreu(x + i, ei::pmul(ei::ploadu<Packet>(x + i), pinv));
+  if (rest > 0) vm::StoreTail(x + full, rest, ei::pmul(vm::LoadTail<Packet>(x + full, rest), pinv));
 }
 
 // Returns Σ exp(x[i] - shift) over [0, n); when out is non-null also writes out[i] = exp(x[i] - shift).
@@ -54,22 +112,18 @@ inline Scalar ExpShiftSum(const Scalar* x, Index n, Scalar shift, Scalar* out) {
   constexpr Index kLanes = ei::packet_traits<Scalar>::size;
   const Packet pshift = ei::pset1<Packet>(shift);
   Packet psum = ei::pset1<Packet>(Scalar(0));
-  Index i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
+  namespace vm = vector_math_detail;
+  const Index full = n / kLanes * kLanes, rest = n - full;
+  for (Index i = 0; i < full; i += kLanes) {
     const Packet e = ei::pexp(ei::psub(ei::ploadu<Packet>(x + i), pshift));
     if (out != nullptr) ei::pstoreu(out + i, e);
     psum = ei::padd(psum, e);
   }
   Scalar sum = ei::predux(psum);
-  if (i < n) {
-    alignas(64) Scalar buf[kLanes] = {};
-    const Index rest = n - i;
-    for (Index j = 0; j < rest; ++j) buf[j] = x[i + j];
-    ei::pstore(buf, ei::pexp(ei::psub(ei::pload<Packet>(buf), pshift)));
-    for (Index j = 0; j < rest; ++j) {
-      if (out != nullptr) out[i + j] = buf[j];
-      sum += buf[j];
-    }
+  if (rest > 0) {
+    const Packet e = ei::pexp(ei::psub(vm::LoadTail<Packet>(x + full, rest), pshift));
+    if (out != nullptr) vm::StoreTail(out + full, rest, e);
+    sum = vm::AddLanesInOrder(sum, e, rest);
   }
   return sum;
 }
