@@ -74,35 +74,57 @@ inline T AddLanesInOrder(T sum, const Packet& v, Index rest) {
 
 }  // namespace vector_math_detail
 
+// x[g][0..n[g]) <- softmax(scale·x[g][0..n[g])) for g < G: exp(scale (x - max x)) / Σ exp(scale (x - max x))
+// on each array, with the same operations as one array alone (the same bits), interleaved: the
+// arrays' dependency chains (the reductions, exp, the division) overlap instead of running one after
+// another, which made short rows latency-bound. n[g] >= 1, scale > 0.
+template <int G>
+inline void SoftmaxInPlaceInterleaved(Scalar* const x[G], const Index n[G], Scalar scale) {
+  namespace ei = Eigen::internal;
+  namespace vm = vector_math_detail;
+  using Packet = typename ei::packet_traits<Scalar>::type;
+  constexpr Index kLanes = ei::packet_traits<Scalar>::size;
+  Index full[G], rest[G];  // whole packets, then a tail of rest entries
+  Packet pshift[G];
+  for (int g = 0; g < G; ++g) {
+    full[g] = n[g] / kLanes * kLanes;
+    rest[g] = n[g] - full[g];
+    Packet pmax = ei::pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
+    for (Index i = 0; i < full[g]; i += kLanes) pmax = ei::pmax(pmax, ei::ploadu<Packet>(x[g] + i));
+    if (rest[g] > 0) pmax = vm::MaxWithTail(pmax, x[g] + full[g], rest[g]);  // exact: any order, same value
+    pshift[g] = ei::pset1<Packet>(ei::predux_max(pmax));
+  }
+  const Packet pscale = ei::pset1<Packet>(scale);
+  Scalar sum[G];
+  for (int g = 0; g < G; ++g) {
+    Packet psum = ei::pset1<Packet>(Scalar(0));
+    for (Index i = 0; i < full[g]; i += kLanes) {
+      const Packet e = ei::pexp(ei::pmul(ei::psub(ei::ploadu<Packet>(x[g] + i), pshift[g]), pscale));
+      ei::pstoreu(x[g] + i, e);
+      psum = ei::padd(psum, e);
+    }
+    sum[g] = ei::predux(psum);
+    if (rest[g] > 0) {
+      const Packet e =
+          ei::pexp(ei::pmul(ei::psub(vm::LoadTail<Packet>(x[g] + full[g], rest[g]), pshift[g]), pscale));
+      vm::StoreTail(x[g] + full[g], rest[g], e);
+      sum[g] = vm::AddLanesInOrder(sum[g], e, rest[g]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const Packet pinv = ei::pset1<Packet>(Scalar(1) / sum[g]);
+    for (Index i = 0; i < full[g]; i += kLanes) ei::pstoreu(x[g] + i, ei::pmul(ei::ploadu<Packet>(x[g] + i), pinv));
+    if (rest[g] > 0)
+      vm::StoreTail(x[g] + full[g], rest[g], ei::pmul(vm::LoadTail<Packet>(x[g] + full[g], rest[g]), pinv));
+  }
+}
+
 // x[0..n) <- softmax(scale·x[0..n)) = exp(scale (x - max x)) / Σ exp(scale (x - max x)).
 // n >= 1, scale > 0.
 inline void SoftmaxInPlace(Scalar* x, Index n, Scalar scale = Scalar(1)) {
-  namespace ei = Eigen::internal;
-  using Packet = typename ei::packet_traits<Scalar>::type;
-  constexpr Index kLanes = ei::packet_traits<Scalar>::size;
-  namespace vm = vector_math_detail;
-  const Index full = n / kLanes * kLanes, rest = n - full;  // whole packets, then a tail of rest entries
-  Packet pmax = ei::pset1<Packet>(-std::numeric_limits<Scalar>::infinity());
-  for (Index i = 0; i < full; i += kLanes) pmax = ei::pmax(pmax, ei::ploadu<Packet>(x + i));
-  if (rest > 0) pmax = vm::MaxWithTail(pmax, x + full, rest);  // the maximum is exact: any order, same value
-  const Scalar max = ei::predux_max(pmax);
-  const Packet pshift = ei::pset1<Packet>(max), pscale = ei::pset1<Packet>(scale);
-  Packet psum = ei::pset1<Packet>(Scalar(0));
-  for (Index i = 0; i < full; i += kLanes) {
-    const Packet e = ei::pexp(ei::pmul(ei::psub(ei::ploadu<Packet>(x + i), pshift), pscale));
-    ei::pstoreu(x + i, e);
-    psum = ei::padd(psum, e);
-  }
-  Scalar sum = ei::predux(psum);
-  if (rest > 0) {
-    const Packet e = ei::pexp(ei::pmul(ei::psub(vm::LoadTail<Packet>(x + full, rest), pshift), pscale));
-    vm::StoreTail(x + full, rest, e);
-    sum = vm::AddLanesInOrder(sum, e, rest);
-  }
-  const Scalar inv = Scalar(1) / sum;
-  const Packet pinv = ei::pset1<Packet>(inv);
-  for (Index i = 0; i < full; i += kLanes) ei::pstoreu(x + i, ei::pmul(ei::ploadu<Packet>(x + i), pinv));
-  if (rest > 0) vm::StoreTail(x + full, rest, ei::pmul(vm::LoadTail<Packet>(x + full, rest), pinv));
+  Scalar* const xs[1] = {x};
+  const Index ns[1] = {n};
+  SoftmaxInPlaceInterleaved<1>(xs, ns, scale);
 }
 
 // Returns Σ exp(x[i] - shift) over [0, n); when out is non-null also writes out[i] = exp(x[i] - shift).

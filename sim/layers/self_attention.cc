@@ -15,13 +15,26 @@ namespace {
 
 // Each column q of s (T_k, T_q) becomes softmax over rows [0, n_q) of the scaled scores, n_q = q+1
 // if causal else T_k, and zero below:  p_k = exp(c (s_k - max s)) / Σ exp(c (s_j - max s)).
+// Columns go four at a time through the interleaved softmax (their dependency chains overlap; each
+// column's operations, and so its bits, are those of SoftmaxInPlace alone).
 void SoftmaxColumns(MatRef s, Scalar scale, bool causal) {
-  const Index t_k = s.rows();
-  for (Index q = 0; q < s.cols(); ++q) {
-    const Index n = causal ? std::min<Index>(q + 1, t_k) : t_k;
-    SoftmaxInPlace(s.col(q).data(), n, scale);
-    if (n < t_k) s.col(q).tail(t_k - n).setZero();
+  constexpr int kGroup = 4;
+  const Index t_k = s.rows(), t_q = s.cols();
+  const auto visible = [&](Index q) { return causal ? std::min<Index>(q + 1, t_k) : t_k; };
+  Index q = 0;
+  for (; q + kGroup <= t_q; q += kGroup) {
+    Scalar* cols[kGroup];
+    Index n[kGroup];
+    for (int g = 0; g < kGroup; ++g) {
+      cols[g] = s.col(q + g).data();
+      n[g] = visible(q + g);
+    }
+    SoftmaxInPlaceInterleaved<kGroup>(cols, n, scale);
   }
+  for (; q < t_q; ++q) SoftmaxInPlace(s.col(q).data(), visible(q), scale);
+  if (causal)
+    for (q = 0; q < t_q; ++q)
+      if (visible(q) < t_k) s.col(q).tail(t_k - visible(q)).setZero();
 }
 
 // C = op(A) op(B) for one (example, head) block. Small blocks go through Eigen's product expression,
@@ -55,11 +68,21 @@ void BlockProduct(const A& a, Op op_a, const B& b, Op op_b, C&& c) {
 
 // In place on d (T_k, T_q), holding d_P on entry: d_S = P ⊙ (d_P - colsum(P ⊙ d_P)), times scale.
 // Masked entries have P = 0 and so get d_S = 0.
+// Four columns at a time: their dot products first, then their updates, so the dot products'
+// reduction chains overlap (each column's operations are unchanged).
 void SoftmaxColumnsBackward(const ConstMatRef& p, MatRef d, Scalar scale) {
-  for (Index q = 0; q < p.cols(); ++q) {
-    const Scalar dot = p.col(q).dot(d.col(q));
+  constexpr int kGroup = 4;
+  const Index t_q = p.cols();
+  const auto update = [&](Index q, Scalar dot) {
     d.col(q).array() = scale * p.col(q).array() * (d.col(q).array() - dot);
+  };
+  Index q = 0;
+  for (; q + kGroup <= t_q; q += kGroup) {
+    Scalar dot[kGroup];
+    for (int g = 0; g < kGroup; ++g) dot[g] = p.col(q + g).dot(d.col(q + g));
+    for (int g = 0; g < kGroup; ++g) update(q + g, dot[g]);
   }
+  for (; q < t_q; ++q) update(q, p.col(q).dot(d.col(q)));
 }
 
 // The small-matrix kernel serves the per-head products when this build has it (float, AVX-512).

@@ -1,7 +1,8 @@
 // SoftmaxInPlace and ExpShiftSum (sim/core/vector_math.h) on every length from 1 to 50, so every
 // tail length after 0, 1, 2 and 3 whole packets is seen: values against a double computation,
 // nothing written past n, and a tail entry gets exactly the bits of the same value in a whole packet
-// (the tail takes the vectorized path, so results do not depend on where an entry sits).
+// (the tail takes the vectorized path, so results do not depend on where an entry sits); the
+// interleaved softmax of four arrays gives each array the bits of SoftmaxInPlace alone.
 #include "sim/core/vector_math.h"
 
 #include <gtest/gtest.h>
@@ -78,6 +79,28 @@ TEST(VectorMathTest, TailEntriesGetTheBitsOfWholePacketEntries) {
     EXPECT_EQ(ExpShiftSum(x.data(), n, shift, nullptr), sum);  // without outputs: the same sum
     SoftmaxInPlace(x.data(), n, Scalar(0.5));
     for (Index j = 0; j < rest; ++j) ASSERT_EQ(x[kLanes + j], x[j]) << "rest = " << rest << ", lane " << j;
+  }
+}
+
+TEST(VectorMathTest, InterleavedSoftmaxEqualsOneArrayAtATime) {
+  // Four arrays of different lengths (causal columns, whole packets, tails) per call.
+  const Index lengths[][4] = {{1, 2, 3, 4}, {15, 16, 17, 33}, {35, 35, 35, 35}, {64, 1, 47, 18}};
+  for (const auto& n : lengths) {
+    std::vector<std::vector<Scalar>> one, four;
+    Scalar* ptrs[4];
+    for (int g = 0; g < 4; ++g) {
+      one.push_back(Scores(n[g], 50 + g + 4 * n[g]));
+      four.push_back(one.back());
+    }
+    for (int g = 0; g < 4; ++g) {
+      SoftmaxInPlace(one[g].data(), n[g], Scalar(0.3));
+      ptrs[g] = four[g].data();
+    }
+    SoftmaxInPlaceInterleaved<4>(ptrs, n, Scalar(0.3));
+    for (int g = 0; g < 4; ++g) {
+      for (Index i = 0; i < n[g]; ++i) ASSERT_EQ(four[g][i], one[g][i]) << "array " << g << ", entry " << i;
+      ExpectGuardsUntouched(four[g], n[g]);
+    }
   }
 }
 
