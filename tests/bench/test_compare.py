@@ -2,7 +2,8 @@
 
 An OpenBLAS older than the CPU falls back to a generic SSE3 core (0.3.21 on a 2023 Xeon: Prescott),
 which makes PyTorch 2.5-4x slower than it can be; bench/compare then forces the core matching the
-CPU's flags. These tests pin that decision."""
+CPU's flags. These tests pin that decision, and the warning bench/compare prints when some of its
+FMA probes fell far below the others (another process took a core during the run)."""
 
 import importlib.machinery
 import importlib.util
@@ -46,6 +47,20 @@ class ForcedCore(unittest.TestCase):
         self.assertIsNone(compare.forced_openblas_core(None, AVX512))          # not OpenBLAS
         self.assertIsNone(compare.forced_openblas_core("Prescott", ["sse3"]))  # an old CPU indeed
         self.assertIsNone(compare.forced_openblas_core("SomeFutureCore", AVX512))
+
+
+
+
+class BusyWarning(unittest.TestCase):
+    def test_steady_probes_give_no_warning(self):
+        self.assertIsNone(compare.busy_warning([331.0, 336.1, 340.2, 345.0, 348.9], 2))
+        self.assertIsNone(compare.busy_warning([], 1))
+
+    def test_a_probe_far_below_the_median_is_reported(self):
+        w = compare.busy_warning([174.9, 331.0, 336.1, 340.2, 348.9], 2)
+        self.assertIsNotNone(w)
+        self.assertIn("1 of 5 FMA probes at 2 thread(s)", w)
+        self.assertIn("174.9", w)
 
 
 if __name__ == "__main__":
