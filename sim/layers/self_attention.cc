@@ -13,12 +13,15 @@ namespace sim {
 
 namespace {
 
+// Columns of scores handled together by the softmax and its backward: their dependency chains
+// overlap, and each column's operations, and so its bits, are those of one column alone.
+constexpr int kSoftmaxGroup = 4;
+
 // Each column q of s (T_k, T_q) becomes softmax over rows [0, n_q) of the scaled scores, n_q = q+1
 // if causal else T_k, and zero below:  p_k = exp(c (s_k - max s)) / Σ exp(c (s_j - max s)).
-// Columns go four at a time through the interleaved softmax (their dependency chains overlap; each
-// column's operations, and so its bits, are those of SoftmaxInPlace alone).
+// kSoftmaxGroup columns at a time through SoftmaxInPlaceInterleaved.
 void SoftmaxColumns(MatRef s, Scalar scale, bool causal) {
-  constexpr int kGroup = 4;
+  constexpr int kGroup = kSoftmaxGroup;
   const Index t_k = s.rows(), t_q = s.cols();
   const auto visible = [&](Index q) { return causal ? std::min<Index>(q + 1, t_k) : t_k; };
   Index q = 0;
@@ -68,10 +71,9 @@ void BlockProduct(const A& a, Op op_a, const B& b, Op op_b, C&& c) {
 
 // In place on d (T_k, T_q), holding d_P on entry: d_S = P ⊙ (d_P - colsum(P ⊙ d_P)), times scale.
 // Masked entries have P = 0 and so get d_S = 0.
-// Four columns at a time: their dot products first, then their updates, so the dot products'
-// reduction chains overlap (each column's operations are unchanged).
+// kSoftmaxGroup columns at a time: their dot products first, then their updates.
 void SoftmaxColumnsBackward(const ConstMatRef& p, MatRef d, Scalar scale) {
-  constexpr int kGroup = 4;
+  constexpr int kGroup = kSoftmaxGroup;
   const Index t_q = p.cols();
   const auto update = [&](Index q, Scalar dot) {
     d.col(q).array() = scale * p.col(q).array() * (d.col(q).array() - dot);
