@@ -17,33 +17,6 @@ constexpr long kKc = 256, kMc = 192, kNc = 3072;
 constexpr long kAPrefetch = 1024;  // floats: 32 depths of the A panel ahead (measured: 512-1024 best)
 static_assert(kMc * kKc == static_cast<long>(kSgemmPackA) && kKc * kNc == static_cast<long>(kSgemmPackB));
 
-// Rows [i0, i0+mr) x depth [k0, k0+kc) of op(A) into a panel: kMr floats per k, zero padded.
-void PackA(const float* a, long lda, bool trans, long i0, long mr, long k0, long kc, float* out) {
-  if (!trans) {  // A(i, k) = a[i + k lda]: one contiguous column segment per k
-    for (long k = 0; k < kc; ++k) {
-      const float* src = a + i0 + (k0 + k) * lda;
-      float* dst = out + k * kMr;
-      if (mr == kMr) {
-        _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
-        _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + 16));
-      } else {
-        long i = 0;
-        for (; i < mr; ++i) dst[i] = src[i];
-        for (; i < kMr; ++i) dst[i] = 0.f;
-      }
-    }
-  } else {  // A(i, k) = a[k + i lda]: kMr row streams, written k by k
-    const float* src[kMr];
-    for (long i = 0; i < mr; ++i) src[i] = a + k0 + (i0 + i) * lda;
-    for (long k = 0; k < kc; ++k) {
-      float* dst = out + k * kMr;
-      long i = 0;
-      for (; i < mr; ++i) dst[i] = src[i][k];
-      for (; i < kMr; ++i) dst[i] = 0.f;
-    }
-  }
-}
-
 // In-register transpose: r[i] holds row i (16 floats); afterwards r[j] holds column j.
 inline void Transpose16x16(__m512 r[16]) {
   __m512 t[16];
@@ -68,6 +41,45 @@ inline void Transpose16x16(__m512 r[16]) {
   for (int i = 0; i < 8; ++i) {
     r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
     r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// Rows [i0, i0+mr) x depth [k0, k0+kc) of op(A) into a panel: kMr floats per k, zero padded.
+void PackA(const float* a, long lda, bool trans, long i0, long mr, long k0, long kc, float* out) {
+  if (!trans) {  // A(i, k) = a[i + k lda]: one contiguous column segment per k
+    for (long k = 0; k < kc; ++k) {
+      const float* src = a + i0 + (k0 + k) * lda;
+      float* dst = out + k * kMr;
+      if (mr == kMr) {
+        _mm512_storeu_ps(dst, _mm512_loadu_ps(src));
+        _mm512_storeu_ps(dst + 16, _mm512_loadu_ps(src + 16));
+      } else {
+        long i = 0;
+        for (; i < mr; ++i) dst[i] = src[i];
+        for (; i < kMr; ++i) dst[i] = 0.f;
+      }
+    }
+  } else {  // A(i, k) = a[k + i lda]: kMr row streams, written k by k
+    const float* src[kMr];
+    for (long i = 0; i < mr; ++i) src[i] = a + k0 + (i0 + i) * lda;
+    long k = 0;
+    if (mr == kMr) {
+      // 16 depths of 16 rows at a time: load 16 row segments, transpose in registers, store the 16
+      // depths' rows (entry by entry this was the packing's slowest part: 32 scalar copies per depth).
+      __m512 r[16];
+      for (; k + 16 <= kc; k += 16)
+        for (int half = 0; half < kMr / 16; ++half) {
+          for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src[16 * half + i] + k);
+          Transpose16x16(r);
+          for (int kk = 0; kk < 16; ++kk) _mm512_storeu_ps(out + (k + kk) * kMr + 16 * half, r[kk]);
+        }
+    }
+    for (; k < kc; ++k) {
+      float* dst = out + k * kMr;
+      long i = 0;
+      for (; i < mr; ++i) dst[i] = src[i][k];
+      for (; i < kMr; ++i) dst[i] = 0.f;
+    }
   }
 }
 
@@ -122,24 +134,29 @@ void PackBRows(const float* b, long ldb, long j0, long nc, long k0, long kc, flo
 }
 
 // The mr x nr corner of tile c (ldc) += panel(A) panel(B) over kc; when overwrite, c = the product, or
-// c = bias + the product with a bias (the tile's rows, mr entries).
+// c = bias + the product with a bias (the tile's rows, mr entries). The first kCols (>= nr) columns
+// of the B panel are multiplied: a narrower instance serves the last panel of a block whose width is
+// not a multiple of kNr (64 = 5 x 12 + 4), instead of a full tile of which two thirds are padding.
+// Every entry is the same chain of FMAs over k whatever kCols, so the instance changes no bit.
+template <int kCols>
 void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long mr, long nr, bool overwrite,
             const float* bias) {
+  static_assert(kCols >= 1 && kCols <= kNr);
   // The tile of C is fetched while the sums are formed (it is stored to at the end, and often lives
   // in memory); the A panel streams from L2 and is prefetched kAPrefetch floats ahead (past the
   // panel's end that reaches into the next panel of the block, which the next call reads).
-  for (int j = 0; j < kNr; ++j) {
+  for (int j = 0; j < kCols; ++j) {
     _mm_prefetch(reinterpret_cast<const char*>(c + j * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + j * ldc + 16), _MM_HINT_T0);
   }
-  __m512 acc[kNr][2];
-  for (int j = 0; j < kNr; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+  __m512 acc[kCols][2];
+  for (int j = 0; j < kCols; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
   for (long k = 0; k < kc; ++k) {
     _mm_prefetch(reinterpret_cast<const char*>(ap + kAPrefetch), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(ap + kAPrefetch + 16), _MM_HINT_T0);
     const __m512 a0 = _mm512_load_ps(ap), a1 = _mm512_load_ps(ap + 16);
 #pragma GCC unroll 12
-    for (int j = 0; j < kNr; ++j) {
+    for (int j = 0; j < kCols; ++j) {
       const __m512 b = _mm512_set1_ps(bp[j]);
       acc[j][0] = _mm512_fmadd_ps(a0, b, acc[j][0]);
       acc[j][1] = _mm512_fmadd_ps(a1, b, acc[j][1]);
@@ -147,16 +164,16 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
     ap += kMr;
     bp += kNr;
   }
-  if (mr == kMr && nr == kNr) {
+  if (mr == kMr && nr == kCols) {
     if (overwrite && bias != nullptr) {
       const __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
-      for (int j = 0; j < kNr; ++j) {
+      for (int j = 0; j < kCols; ++j) {
         _mm512_storeu_ps(c + j * ldc, _mm512_add_ps(b0, acc[j][0]));
         _mm512_storeu_ps(c + j * ldc + 16, _mm512_add_ps(b1, acc[j][1]));
       }
       return;
     }
-    for (int j = 0; j < kNr; ++j) {
+    for (int j = 0; j < kCols; ++j) {
       float* cj = c + j * ldc;
       if (overwrite) {
         _mm512_storeu_ps(cj, acc[j][0]);
@@ -168,8 +185,8 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
     }
     return;
   }
-  alignas(64) float tile[kNr][kMr];
-  for (int j = 0; j < kNr; ++j) {
+  alignas(64) float tile[kCols][kMr];
+  for (int j = 0; j < kCols; ++j) {
     _mm512_store_ps(tile[j], acc[j][0]);
     _mm512_store_ps(tile[j] + 16, acc[j][1]);
   }
@@ -206,11 +223,13 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
         const long mc = std::min(kMc, m - ic);
         for (long ir = 0; ir < mc; ir += kMr)
           PackA(a, lda, trans_a, ic + ir, std::min(kMr, mc - ir), pc, kc, pack_a + ir * kc);
-        for (long jr = 0; jr < nc; jr += kNr)
+        for (long jr = 0; jr < nc; jr += kNr) {
+          const long nr = std::min(kNr, nc - jr);
+          const auto kernel = nr > 8 ? Kernel<kNr> : nr > 4 ? Kernel<8> : Kernel<4>;
           for (long ir = 0; ir < mc; ir += kMr)
-            Kernel(kc, pack_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
-                   std::min(kMr, mc - ir), std::min(kNr, nc - jr), overwrite,
-                   bias != nullptr ? bias + ic + ir : nullptr);
+            kernel(kc, pack_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
+                   std::min(kMr, mc - ir), nr, overwrite, bias != nullptr ? bias + ic + ir : nullptr);
+        }
       }
     }
   }

@@ -25,7 +25,7 @@ TEST(SgemmTest, MatchesEigenOnEdgeShapes) {
   float* pb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_b.data()) + 63) & ~uintptr_t{63});
   uint64_t seed = 1;
   for (Index m : {1, 31, 32, 33, 64, 193})
-    for (Index n : {1, 11, 12, 13, 40, 3075})
+    for (Index n : {1, 11, 12, 13, 17, 20, 40, 3075})
       for (Index k : {1, 15, 16, 17, 257, 600})
         for (int ops = 0; ops < 4; ++ops) {
           if (m * n * k > 3000000) continue;
@@ -47,6 +47,34 @@ TEST(SgemmTest, MatchesEigenOnEdgeShapes) {
           ASSERT_LT((acc.topRows(m) - (c0.topRows(m) + expected)).cwiseAbs().maxCoeff(), scale)
               << "accumulate m=" << m << " n=" << n << " k=" << k << " ta=" << ta << " tb=" << tb;
         }
+}
+
+// A column's bits do not depend on how many columns the product has: the last panel of a block is
+// computed by a narrower kernel (4 or 8 columns) when it is that narrow, and must give the same
+// bits as the full 12-column kernel that computes the same column in a wider product.
+TEST(SgemmTest, NarrowLastPanelGivesTheSameBits) {
+  std::vector<float> pack_a(kSgemmPackA + 16), pack_b(kSgemmPackB + 16);
+  float* pa = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_a.data()) + 63) & ~uintptr_t{63});
+  float* pb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_b.data()) + 63) & ~uintptr_t{63});
+  const Index m = 70, k = 300, wide = 36;
+  for (int ops = 0; ops < 4; ++ops) {
+    const bool ta = ops & 1, tb = ops & 2;
+    const Mat a = ta ? RandomMat(k, m, 11) : RandomMat(m, k, 11);
+    const Mat b = tb ? RandomMat(wide, k, 12) : RandomMat(k, wide, 12);
+    const Vec bias = RandomMat(m, 1, 13);
+    for (bool accumulate : {false, true}) {
+      Mat reference = RandomMat(m, wide, 14);
+      SgemmAvx512(m, wide, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, reference.data(), m, accumulate, pa,
+                  pb, bias.data());
+      for (Index n : {13, 16, 17, 20, 24}) {  // last panel 1, 4, 5, 8 and 12 columns wide
+        Mat c = RandomMat(m, wide, 14);       // the same starting values as the reference's
+        SgemmAvx512(m, n, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, c.data(), m, accumulate, pa, pb,
+                    bias.data());
+        EXPECT_TRUE(c.leftCols(n) == reference.leftCols(n))
+            << "n=" << n << " ta=" << ta << " tb=" << tb << " accumulate=" << accumulate;
+      }
+    }
+  }
 }
 #endif
 
