@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "sim/core/check.h"
@@ -39,6 +40,67 @@ void SoftmaxColumns(MatRef s, Scalar scale, bool causal) {
     for (q = 0; q < t_q; ++q)
       if (visible(q) < t_k) s.col(q).tail(t_k - visible(q)).setZero();
 }
+
+// Full (non-causal) attention in float AVX-512 builds keeps each (example, head) block of scores
+// transposed, Sᵀ (T_q, T_k): key k's scores for all queries are one contiguous column, and the softmax
+// over keys runs across 16 queries at once, one query per lane, as plain vector operations down the
+// keys. One column of S at a time, a short column (T = 35 in the depth study) spent most of its time
+// in horizontal max and sum reductions and their latency. Every product keeps its FMA chains (the
+// same operands in the same order, only A and B swapped), and per entry the softmax does the same
+// operations (the same exp, the same 1 / sum); what differs is that each query's sum over keys runs
+// in key order rather than the column path's lane-parallel order, so P differs in the last place.
+#if defined(__AVX512F__)
+constexpr bool kTransposedScores = std::is_same_v<Scalar, float>;
+constexpr Index kLanes = 16;
+
+// Each row q of st (T_q, T_k; column stride ld) becomes softmax over its T_k entries of the scaled
+// scores: p_k = exp(c (s_k - max s)) / Σ exp(c (s_j - max s)), the sum in key order.
+void SoftmaxRowsAcross(float* st, Index t_q, Index t_k, Index ld, float scale) {
+  const __m512 pscale = _mm512_set1_ps(scale);
+  for (Index q0 = 0; q0 < t_q; q0 += kLanes) {
+    const Index w = std::min<Index>(kLanes, t_q - q0);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << w) - 1);  // lanes past the last query: 0, never stored
+    float* base = st + q0;
+    __m512 max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    for (Index k = 0; k < t_k; ++k) max = _mm512_max_ps(max, _mm512_maskz_loadu_ps(lanes, base + k * ld));
+    __m512 sum = _mm512_setzero_ps();
+    for (Index k = 0; k < t_k; ++k) {
+      const __m512 s = _mm512_maskz_loadu_ps(lanes, base + k * ld);
+      const __m512 e = Eigen::internal::pexp(_mm512_mul_ps(_mm512_sub_ps(s, max), pscale));
+      _mm512_mask_storeu_ps(base + k * ld, lanes, e);
+      sum = _mm512_add_ps(sum, e);
+    }
+    const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), sum);
+    for (Index k = 0; k < t_k; ++k)
+      _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, base + k * ld), inv));
+  }
+}
+
+// In place on dt (T_q, T_k), holding d_Pᵀ on entry, with pt = Pᵀ: row q of d_Sᵀ = scale p ⊙ (d_p - Σ_k p_k
+// d_p,k), the sum in key order.
+void SoftmaxRowsBackwardAcross(const float* pt, float* dt, Index t_q, Index t_k, Index ld, float scale) {
+  const __m512 pscale = _mm512_set1_ps(scale);
+  for (Index q0 = 0; q0 < t_q; q0 += kLanes) {
+    const Index w = std::min<Index>(kLanes, t_q - q0);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << w) - 1);
+    __m512 dot = _mm512_setzero_ps();
+    for (Index k = 0; k < t_k; ++k)
+      dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes, pt + q0 + k * ld), _mm512_maskz_loadu_ps(lanes, dt + q0 + k * ld), dot);
+    for (Index k = 0; k < t_k; ++k) {
+      const __m512 p = _mm512_maskz_loadu_ps(lanes, pt + q0 + k * ld), d = _mm512_maskz_loadu_ps(lanes, dt + q0 + k * ld);
+      _mm512_mask_storeu_ps(dt + q0 + k * ld, lanes, _mm512_mul_ps(_mm512_mul_ps(pscale, p), _mm512_sub_ps(d, dot)));
+    }
+  }
+}
+#else
+constexpr bool kTransposedScores = false;
+void SoftmaxRowsAcross(float*, Index, Index, Index, float) {}
+void SoftmaxRowsBackwardAcross(const float*, float*, Index, Index, Index, float) {}
+#endif
+
+// The float pointer of a Scalar buffer (only reached in float builds; lets the double build compile).
+inline float* AsFloat(Scalar* p) { return reinterpret_cast<float*>(p); }
+inline const float* AsFloat(const Scalar* p) { return reinterpret_cast<const float*>(p); }
 
 // C = op(A) op(B) for one (example, head) block. Small blocks go through Eigen's product expression,
 // which has less per-call overhead (its packing buffers then fit the stack: no heap allocation);
@@ -161,7 +223,7 @@ std::unique_ptr<MixerCache> SelfAttention::MakeCache(BatchShape shape) const {
 }
 
 size_t SelfAttentionCache::bytes() const {
-  size_t n = q.size() + k.size() + v.size() + probs.size() + heads.size() + gated.size() + gate.size() +
+  size_t n = q.size() + k.size() + v.size() + probs.size() + probs_view.size() + heads.size() + gated.size() + gate.size() +
              d_heads.size() + d_q.size() + d_k.size() + d_v.size();
   for (const Mat& m : d_scores) n += m.size();
   for (const Mat& m : transposed) n += m.size();
@@ -169,7 +231,14 @@ size_t SelfAttentionCache::bytes() const {
 }
 
 const Mat* SelfAttention::AttentionProbs(const MixerCache& cache) const {
-  return &static_cast<const SelfAttentionCache&>(cache).probs;
+  const auto& c = static_cast<const SelfAttentionCache&>(cache);
+  if (!c.probs_transposed) return &c.probs;
+  // Blocks of Pᵀ (T_q, T_k) back to P (T_k, T_q), on demand (analysis only, never in a training step).
+  const Index t = c.probs.rows();
+  c.probs_view.resize(c.probs.rows(), c.probs.cols());
+  for (Index block = 0; block < c.probs.cols() / t; ++block)
+    c.probs_view.middleCols(block * t, t) = c.probs.middleCols(block * t, t).transpose();
+  return &c.probs_view;
 }
 
 void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks,
@@ -189,11 +258,21 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
   ReserveBlockProducts(t, dh);
   const bool small = UseSmallKernel();
+  c.probs_transposed = small && kTransposedScores && !cfg_.causal;
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
-    auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
+    auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q), or (T_q, T_k) when probs_transposed
     const Index offset = static_cast<Index>(b) * t * d + h * dh;  // block (h, b) of a (D, N) matrix
     if (small) {
+      if (c.probs_transposed) {
+        // Sᵀ = Qᵀ K as (Qᵀ, contiguous) K; softmax over each row; O = V P = V (Pᵀ)ᵀ.
+        Scalar* qt = c.transposed[ThreadIndex()].data();  // (T_q, Dh)
+        TransposeInto(c.q.data() + offset, d, dh, t, qt);
+        Small(false, t, t, dh, qt, t, c.k.data() + offset, d, p.data(), t);
+        SoftmaxRowsAcross(AsFloat(p.data()), t, t, t, static_cast<float>(scale));
+        Small(true, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
+        return;
+      }
       // S = Kᵀ Q as (Kᵀ, contiguous) Q; O = V P.
       Scalar* kt = c.transposed[ThreadIndex()].data();  // (T_k, Dh)
       TransposeInto(c.k.data() + offset, d, dh, t, kt);
@@ -249,6 +328,18 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
     const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);            // (Dh, T_q)
     if (small) {
       const Index offset = static_cast<Index>(b) * t * d + h * dh;
+      if (c.probs_transposed) {  // p holds Pᵀ (T_q, T_k); d_s becomes d_Sᵀ
+        // d_Pᵀ = d_Oᵀ V as (d_Oᵀ, contiguous) V; d_V = d_O Pᵀ, a plain product with the stored Pᵀ
+        Scalar* dot = c.transposed[ThreadIndex()].data();  // d_Oᵀ (T_q, Dh)
+        TransposeInto(c.d_heads.data() + offset, d, dh, t, dot);
+        Small(false, t, t, dh, dot, t, c.v.data() + offset, d, d_s.data(), t);
+        Small(false, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
+        SoftmaxRowsBackwardAcross(AsFloat(p.data()), AsFloat(d_s.data()), t, t, t, static_cast<float>(scale));
+        // d_Q = K d_S = K (d_Sᵀ)ᵀ, d_K = Q d_Sᵀ
+        Small(true, dh, t, t, c.k.data() + offset, d, d_s.data(), t, c.d_q.data() + offset, d);
+        Small(false, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
+        return;
+      }
       Scalar* vt = c.transposed[ThreadIndex()].data();  // Vᵀ (T, Dh)
       // d_P = Vᵀ d_O, d_V = d_O Pᵀ
       TransposeInto(c.v.data() + offset, d, dh, t, vt);

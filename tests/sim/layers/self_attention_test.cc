@@ -23,7 +23,8 @@ namespace {
 using MatD = Eigen::MatrixXd;
 
 struct Reference {
-  MatD y, d_x, d_wq;  // (D, B*T), (D, B*T), (D, D)
+  MatD y, d_x, d_wq, d_wk, d_wv;  // (D, B*T), (D, B*T), (D, D) x 3
+  MatD probs;                     // (T, T*B*H), block b*H + h is P (T_k, T_q)
 };
 
 // y = Wo O + bo with O the heads' softmax(Kᵀ Q / √Dh) weighted V; its backward for d_y.
@@ -36,6 +37,7 @@ Reference Attention(const ParamRegistry& reg, const MatD& x, const MatD& d_y, in
   const int d = static_cast<int>(x.rows()), dh = d / heads;
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
   MatD o(d, x.cols()), d_q(d, x.cols()), d_k(d, x.cols()), d_v(d, x.cols());
+  MatD probs(t, static_cast<Eigen::Index>(t) * batch * heads);
   const MatD d_o = wo.transpose() * d_y;
   for (int b = 0; b < batch; ++b)
     for (int h = 0; h < heads; ++h) {
@@ -50,6 +52,7 @@ Reference Attention(const ParamRegistry& reg, const MatD& x, const MatD& d_y, in
         for (int r = 0; r < t; ++r) sum += (pr(r, c) = r < n ? std::exp(s(r, c) - mx) : 0.0);
         pr.col(c) /= sum;
       }
+      probs.middleCols(static_cast<Eigen::Index>(b * heads + h) * t, t) = pr;
       o.block(h * dh, b * t, dh, t) = vh * pr;
       const MatD d_p = vh.transpose() * d_oh;
       MatD d_s(t, t);
@@ -63,6 +66,9 @@ Reference Attention(const ParamRegistry& reg, const MatD& x, const MatD& d_y, in
   ref.y = (wo * o).colwise() + bias("attn.bo");
   ref.d_x = wq.transpose() * d_q + wk.transpose() * d_k + wv.transpose() * d_v;
   ref.d_wq = d_q * x.transpose();
+  ref.d_wk = d_k * x.transpose();
+  ref.d_wv = d_v * x.transpose();
+  ref.probs = probs;
   return ref;
 }
 
@@ -107,6 +113,15 @@ TEST_P(SelfAttentionPrecisionTest, MatchesDirectDoubleComputation) {
   EXPECT_LT(RelErr(y, ref.y), tol);
   EXPECT_LT(RelErr(d_x, ref.d_x), tol);
   EXPECT_LT(RelErr(registry.Grad(registry.Find("attn.wq")), ref.d_wq), tol);
+  EXPECT_LT(RelErr(registry.Grad(registry.Find("attn.wk")), ref.d_wk), tol);
+  EXPECT_LT(RelErr(registry.Grad(registry.Find("attn.wv")), ref.d_wv), tol);
+  // The probabilities analysis reads, in their documented layout (full attention keeps them
+  // transposed internally in float AVX-512 builds: AttentionProbs must undo that).
+  const Mat* probs = attn.AttentionProbs(*cache);
+  ASSERT_NE(probs, nullptr);
+  ASSERT_EQ(probs->rows(), ref.probs.rows());
+  ASSERT_EQ(probs->cols(), ref.probs.cols());
+  EXPECT_LT(RelErr(*probs, ref.probs), tol);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, SelfAttentionPrecisionTest,
