@@ -41,43 +41,56 @@ void SoftmaxColumns(MatRef s, Scalar scale, bool causal) {
       if (visible(q) < t_k) s.col(q).tail(t_k - visible(q)).setZero();
 }
 
-// Full (non-causal) attention in float AVX-512 builds keeps each (example, head) block of scores
+// Attention in float AVX-512 builds (causal and full) keeps each (example, head) block of scores
 // transposed, Sᵀ (T_q, T_k): key k's scores for all queries are one contiguous column, and the softmax
 // over keys runs across 16 queries at once, one query per lane, as plain vector operations down the
 // keys. One column of S at a time, a short column (T = 35 in the depth study) spent most of its time
 // in horizontal max and sum reductions and their latency. Every product keeps its FMA chains (the
-// same operands in the same order, only A and B swapped), and per entry the softmax does the same
-// operations (the same exp, the same 1 / sum); what differs is that each query's sum over keys runs
-// in key order rather than the column path's lane-parallel order, so P differs in the last place.
+// same operands in the same order, only A and B swapped; causal blocks skip the same masked ends), and
+// per entry the softmax does the same operations (the same exp, the same 1 / sum); what differs is
+// that each query's sum over keys runs in key order rather than the column path's lane-parallel
+// order, so P differs in the last place. Double and non-AVX-512 builds keep the column layout.
 #if defined(__AVX512F__)
 constexpr bool kTransposedScores = std::is_same_v<Scalar, float>;
 constexpr Index kLanes = 16;
 
-// Each row q of st (T_q, T_k; column stride ld) becomes softmax over its T_k entries of the scaled
-// scores: p_k = exp(c (s_k - max s)) / Σ exp(c (s_j - max s)), the sum in key order.
-void SoftmaxRowsAcross(float* st, Index t_q, Index t_k, Index ld, float scale) {
+// Each row q of st (T_q, T_k; column stride ld) becomes softmax over its visible entries of the
+// scaled scores, p_k = exp(c (s_k - max s)) / Σ exp(c (s_j - max s)) with the sum in key order, and 0
+// elsewhere. Visible: every key, or when causal keys k <= q (entries past them may hold anything).
+void SoftmaxRowsAcross(float* st, Index t_q, Index t_k, Index ld, float scale, bool causal) {
   const __m512 pscale = _mm512_set1_ps(scale);
   for (Index q0 = 0; q0 < t_q; q0 += kLanes) {
     const Index w = std::min<Index>(kLanes, t_q - q0);
-    const __mmask16 lanes = static_cast<__mmask16>((1u << w) - 1);  // lanes past the last query: 0, never stored
+    const __mmask16 lanes = static_cast<__mmask16>((1u << w) - 1);  // lanes past the last query: never stored
+    // Lanes (queries q0 + l) that see key k; keys from `end` on are seen by none of them.
+    const auto seen_by = [&](Index k) -> __mmask16 {
+      if (!causal || k <= q0) return lanes;
+      return static_cast<__mmask16>(lanes & ~((1u << (k - q0)) - 1));
+    };
+    const Index end = causal ? std::min(t_k, q0 + w) : t_k;
     float* base = st + q0;
     __m512 max = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-    for (Index k = 0; k < t_k; ++k) max = _mm512_max_ps(max, _mm512_maskz_loadu_ps(lanes, base + k * ld));
+    for (Index k = 0; k < end; ++k) {
+      const __mmask16 m = seen_by(k);
+      max = _mm512_mask_max_ps(max, m, max, _mm512_maskz_loadu_ps(m, base + k * ld));
+    }
     __m512 sum = _mm512_setzero_ps();
-    for (Index k = 0; k < t_k; ++k) {
-      const __m512 s = _mm512_maskz_loadu_ps(lanes, base + k * ld);
-      const __m512 e = Eigen::internal::pexp(_mm512_mul_ps(_mm512_sub_ps(s, max), pscale));
+    for (Index k = 0; k < end; ++k) {  // unseen entries become +0: the sums are unchanged by them
+      const __mmask16 m = seen_by(k);
+      const __m512 e = _mm512_maskz_mov_ps(
+          m, Eigen::internal::pexp(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, base + k * ld), max), pscale)));
       _mm512_mask_storeu_ps(base + k * ld, lanes, e);
       sum = _mm512_add_ps(sum, e);
     }
     const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), sum);
-    for (Index k = 0; k < t_k; ++k)
+    for (Index k = 0; k < end; ++k)
       _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, base + k * ld), inv));
+    for (Index k = end; k < t_k; ++k) _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_setzero_ps());
   }
 }
 
 // In place on dt (T_q, T_k), holding d_Pᵀ on entry, with pt = Pᵀ: row q of d_Sᵀ = scale p ⊙ (d_p - Σ_k p_k
-// d_p,k), the sum in key order.
+// d_p,k), the sum in key order. Masked entries have p = 0 (and a finite d_p) and so get 0.
 void SoftmaxRowsBackwardAcross(const float* pt, float* dt, Index t_q, Index t_k, Index ld, float scale) {
   const __m512 pscale = _mm512_set1_ps(scale);
   for (Index q0 = 0; q0 < t_q; q0 += kLanes) {
@@ -94,7 +107,7 @@ void SoftmaxRowsBackwardAcross(const float* pt, float* dt, Index t_q, Index t_k,
 }
 #else
 constexpr bool kTransposedScores = false;
-void SoftmaxRowsAcross(float*, Index, Index, Index, float) {}
+void SoftmaxRowsAcross(float*, Index, Index, Index, float, bool) {}
 void SoftmaxRowsBackwardAcross(const float*, float*, Index, Index, Index, float) {}
 #endif
 
@@ -172,12 +185,17 @@ constexpr Index kCausalBlock = 16;
 
 // fn(j0, w, seen) for each query block [j0, j0 + w) of T queries; seen = j0 + w keys are visible to it.
 template <typename Fn>
-inline void ForEachQueryBlock(Index t, const Fn& fn) {
-  for (Index j0 = 0; j0 < t; j0 += kCausalBlock) {
-    const Index w = std::min<Index>(kCausalBlock, t - j0);
+inline void ForEachQueryBlock(Index t, const Fn& fn, Index block = kCausalBlock) {
+  for (Index j0 = 0; j0 < t; j0 += block) {
+    const Index w = std::min<Index>(block, t - j0);
     fn(j0, w, j0 + w);
   }
 }
+
+// With transposed scores, the products whose rows are queries (Sᵀ = Qᵀ K and d_Pᵀ = d_Oᵀ V) take
+// query blocks of this many rows: the small kernel's wider row tiles (2 or 4 packets instead of 1)
+// more than pay for the extra masked scores a block computes (never read: the softmax masks them).
+constexpr Index kQueryRowBlock = 32;
 
 // dst (cols x rows, ld rows... contiguous) = srcᵀ for a (rows x cols) block with column stride ld.
 inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, Scalar* dst) {
@@ -258,7 +276,7 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
   ReserveBlockProducts(t, dh);
   const bool small = UseSmallKernel();
-  c.probs_transposed = small && kTransposedScores && !cfg_.causal;
+  c.probs_transposed = small && kTransposedScores;
   ParallelFor(bt.batch * n_heads, [&](int i) {
     const int b = i / n_heads, h = i % n_heads;
     auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q), or (T_q, T_k) when probs_transposed
@@ -268,9 +286,19 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
         // Sᵀ = Qᵀ K as (Qᵀ, contiguous) K; softmax over each row; O = V P = V (Pᵀ)ᵀ.
         Scalar* qt = c.transposed[ThreadIndex()].data();  // (T_q, Dh)
         TransposeInto(c.q.data() + offset, d, dh, t, qt);
-        Small(false, t, t, dh, qt, t, c.k.data() + offset, d, p.data(), t);
-        SoftmaxRowsAcross(AsFloat(p.data()), t, t, t, static_cast<float>(scale));
-        Small(true, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
+        if (!cfg_.causal) {
+          Small(false, t, t, dh, qt, t, c.k.data() + offset, d, p.data(), t);
+          SoftmaxRowsAcross(AsFloat(p.data()), t, t, t, static_cast<float>(scale), false);
+          Small(true, dh, t, t, c.v.data() + offset, d, p.data(), t, c.heads.data() + offset, d);
+          return;
+        }
+        ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {  // rows [j0, j0 + w) of Sᵀ, keys [0, seen)
+          Small(false, w, seen, dh, qt + j0, t, c.k.data() + offset, d, p.data() + j0, t);
+        }, kQueryRowBlock);
+        SoftmaxRowsAcross(AsFloat(p.data()), t, t, t, static_cast<float>(scale), true);
+        ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {  // O(:, q) = V(:, 0..seen) P(0..seen, q)
+          Small(true, dh, w, seen, c.v.data() + offset, d, p.data() + j0, t, c.heads.data() + offset + j0 * d, d);
+        });
         return;
       }
       // S = Kᵀ Q as (Kᵀ, contiguous) Q; O = V P.
@@ -332,12 +360,33 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
         // d_Pᵀ = d_Oᵀ V as (d_Oᵀ, contiguous) V; d_V = d_O Pᵀ, a plain product with the stored Pᵀ
         Scalar* dot = c.transposed[ThreadIndex()].data();  // d_Oᵀ (T_q, Dh)
         TransposeInto(c.d_heads.data() + offset, d, dh, t, dot);
-        Small(false, t, t, dh, dot, t, c.v.data() + offset, d, d_s.data(), t);
-        Small(false, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
+        if (!cfg_.causal) {
+          Small(false, t, t, dh, dot, t, c.v.data() + offset, d, d_s.data(), t);
+          Small(false, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
+          SoftmaxRowsBackwardAcross(AsFloat(p.data()), AsFloat(d_s.data()), t, t, t, static_cast<float>(scale));
+          // d_Q = K d_S = K (d_Sᵀ)ᵀ, d_K = Q d_Sᵀ
+          Small(true, dh, t, t, c.k.data() + offset, d, d_s.data(), t, c.d_q.data() + offset, d);
+          Small(false, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
+          return;
+        }
+        ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {
+          // d_Pᵀ(q, 0..seen) = d_O(:, q)ᵀ V; the keys past seen are masked (P = 0): zero, as the softmax
+          // backward reads whole rows.
+          Small(false, w, seen, dh, dot + j0, t, c.v.data() + offset, d, d_s.data() + j0, t);
+          d_s.block(j0, seen, w, t - seen).setZero();
+        }, kQueryRowBlock);
+        ForEachQueryBlock(t, [&](Index j0, Index w, Index) {
+          // d_V(:, k) = Σ_{q >= j0} d_O(:, q) P(k, q) for keys k in [j0, j0 + w): d_O (Pᵀ rows from j0)
+          Small(false, dh, w, t - j0, c.d_heads.data() + offset + j0 * d, d, p.data() + j0 + j0 * t, t,
+                c.d_v.data() + offset + j0 * d, d);
+        });
         SoftmaxRowsBackwardAcross(AsFloat(p.data()), AsFloat(d_s.data()), t, t, t, static_cast<float>(scale));
-        // d_Q = K d_S = K (d_Sᵀ)ᵀ, d_K = Q d_Sᵀ
-        Small(true, dh, t, t, c.k.data() + offset, d, d_s.data(), t, c.d_q.data() + offset, d);
-        Small(false, dh, t, t, c.q.data() + offset, d, d_s.data(), t, c.d_k.data() + offset, d);
+        ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {
+          // d_Q(:, q) = K(:, 0..seen) d_S(0..seen, q); d_K(:, k) = Σ_{q >= j0} Q(:, q) d_S(k, q)
+          Small(true, dh, w, seen, c.k.data() + offset, d, d_s.data() + j0, t, c.d_q.data() + offset + j0 * d, d);
+          Small(false, dh, w, t - j0, c.q.data() + offset + j0 * d, d, d_s.data() + j0 + j0 * t, t,
+                c.d_k.data() + offset + j0 * d, d);
+        });
         return;
       }
       Scalar* vt = c.transposed[ThreadIndex()].data();  // Vᵀ (T, Dh)

@@ -39,7 +39,7 @@ struct SelfAttentionCache : MixerCache {
   BatchShape shape;
   Mat q, k, v;                    // (D, N)
   Mat probs;                      // (T, T*B*H), block b*H + h is (T_k, T_q), or (T_q, T_k) when probs_transposed
-  bool probs_transposed = false;  // full attention in float AVX-512 builds (see self_attention.cc)
+  bool probs_transposed = false;  // float AVX-512 builds (see self_attention.cc)
   mutable Mat probs_view;         // (T, T*B*H) blocks (T_k, T_q): AttentionProbs of transposed probs
   Mat heads;                      // (D, N) head outputs before the gate, head h in rows h*Dh..
   Mat gated;                      // (D, N) gated head outputs, the input of Wo (only with a gate)
