@@ -358,10 +358,10 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
       const Index offset = static_cast<Index>(b) * t * d + h * dh;
       if (c.probs_transposed) {  // p holds Pᵀ (T_q, T_k); d_s becomes d_Sᵀ
         // d_Pᵀ = d_Oᵀ V as (d_Oᵀ, contiguous) V; d_V = d_O Pᵀ, a plain product with the stored Pᵀ
-        Scalar* dot = c.transposed[ThreadIndex()].data();  // d_Oᵀ (T_q, Dh)
-        TransposeInto(c.d_heads.data() + offset, d, dh, t, dot);
+        Scalar* d_ot = c.transposed[ThreadIndex()].data();  // d_Oᵀ (T_q, Dh)
+        TransposeInto(c.d_heads.data() + offset, d, dh, t, d_ot);
         if (!cfg_.causal) {
-          Small(false, t, t, dh, dot, t, c.v.data() + offset, d, d_s.data(), t);
+          Small(false, t, t, dh, d_ot, t, c.v.data() + offset, d, d_s.data(), t);
           Small(false, dh, t, t, c.d_heads.data() + offset, d, p.data(), t, c.d_v.data() + offset, d);
           SoftmaxRowsBackwardAcross(AsFloat(p.data()), AsFloat(d_s.data()), t, t, t, static_cast<float>(scale));
           // d_Q = K d_S = K (d_Sᵀ)ᵀ, d_K = Q d_Sᵀ
@@ -372,7 +372,7 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
         ForEachQueryBlock(t, [&](Index j0, Index w, Index seen) {
           // d_Pᵀ(q, 0..seen) = d_O(:, q)ᵀ V; the keys past seen are masked (P = 0): zero, as the softmax
           // backward reads whole rows.
-          Small(false, w, seen, dh, dot + j0, t, c.v.data() + offset, d, d_s.data() + j0, t);
+          Small(false, w, seen, dh, d_ot + j0, t, c.v.data() + offset, d, d_s.data() + j0, t);
           d_s.block(j0, seen, w, t - seen).setZero();
         }, kQueryRowBlock);
         ForEachQueryBlock(t, [&](Index j0, Index w, Index) {
