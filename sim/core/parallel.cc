@@ -26,6 +26,8 @@ constexpr double kMinTileWork = 1 << 18;
 // stays cheap; at most kMaxTiles tiles (enough to balance 8 threads).
 constexpr Index kMinOutputTile = 256;
 constexpr int kMaxTiles = 8;
+// At most this many column tiles when they share a packed op(A) (see TiledGemm).
+constexpr int kMaxSharedATiles = 16;
 // The unpacked kernel (sim/core/small_gemm.h) serves products whose A has at most kSmallA entries
 // (it stays in cache), and with a transposed B at most kSmallNtWork multiply-adds; beyond that the
 // packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
@@ -54,6 +56,8 @@ struct PackingBuffers {
   size_t t_size = 0;
   Scalar* shared_t = nullptr;  // a transposed A shared by all tiles of one Gemm (of the thread that called it)
   size_t shared_t_size = 0;
+  Scalar* shared_packed_a = nullptr;  // op(A) packed whole, shared by all tiles of one Gemm (ditto)
+  size_t shared_packed_a_size = 0;
   Scalar* partials = nullptr;  // depth-split partial products (of the thread that called Gemm)
   size_t a_size = 0;
   size_t b_size = 0;
@@ -72,6 +76,7 @@ struct PackingBuffers {
     Eigen::internal::aligned_free(partials);
     Eigen::internal::aligned_free(t);
     Eigen::internal::aligned_free(shared_t);
+    Eigen::internal::aligned_free(shared_packed_a);
   }
 };
 constexpr int kMaxThreads = 256;
@@ -119,18 +124,31 @@ bool UseSgemm() {
   return false;
 }
 
+// True when ProductOps gives an (m, n, k) product with op(B) to the unpacked small-matrix kernel: an A
+// that fits in cache, and with a transposed B not too much work (else the packed kernel is faster).
+bool UsesSmallKernel(Index m, Index n, Index k, Op op_b) {
+  return m * k <= kSmallA && (op_b == Op::kN || static_cast<double>(m) * n * k <= kSmallNtWork);
+}
+
 // C (+)= op(A) op(B) on this thread; with a bias (C's rows, accumulate=false): C = bias 1ᵀ + op(A) op(B).
+// packed_a: op(A) already packed by SgemmPackA (a product on the packed kernel only), or null.
 void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate,
-                const Scalar* bias = nullptr) {
+                const Scalar* bias = nullptr, const float* packed_a = nullptr) {
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
   if constexpr (std::is_same_v<Scalar, float>) {
     if (UseSgemm()) {
       // (Scalar is float here; the casts only let the double build compile this branch.)
       PackingBuffers& buf = g_packing[ThreadIndex()];
+      if (packed_a != nullptr) {
+        float* pack_b = reinterpret_cast<float*>(PackingBuffers::Grow(buf.b, buf.b_size, kSgemmPackB));
+        SgemmAvx512Packed(m, n, k, packed_a, reinterpret_cast<const float*>(b.data()), b.outerStride(),
+                          op_b == Op::kT, reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate, pack_b,
+                          reinterpret_cast<const float*>(bias));
+        return;
+      }
       // A that fits in cache: the unpacked kernel (A transposed first if need be); else the packed one.
-      const bool small_a = m * k <= kSmallA;
-      if (small_a && (op_b == Op::kN || static_cast<double>(m) * n * k <= kSmallNtWork)) {
+      if (UsesSmallKernel(m, n, k, op_b)) {
         const float* a_ptr = reinterpret_cast<const float*>(a.data());
         Index lda = a.outerStride();
         if (op_a == Op::kT) {  // A = aᵀ: copy it column-major (m x k)
@@ -223,10 +241,12 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
   const Index m = c.rows(), n = c.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
   // One tile: the passes and the product on this thread.
+  const float* packed_a = nullptr;  // op(A) packed whole for the column tiles, when they share it
   const auto product = [&](const ConstMatRef& a_part, Op op_a_part, const ConstMatRef& b_part, MatRef c_part,
                            Index row0, Index col0) {
     if (before) before(c_part, row0, col0);
-    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate, bias == nullptr ? nullptr : bias + row0);
+    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate, bias == nullptr ? nullptr : bias + row0,
+               packed_a);
     if (after) after(c_part, row0, col0);
   };
   if (static_cast<double>(m) * n * k < kMinTileWork) {
@@ -237,10 +257,26 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
   const Index extent = std::max(m, n);
   if (extent >= 2 * kMinOutputTile) {
     const bool split_cols = n >= m;
-    const int n_tiles = static_cast<int>(std::min<Index>(kMaxTiles, extent / kMinOutputTile));
+    // Column tiles on the packed kernel share one packing of op(A), made here: without it every tile
+    // packed all of op(A) again (3-9% of such a product, measured). Packing no longer grows with the
+    // tile count, so these products take more, narrower tiles: less waiting at the end of the loop for
+    // the thread with the last tile. Tiles depend on the shape only, never on the thread count.
+    const bool share_packed_a = split_cols && UseSgemm() && m * k > kSmallA;  // every tile on the packed kernel
+    const int n_tiles = static_cast<int>(
+        std::min<Index>(share_packed_a ? kMaxSharedATiles : kMaxTiles, extent / kMinOutputTile));
     Index tile = (extent + n_tiles - 1) / n_tiles;
     tile = (tile + kTileQuantum - 1) / kTileQuantum * kTileQuantum;
     ReservePacking(split_cols ? m : tile, split_cols ? tile : n, k);
+    if constexpr (std::is_same_v<Scalar, float>) {
+      if (share_packed_a) {
+        PackingBuffers& own = g_packing[ThreadIndex()];
+        float* buffer = reinterpret_cast<float*>(
+            PackingBuffers::Grow(own.shared_packed_a, own.shared_packed_a_size, SgemmPackedASize(m, k)));
+        SgemmPackA(m, k, reinterpret_cast<const float*>(a.data()), a.outerStride(), op_a == Op::kT, 0,
+                   (m + kSgemmPanelRows - 1) / kSgemmPanelRows, buffer);
+        packed_a = buffer;
+      }
+    }
     // Every column tile reads all of op(A): the unpacked kernel would transpose a transposed A once
     // per tile, so transpose it once here (the kernels see the same values either way: same bits).
     std::optional<ConstMatRef> a_transposed;  // op(A) (m, k), when made

@@ -12,7 +12,7 @@ namespace sim {
 
 namespace {
 
-constexpr long kMr = 32, kNr = 12;  // register tile: 2 x 16 floats by 12 columns
+constexpr long kMr = kSgemmPanelRows, kNr = 12;  // register tile: 2 x 16 floats by 12 columns
 constexpr long kKc = 256, kMc = 192, kNc = 3072;
 constexpr long kAPrefetch = 1024;  // floats: 32 depths of the A panel ahead (measured: 512-1024 best)
 static_assert(kMc * kKc == static_cast<long>(kSgemmPackA) && kKc * kNc == static_cast<long>(kSgemmPackB));
@@ -199,8 +199,13 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
 
 bool HasAvx512Sgemm() { return true; }
 
-void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
-                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b, const float* bias) {
+namespace {
+
+// The blocked product. op(A) comes packed whole (packed_a, as SgemmPackA lays it out) or, when
+// packed_a is null, is packed block by block into pack_a; either way the kernels see the same panels.
+void Multiply(long m, long n, long k, const float* a, long lda, bool trans_a, const float* packed_a, const float* b,
+              long ldb, bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b,
+              const float* bias) {
   if (m <= 0 || n <= 0) return;
   if (accumulate) bias = nullptr;  // C + op(A) op(B): the bias is already in C, if anywhere
   if (k <= 0) {
@@ -209,6 +214,7 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
         for (long i = 0; i < m; ++i) c[i + j * ldc] = bias != nullptr ? bias[i] : 0.f;
     return;
   }
+  const long m_panels = (m + kMr - 1) / kMr * kMr;  // rows of the whole packed A, panels padded
   for (long jc = 0; jc < n; jc += kNc) {
     const long nc = std::min(kNc, n - jc);
     for (long pc = 0; pc < k; pc += kKc) {
@@ -221,18 +227,48 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
           PackBColumns(b, ldb, jc + jr, std::min(kNr, nc - jr), pc, kc, pack_b + jr * kc);
       for (long ic = 0; ic < m; ic += kMc) {
         const long mc = std::min(kMc, m - ic);
-        for (long ir = 0; ir < mc; ir += kMr)
-          PackA(a, lda, trans_a, ic + ir, std::min(kMr, mc - ir), pc, kc, pack_a + ir * kc);
+        const float* block_a = pack_a;  // (mc rounded up to panels) x kc, panel by panel
+        if (packed_a != nullptr)
+          block_a = packed_a + m_panels * pc + ic * kc;
+        else
+          for (long ir = 0; ir < mc; ir += kMr)
+            PackA(a, lda, trans_a, ic + ir, std::min(kMr, mc - ir), pc, kc, pack_a + ir * kc);
         for (long jr = 0; jr < nc; jr += kNr) {
           const long nr = std::min(kNr, nc - jr);
           const auto kernel = nr > 8 ? Kernel<kNr> : nr > 4 ? Kernel<8> : Kernel<4>;
           for (long ir = 0; ir < mc; ir += kMr)
-            kernel(kc, pack_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
+            kernel(kc, block_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
                    std::min(kMr, mc - ir), nr, overwrite, bias != nullptr ? bias + ic + ir : nullptr);
         }
       }
     }
   }
+}
+
+}  // namespace
+
+void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
+                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b, const float* bias) {
+  Multiply(m, n, k, a, lda, trans_a, nullptr, b, ldb, trans_b, c, ldc, accumulate, pack_a, pack_b, bias);
+}
+
+std::size_t SgemmPackedASize(long m, long k) {
+  return static_cast<std::size_t>((m + kMr - 1) / kMr * kMr) * static_cast<std::size_t>(std::max(0L, k));
+}
+
+void SgemmPackA(long m, long k, const float* a, long lda, bool trans_a, long panel_begin, long panel_end,
+                float* packed_a) {
+  const long m_panels = (m + kMr - 1) / kMr * kMr;
+  for (long pc = 0; pc < k; pc += kKc) {
+    const long kc = std::min(kKc, k - pc);
+    for (long p = panel_begin; p < panel_end; ++p)
+      PackA(a, lda, trans_a, p * kMr, std::min(kMr, m - p * kMr), pc, kc, packed_a + m_panels * pc + p * kMr * kc);
+  }
+}
+
+void SgemmAvx512Packed(long m, long n, long k, const float* packed_a, const float* b, long ldb, bool trans_b,
+                       float* c, long ldc, bool accumulate, float* pack_b, const float* bias) {
+  Multiply(m, n, k, nullptr, 0, false, packed_a, b, ldb, trans_b, c, ldc, accumulate, nullptr, pack_b, bias);
 }
 
 #else  // no AVX-512 in this build
@@ -241,6 +277,10 @@ bool HasAvx512Sgemm() { return false; }
 
 void SgemmAvx512(long, long, long, const float*, long, bool, const float*, long, bool, float*, long, bool, float*,
                  float*, const float*) {}
+std::size_t SgemmPackedASize(long, long) { return 0; }
+void SgemmPackA(long, long, const float*, long, bool, long, long, float*) {}
+void SgemmAvx512Packed(long, long, long, const float*, const float*, long, bool, float*, long, bool, float*,
+                       const float*) {}
 
 #endif
 

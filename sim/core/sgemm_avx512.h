@@ -27,4 +27,15 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
                  bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b,
                  const float* bias = nullptr);
 
+// The whole of op(A) packed once, for several products that share it (the column tiles of one
+// product, on any thread): SgemmPackA lays out panels [panel_begin, panel_end) of 32 rows (all of
+// them: 0 to ceil(m / 32)) in a buffer of SgemmPackedASize(m, k) floats (64-byte aligned), and
+// SgemmAvx512Packed multiplies with it, giving the same bits as SgemmAvx512 with op(A) unpacked.
+inline constexpr long kSgemmPanelRows = 32;
+std::size_t SgemmPackedASize(long m, long k);
+void SgemmPackA(long m, long k, const float* a, long lda, bool trans_a, long panel_begin, long panel_end,
+                float* packed_a);
+void SgemmAvx512Packed(long m, long n, long k, const float* packed_a, const float* b, long ldb, bool trans_b,
+                       float* c, long ldc, bool accumulate, float* pack_b, const float* bias = nullptr);
+
 }  // namespace sim

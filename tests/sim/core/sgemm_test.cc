@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <tuple>
 #include <vector>
 
 #include "sim/core/parallel.h"
@@ -73,6 +75,76 @@ TEST(SgemmTest, NarrowLastPanelGivesTheSameBits) {
         EXPECT_TRUE(c.leftCols(n) == reference.leftCols(n))
             << "n=" << n << " ta=" << ta << " tb=" << tb << " accumulate=" << accumulate;
       }
+    }
+  }
+}
+
+// op(A) packed once (SgemmPackA, in two panel ranges as two threads could) and multiplied by column
+// slices of B (SgemmAvx512Packed, as Gemm's column tiles do) gives the bits of the whole product.
+TEST(SgemmTest, PackedOnceGivesTheSameBits) {
+  std::vector<float> pack_a(kSgemmPackA + 16), pack_b(kSgemmPackB + 16);
+  float* pa = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_a.data()) + 63) & ~uintptr_t{63});
+  float* pb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_b.data()) + 63) & ~uintptr_t{63});
+  uint64_t seed = 100;
+  for (Index m : {1, 33, 193, 416})
+    for (Index k : {1, 17, 300, 600})
+      for (int ops = 0; ops < 4; ++ops) {
+        const bool ta = ops & 1, tb = ops & 2;
+        const Index n = 100;
+        const Mat a = ta ? RandomMat(k + 3, m, ++seed) : RandomMat(m + 3, k, ++seed);
+        const Mat b = tb ? RandomMat(n + 2, k, ++seed) : RandomMat(k + 2, n, ++seed);
+        const Vec bias = RandomMat(m, 1, ++seed);
+        std::vector<float> packed(SgemmPackedASize(m, k) + 16);
+        float* pw = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(packed.data()) + 63) & ~uintptr_t{63});
+        const Index panels = (m + kSgemmPanelRows - 1) / kSgemmPanelRows;
+        SgemmPackA(m, k, a.data(), a.rows(), ta, 0, panels / 2, pw);
+        SgemmPackA(m, k, a.data(), a.rows(), ta, panels / 2, panels, pw);
+        for (int form = 0; form < 3; ++form) {  // overwrite, with a bias, accumulate
+          const bool accumulate = form == 2;
+          const float* bias_ptr = form == 1 ? bias.data() : nullptr;
+          Mat reference = RandomMat(m, n, seed + 1), c = reference;
+          SgemmAvx512(m, n, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, reference.data(), m, accumulate, pa,
+                      pb, bias_ptr);
+          for (Index j0 = 0; j0 < n; j0 += 40) {  // column tiles 40, 40, 20 wide
+            const Index cols = std::min<Index>(40, n - j0);
+            const float* b_tile = tb ? b.data() + j0 : b.data() + j0 * b.rows();
+            SgemmAvx512Packed(m, cols, k, pw, b_tile, b.rows(), tb, c.data() + j0 * m, m, accumulate, pb, bias_ptr);
+          }
+          EXPECT_TRUE(c == reference) << "m=" << m << " k=" << k << " ta=" << ta << " tb=" << tb << " form=" << form;
+        }
+      }
+}
+
+// Gemm's column tiles share one packed op(A) when A is too large for the unpacked kernel: the
+// result has the bits of one SgemmAvx512 call on the whole product, on 1 and 2 threads, for
+// Gemm and GemmBias (a TilePass sees every tile once).
+TEST(SgemmTest, GemmSharedPackedAGivesTheBitsOfOneProduct) {
+  std::vector<float> pack_a(kSgemmPackA + 16), pack_b(kSgemmPackB + 16);
+  float* pa = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_a.data()) + 63) & ~uintptr_t{63});
+  float* pb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_b.data()) + 63) & ~uintptr_t{63});
+  for (const auto& [m, n, k] : std::vector<std::tuple<Index, Index, Index>>{{256, 4096, 96}, {70, 1000, 300}}) {
+    for (int ops = 0; ops < 4; ++ops) {
+      const Op op_a = ops & 1 ? Op::kT : Op::kN, op_b = ops & 2 ? Op::kT : Op::kN;
+      const Mat a = op_a == Op::kT ? RandomMat(k, m, 21) : RandomMat(m, k, 21);
+      const Mat b = op_b == Op::kT ? RandomMat(n, k, 22) : RandomMat(k, n, 22);
+      const Vec bias = RandomMat(m, 1, 23);
+      Mat reference(m, n), reference_bias(m, n);
+      SgemmAvx512(m, n, k, a.data(), a.rows(), op_a == Op::kT, b.data(), b.rows(), op_b == Op::kT, reference.data(),
+                  m, false, pa, pb);
+      SgemmAvx512(m, n, k, a.data(), a.rows(), op_a == Op::kT, b.data(), b.rows(), op_b == Op::kT,
+                  reference_bias.data(), m, false, pa, pb, bias.data());
+      for (int threads : {1, 2}) {
+        SetNumThreads(threads);
+        Mat c(m, n), c_bias(m, n);
+        Gemm(a, op_a, b, op_b, c, false);
+        std::atomic<Index> passed_cols{0};
+        GemmBias(a, op_a, b, op_b, bias, c_bias,
+                 TilePass([&](MatRef tile, Index, Index) { passed_cols += tile.cols(); }));
+        EXPECT_TRUE(c == reference) << m << "x" << n << "x" << k << " ops=" << ops << " threads=" << threads;
+        EXPECT_TRUE(c_bias == reference_bias) << m << "x" << n << "x" << k << " ops=" << ops << " threads=" << threads;
+        EXPECT_EQ(passed_cols.load(), n);
+      }
+      SetNumThreads(1);
     }
   }
 }
