@@ -26,8 +26,11 @@ constexpr double kMinTileWork = 1 << 18;
 // stays cheap; at most kMaxTiles tiles (enough to balance 8 threads).
 constexpr Index kMinOutputTile = 256;
 constexpr int kMaxTiles = 8;
-// At most this many column tiles when they share a packed op(A) (see TiledGemm).
+// At most this many column tiles when they share a packed op(A) (see TiledGemm), their widths
+// multiples of 48: whole 12-column panels of the packed kernel (a 256-wide tile ends in a 4-column
+// panel, run at a third of the kernel's speed), and of 16.
 constexpr int kMaxSharedATiles = 16;
+constexpr Index kSharedATileQuantum = 48;
 // The unpacked kernel (sim/core/small_gemm.h) serves products whose A has at most kSmallA entries
 // (it stays in cache), and with a transposed B at most kSmallNtWork multiply-adds; beyond that the
 // packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
@@ -265,15 +268,18 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
     const int n_tiles = static_cast<int>(
         std::min<Index>(share_packed_a ? kMaxSharedATiles : kMaxTiles, extent / kMinOutputTile));
     Index tile = (extent + n_tiles - 1) / n_tiles;
-    tile = (tile + kTileQuantum - 1) / kTileQuantum * kTileQuantum;
+    const Index quantum = share_packed_a ? kSharedATileQuantum : kTileQuantum;
+    tile = (tile + quantum - 1) / quantum * quantum;
     ReservePacking(split_cols ? m : tile, split_cols ? tile : n, k);
     if constexpr (std::is_same_v<Scalar, float>) {
-      if (share_packed_a) {
+      if (share_packed_a) {  // op(A) packed panel by panel, in parallel
         PackingBuffers& own = g_packing[ThreadIndex()];
         float* buffer = reinterpret_cast<float*>(
             PackingBuffers::Grow(own.shared_packed_a, own.shared_packed_a_size, SgemmPackedASize(m, k)));
-        SgemmPackA(m, k, reinterpret_cast<const float*>(a.data()), a.outerStride(), op_a == Op::kT, 0,
-                   (m + kSgemmPanelRows - 1) / kSgemmPanelRows, buffer);
+        const float* a_ptr = reinterpret_cast<const float*>(a.data());
+        ParallelFor(static_cast<int>((m + kSgemmPanelRows - 1) / kSgemmPanelRows), [&](int panel) {
+          SgemmPackA(m, k, a_ptr, a.outerStride(), op_a == Op::kT, panel, panel + 1, buffer);
+        });
         packed_a = buffer;
       }
     }
