@@ -156,8 +156,7 @@ void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
         Index lda = a.outerStride();
         if (op_a == Op::kT) {  // A = aᵀ: copy it column-major (m x k)
           float* t = reinterpret_cast<float*>(PackingBuffers::Grow(buf.t, buf.t_size, kSmallA));
-          for (Index j = 0; j < k; ++j)
-            for (Index i = 0; i < m; ++i) t[i + j * m] = a_ptr[j + i * lda];
+          TransposeAvx512(k, m, a_ptr, lda, t, m);  // a is (k x m)
           a_ptr = t;
           lda = m;
         }
@@ -289,7 +288,11 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
     if (split_cols && op_a == Op::kT && UseSgemm() && m * k <= kSmallA) {
       PackingBuffers& own = g_packing[ThreadIndex()];
       MatMap a_t(PackingBuffers::Grow(own.shared_t, own.shared_t_size, static_cast<size_t>(kSmallA)), m, k);
-      a_t = a.transpose();
+      if constexpr (std::is_same_v<Scalar, float>)  // a is (k x m)
+        TransposeAvx512(k, m, reinterpret_cast<const float*>(a.data()), a.outerStride(),
+                        reinterpret_cast<float*>(a_t.data()), m);
+      else
+        a_t = a.transpose();
       a_transposed.emplace(a_t);
     }
     const ConstMatRef& a_shared = a_transposed ? *a_transposed : a;
@@ -426,6 +429,15 @@ void ParallelAssign(MatRef dst, const ConstMatRef& src) {
   ParallelFor(static_cast<int>((cols + block - 1) / block), [&](int i) {
     const Index start = i * block, len = std::min(block, cols - start);
     dst.middleCols(start, len) = src.middleCols(start, len);
+  });
+}
+
+void ParallelSetZero(MatRef dst) {
+  const Index cols = dst.cols();
+  const Index block = std::max<Index>(1, kMinCopyBlock / std::max<Index>(1, dst.rows()));  // columns per item
+  ParallelFor(static_cast<int>((cols + block - 1) / block), [&](int i) {
+    const Index start = i * block, len = std::min(block, cols - start);
+    dst.middleCols(start, len).setZero();
   });
 }
 

@@ -86,6 +86,8 @@ std::vector<GemmProfileEntry> TakeGemmProfile();
 
 // dst = src, blocks of columns in parallel.
 void ParallelAssign(MatRef dst, const ConstMatRef& src);
+// dst = 0, blocks of columns in parallel.
+void ParallelSetZero(MatRef dst);
 
 // out(:) (+)= sum over columns of x, in column order for every row (blocks of rows in parallel, so the
 // bits do not depend on the thread count): x (R, N) -> out (R).

@@ -252,6 +252,23 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
   Multiply(m, n, k, a, lda, trans_a, nullptr, b, ldb, trans_b, c, ldc, accumulate, pack_a, pack_b, bias);
 }
 
+void TransposeAvx512(long rows, long cols, const float* src, long lds, float* dst, long ldd) {
+  long j0 = 0;
+  for (; j0 + 16 <= cols; j0 += 16) {
+    long i0 = 0;
+    for (; i0 + 16 <= rows; i0 += 16) {  // 16 x 16 blocks through the registers
+      __m512 r[16];
+      for (int c = 0; c < 16; ++c) r[c] = _mm512_loadu_ps(src + i0 + (j0 + c) * lds);
+      Transpose16x16(r);  // r[i] = row i0 + i of the block, across its 16 columns
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + j0 + (i0 + i) * ldd, r[i]);
+    }
+    for (; i0 < rows; ++i0)
+      for (long j = j0; j < j0 + 16; ++j) dst[j + i0 * ldd] = src[i0 + j * lds];
+  }
+  for (long i = 0; i < rows; ++i)
+    for (long j = j0; j < cols; ++j) dst[j + i * ldd] = src[i + j * lds];
+}
+
 std::size_t SgemmPackedASize(long m, long k) {
   return static_cast<std::size_t>((m + kMr - 1) / kMr * kMr) * static_cast<std::size_t>(std::max(0L, k));
 }
@@ -278,6 +295,7 @@ bool HasAvx512Sgemm() { return false; }
 void SgemmAvx512(long, long, long, const float*, long, bool, const float*, long, bool, float*, long, bool, float*,
                  float*, const float*) {}
 std::size_t SgemmPackedASize(long, long) { return 0; }
+void TransposeAvx512(long, long, const float*, long, float*, long) {}
 void SgemmPackA(long, long, const float*, long, bool, long, long, float*) {}
 void SgemmAvx512Packed(long, long, long, const float*, const float*, long, bool, float*, long, bool, float*,
                        const float*) {}

@@ -27,6 +27,10 @@ void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a,
                  bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b,
                  const float* bias = nullptr);
 
+// dst (cols x rows, leading dimension ldd) = srcᵀ, src (rows x cols, leading dimension lds): 16 x 16
+// blocks transposed in registers (a copy: no arithmetic, the same values).
+void TransposeAvx512(long rows, long cols, const float* src, long lds, float* dst, long ldd);
+
 // The whole of op(A) packed once, for several products that share it (the column tiles of one
 // product, on any thread): SgemmPackA lays out panels [panel_begin, panel_end) of 32 rows (all of
 // them: 0 to ceil(m / 32)) in a buffer of SgemmPackedASize(m, k) floats (64-byte aligned), and

@@ -1,5 +1,6 @@
 #include "sim/models/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -11,6 +12,9 @@
 namespace sim {
 
 namespace {
+
+// Entries per parallel item when the readout gathers its scored columns.
+constexpr Index kMinGatherEntries = 1 << 15;
 
 struct InitStds {
   double embed, pos, in_proj, attn, attn_out, mlp_in, mlp_out, head;
@@ -187,7 +191,12 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
 
   // Readout at the scored positions only.
   const Mat& last = ws.stream[cfg_.layers];
-  for (int j = 0; j < s; ++j) ws.gathered.col(j) = last.col(batch.scored[j]);
+  {
+    const int block = std::max(1, static_cast<int>(kMinGatherEntries / std::max<Index>(1, last.rows())));  // columns per item
+    ParallelFor((s + block - 1) / block, [&](int b) {
+      for (int j = b * block; j < std::min(s, (b + 1) * block); ++j) ws.gathered.col(j) = last.col(batch.scored[j]);
+    });
+  }
   auto gathered = ws.gathered.leftCols(s);
   if (norm_f_) {
     norm_f_->Forward(gathered, ws.ln_f, ws.ln_f_out.leftCols(s));
@@ -211,7 +220,7 @@ void Transformer::Backward(const Batch& batch, Workspace& ws) const {
   } else {
     head_->Backward(ws.gathered.leftCols(s), ws.d_outputs.leftCols(s), ws.d_gathered.leftCols(s), false);
   }
-  ws.d_stream.setZero();
+  ParallelSetZero(ws.d_stream);
   for (int j = 0; j < s; ++j) ws.d_stream.col(batch.scored[j]) += ws.d_gathered.col(j);
 
   // Blocks in reverse; d_stream holds dL/d stream[l+1] on entry and dL/d stream[l] on exit.
@@ -222,7 +231,7 @@ void Transformer::Backward(const Batch& batch, Workspace& ws) const {
     if (block.mlp) {
       const Mat& mid = bc.mid;
       if (block.norm2) {
-        ws.d_branch.setZero();
+        ParallelSetZero(ws.d_branch);
         block.mlp->Backward(bc.ln2_out, ws.d_stream, bc.mlp, ws.d_branch);
         block.norm2->Backward(ws.d_branch, bc.ln2, ws.d_stream);
       } else {
@@ -231,7 +240,7 @@ void Transformer::Backward(const Batch& batch, Workspace& ws) const {
     }
     const Mat& x = ws.stream[l];
     if (block.norm1) {
-      ws.d_branch.setZero();
+      ParallelSetZero(ws.d_branch);
       block.mixer->Backward(bc.ln1_out, ws.d_stream, bt, *bc.mixer, ws.d_branch);
       block.norm1->Backward(ws.d_branch, bc.ln1, ws.d_stream);
     } else {

@@ -79,6 +79,19 @@ TEST(SgemmTest, NarrowLastPanelGivesTheSameBits) {
   }
 }
 
+// The transposed copy that the unpacked kernel's callers make of a transposed A: exact, around the
+// 16 x 16 blocks, with leading dimensions larger than the rows.
+TEST(SgemmTest, TransposeCopiesExactly) {
+  for (Index rows : {1, 15, 16, 17, 33, 64, 70})
+    for (Index cols : {1, 5, 16, 31, 48, 65}) {
+      const Mat src = RandomMat(rows + 3, cols, static_cast<uint64_t>(rows * 100 + cols));
+      Mat dst = Mat::Constant(cols + 2, rows, 7.0f);
+      TransposeAvx512(rows, cols, src.data(), src.rows(), dst.data(), dst.rows());
+      EXPECT_TRUE(dst.topRows(cols) == src.topRows(rows).transpose()) << rows << " x " << cols;
+      EXPECT_TRUE((dst.bottomRows(2).array() == 7.0f).all()) << "wrote past the rows, " << rows << " x " << cols;
+    }
+}
+
 // op(A) packed once (SgemmPackA, in two panel ranges as two threads could) and multiplied by column
 // slices of B (SgemmAvx512Packed, as Gemm's column tiles do) gives the bits of the whole product.
 TEST(SgemmTest, PackedOnceGivesTheSameBits) {
