@@ -421,24 +421,30 @@ void GemmBias(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, cons
   TiledGemm(a, op_a, b, op_b, c, false, bias.data(), TilePass(), after);
 }
 
-void ParallelAssign(MatRef dst, const ConstMatRef& src) {
-  SIM_CHECK(dst.rows() == src.rows() && dst.cols() == src.cols(), "ParallelAssign: dst is (", dst.rows(), ", ",
-            dst.cols(), "), src is (", src.rows(), ", ", src.cols(), ")");
-  const Index cols = src.cols();
-  const Index block = std::max<Index>(1, kMinCopyBlock / std::max<Index>(1, src.rows()));  // columns per item
+namespace {
+
+// fn(start, len) over blocks of about kMinCopyBlock entries of a (rows x cols) matrix's columns, in
+// parallel: the copy-like passes.
+template <typename Fn>
+void ForColumnBlocks(Index rows, Index cols, const Fn& fn) {
+  const Index block = std::max<Index>(1, kMinCopyBlock / std::max<Index>(1, rows));  // columns per item
   ParallelFor(static_cast<int>((cols + block - 1) / block), [&](int i) {
-    const Index start = i * block, len = std::min(block, cols - start);
-    dst.middleCols(start, len) = src.middleCols(start, len);
+    const Index start = i * block;
+    fn(start, std::min(block, cols - start));
   });
 }
 
+}  // namespace
+
+void ParallelAssign(MatRef dst, const ConstMatRef& src) {
+  SIM_CHECK(dst.rows() == src.rows() && dst.cols() == src.cols(), "ParallelAssign: dst is (", dst.rows(), ", ",
+            dst.cols(), "), src is (", src.rows(), ", ", src.cols(), ")");
+  ForColumnBlocks(src.rows(), src.cols(),
+                  [&](Index start, Index len) { dst.middleCols(start, len) = src.middleCols(start, len); });
+}
+
 void ParallelSetZero(MatRef dst) {
-  const Index cols = dst.cols();
-  const Index block = std::max<Index>(1, kMinCopyBlock / std::max<Index>(1, dst.rows()));  // columns per item
-  ParallelFor(static_cast<int>((cols + block - 1) / block), [&](int i) {
-    const Index start = i * block, len = std::min(block, cols - start);
-    dst.middleCols(start, len).setZero();
-  });
+  ForColumnBlocks(dst.rows(), dst.cols(), [&](Index start, Index len) { dst.middleCols(start, len).setZero(); });
 }
 
 void RowSum(const ConstMatRef& x, VecRef out, bool accumulate) {

@@ -17,6 +17,9 @@ constexpr long kKc = 256, kMc = 192, kNc = 3072;
 constexpr long kAPrefetch = 1024;  // floats: 32 depths of the A panel ahead (measured: 512-1024 best)
 static_assert(kMc * kKc == static_cast<long>(kSgemmPackA) && kKc * kNc == static_cast<long>(kSgemmPackB));
 
+// Rows of a whole packed op(A) (SgemmPackA): m rounded up to whole panels.
+inline long PanelRows(long m) { return (m + kMr - 1) / kMr * kMr; }
+
 // In-register transpose: r[i] holds row i (16 floats); afterwards r[j] holds column j.
 inline void Transpose16x16(__m512 r[16]) {
   __m512 t[16];
@@ -214,7 +217,7 @@ void Multiply(long m, long n, long k, const float* a, long lda, bool trans_a, co
         for (long i = 0; i < m; ++i) c[i + j * ldc] = bias != nullptr ? bias[i] : 0.f;
     return;
   }
-  const long m_panels = (m + kMr - 1) / kMr * kMr;  // rows of the whole packed A, panels padded
+  const long m_panels = PanelRows(m);
   for (long jc = 0; jc < n; jc += kNc) {
     const long nc = std::min(kNc, n - jc);
     for (long pc = 0; pc < k; pc += kKc) {
@@ -270,12 +273,12 @@ void TransposeAvx512(long rows, long cols, const float* src, long lds, float* ds
 }
 
 std::size_t SgemmPackedASize(long m, long k) {
-  return static_cast<std::size_t>((m + kMr - 1) / kMr * kMr) * static_cast<std::size_t>(std::max(0L, k));
+  return static_cast<std::size_t>(PanelRows(m)) * static_cast<std::size_t>(std::max(0L, k));
 }
 
 void SgemmPackA(long m, long k, const float* a, long lda, bool trans_a, long panel_begin, long panel_end,
                 float* packed_a) {
-  const long m_panels = (m + kMr - 1) / kMr * kMr;
+  const long m_panels = PanelRows(m);
   for (long pc = 0; pc < k; pc += kKc) {
     const long kc = std::min(kKc, k - pc);
     for (long p = panel_begin; p < panel_end; ++p)
