@@ -25,6 +25,7 @@
 #include "sim/core/parallel.h"
 #include "sim/io/case_file.h"
 #include "sim/optim/optimizer.h"
+#include "sim/train/batch_gradients.h"
 #include "sim/train/metrics.h"
 
 namespace sim {
@@ -94,17 +95,19 @@ struct BenchResult {
   size_t rss_bytes = 0;       // peak resident growth while building and running the config
   size_t implied_bytes = 0;   // parameters + gradients + AdamW moments + the model's activations
   size_t workspace_bytes = 0;
+  int chunk = 0;                            // examples per chunk of the batch (train.chunk)
   int steps = 0;
   double timed_seconds = 0;                 // all timing windows together
   std::vector<GemmProfileEntry> gemm;       // --gemm-profile: the timed steps' products by shape
 };
 
-BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, int reps, double peak_gflops,
-                      const std::string& export_dir, bool gemm_profile) {
+BenchResult RunConfig(const BenchConfig& config, int threads, const std::string& chunk, double seconds, int reps,
+                      double peak_gflops, const std::string& export_dir, bool gemm_profile) {
   const size_t rss_before = CurrentRss();
   ResetPeakRss();
   std::map<std::string, std::string> given = config.options;
   given["train.threads"] = std::to_string(threads);
+  given["train.chunk"] = chunk;
   const OptionSet set = AllOptions();
   Options options(set, given);
   Experiment e = BuildExperiment(options);
@@ -122,12 +125,10 @@ BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, in
     contents.batch = &batch;
     WriteCaseFile(export_dir + "/" + config.name + ".h5", contents);
   }
-  auto ws = e.model->MakeWorkspace(shape, batch.n_scored());
+  BatchGradients gradients(*e.model, *e.registry, shape, info.max_scored_per_example, e.train.chunk);
   Optimizer optimizer(e.train.optimizer, *e.registry);
   auto step = [&] {
-    ForwardLoss(*e.model, *ws, batch, true, nullptr);
-    e.registry->ZeroGrads();
-    e.model->Backward(batch, *ws);
+    gradients.Compute(batch);
     ClipGradNorm(*e.registry, e.train.clip);
     optimizer.Step(1e-4);
   };
@@ -163,7 +164,8 @@ BenchResult RunConfig(const BenchConfig& config, int threads, double seconds, in
   r.gflops = r.gflop_per_step * r.steps_per_second;
   r.peak_fraction = r.gflops / peak_gflops;
   r.rss_bytes = PeakRss() > rss_before ? PeakRss() - rss_before : 0;
-  r.workspace_bytes = ws->bytes();
+  r.workspace_bytes = gradients.bytes();
+  r.chunk = gradients.chunk_examples();
   // What the config implies: values, gradients and two AdamW moments of every parameter, plus the
   // activations backward needs: per layer the stream, norm outputs, Q, K, V, head outputs, attention
   // probabilities and MLP pre- and post-activations; the readout's inputs and logits.
@@ -223,6 +225,7 @@ int RunBench(const std::vector<std::string>& args) {
       ("help,h", "print this help")
       ("config", po::value<std::string>()->default_value("all"), "comma-separated configurations, or all")
       ("threads", po::value<int>()->default_value(1), "OpenMP threads")
+      ("chunk", po::value<std::string>()->default_value("auto"), "examples per chunk of the training batch (train.chunk): auto or a divisor of the config's batch")
       ("seconds", po::value<double>()->default_value(3.0), "timed seconds per configuration (after warm-up)")
       ("reps", po::value<int>()->default_value(5), "timing windows per configuration; the median is reported")
       ("json", "print one JSON object per configuration instead of a table")
@@ -259,6 +262,7 @@ int RunBench(const std::vector<std::string>& args) {
   }
   if (which == "all") chosen = all;
   const std::string export_dir = cmd.flags["export-dir"].as<std::string>();
+  const std::string chunk = cmd.flags["chunk"].as<std::string>();
   const bool json = cmd.flags.count("json") > 0;
   const bool gemm_profile = cmd.flags.count("gemm-profile") > 0;
 
@@ -269,15 +273,15 @@ int RunBench(const std::vector<std::string>& args) {
                 peak.gflops, threads, peak.vector_lanes, "config", "steps/s", "(min-max)", "tokens/s", "GFLOP/s",
                 "of peak", "RSS MB", "implied", "ratio");
   for (const BenchConfig& c : chosen) {
-    const BenchResult r = RunConfig(c, threads, seconds, reps, peak.gflops, export_dir, gemm_profile);
+    const BenchResult r = RunConfig(c, threads, chunk, seconds, reps, peak.gflops, export_dir, gemm_profile);
     if (json) {
       std::printf(
           "{\"config\": \"%s\", \"threads\": %d, \"steps_per_second\": %.6g, \"min_steps_per_second\": %.6g, "
           "\"max_steps_per_second\": %.6g, \"tokens_per_second\": %.6g, \"gflop_per_step\": %.6g, "
           "\"gflops\": %.6g, \"peak_gflops\": %.6g, \"peak_fraction\": %.4f, \"rss_bytes\": %zu, "
-          "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"timed_steps\": %d, \"timed_seconds\": %.6g%s%s}\n",
+          "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"chunk\": %d, \"timed_steps\": %d, \"timed_seconds\": %.6g%s%s}\n",
           r.name.c_str(), threads, r.steps_per_second, r.min_sps, r.max_sps, r.tokens_per_second, r.gflop_per_step,
-          r.gflops, peak.gflops, r.peak_fraction, r.rss_bytes, r.implied_bytes, r.workspace_bytes, r.steps,
+          r.gflops, peak.gflops, r.peak_fraction, r.rss_bytes, r.implied_bytes, r.workspace_bytes, r.chunk, r.steps,
           r.timed_seconds, gemm_profile ? ", \"gemm_profile\": " : "", gemm_profile ? GemmProfileJson(r).c_str() : "");
     } else {
       char range[32];

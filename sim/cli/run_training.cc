@@ -171,6 +171,7 @@ int TrainToFile(const RunRequest& request) {
   record.steps_done = result.steps_done;
   record.target_step = result.target_step;
   record.threads = e.train.threads;
+  record.chunk = e.train.chunk;
   record.wall_seconds = result.wall_seconds;
   record.curve_names = result.curve_names;
   record.curves = result.curves;

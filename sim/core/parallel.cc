@@ -211,16 +211,20 @@ void SetNumThreads(int n) {
 }
 
 void ReservePacking(Index m, Index n, Index k) {
+  // Inside a parallel item (a chunk of a batch, sim/train/batch_gradients.h) the products' items run on
+  // this thread alone, and the other threads may be using their buffers: grow only this thread's.
+  const bool nested = ThreadPool::Global().running();
+  const int first = nested ? ThreadIndex() : 0, end = nested ? ThreadIndex() + 1 : NumThreads();
   Index kc, mc, nc;
   if (UseSgemm()) {  // fixed block sizes
     kc = 1;
     mc = static_cast<Index>(kSgemmPackA);
     nc = static_cast<Index>(kSgemmPackB);
-    for (int t = 0; t < NumThreads(); ++t) PackingBuffers::Grow(g_packing[t].t, g_packing[t].t_size, kSmallA);
+    for (int t = first; t < end; ++t) PackingBuffers::Grow(g_packing[t].t, g_packing[t].t_size, kSmallA);
   } else {
     BlockingSizes(m, n, k, kc, mc, nc);
   }
-  for (int t = 0; t < NumThreads(); ++t) {
+  for (int t = first; t < end; ++t) {
     PackingBuffers& buf = g_packing[t];
     PackingBuffers::Grow(buf.a, buf.a_size, static_cast<size_t>(kc * mc));
     PackingBuffers::Grow(buf.b, buf.b_size, static_cast<size_t>(kc * nc));

@@ -33,7 +33,8 @@ enum class Op { kN, kT };  // use a matrix as is, or transposed
 // warm-up. Gemm splits C into shape-determined tiles spread over the threads; GemmSerial runs on the
 // calling thread (for products inside an already parallel loop).
 // Grows every thread's GEMM packing buffers to fit an (m, n, k) product; call it on the main thread
-// before a ParallelFor whose items call GemmSerial on such products, so no item allocates.
+// before a ParallelFor whose items call GemmSerial on such products, so no item allocates. Called
+// inside a parallel item, it grows the calling thread's buffers only (the others may be in use).
 void ReservePacking(Index m, Index n, Index k);
 void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate);
 

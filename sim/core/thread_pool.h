@@ -38,6 +38,10 @@ class ThreadPool {
   // per-thread scratch buffers.
   static int ThreadIndex();
 
+  // True while a Run is spreading items over the threads: called from an item, a nested Run would
+  // run on the calling thread alone while the other threads may be busy with their own items.
+  bool running() const { return running_.load(std::memory_order_acquire); }
+
  private:
   using Trampoline = void (*)(const void* fn, int i);
   void Run(int n, Trampoline call, const void* fn);

@@ -1,5 +1,7 @@
 #include "sim/data/batch.h"
 
+#include <algorithm>
+
 #include "sim/core/check.h"
 
 namespace sim {
@@ -17,6 +19,27 @@ void Batch::Reset(BatchShape new_shape, InputKind in, OutputKind out, int d_in) 
   scored.clear();
   labels.clear();
   values.clear();
+}
+
+void Batch::CopyExamples(const Batch& from, int first, int count) {
+  SIM_CHECK(first >= 0 && count >= 1 && first + count <= from.shape.batch, "Batch::CopyExamples: examples [",
+            first, ", ", first + count, ") of a batch of ", from.shape.batch);
+  Reset({count, from.shape.length}, from.input, from.output, static_cast<int>(from.vectors.rows()));
+  const int t = from.shape.length, begin = first * t, end = (first + count) * t;  // columns of `from`
+  if (input == InputKind::kTokens)
+    std::copy(from.tokens.begin() + begin, from.tokens.begin() + end, tokens.begin());
+  else
+    vectors = from.vectors.middleCols(begin, end - begin);
+  const auto lo = std::lower_bound(from.scored.begin(), from.scored.end(), begin);
+  const auto hi = std::lower_bound(lo, from.scored.end(), end);
+  for (auto it = lo; it != hi; ++it) {
+    const size_t i = static_cast<size_t>(it - from.scored.begin());
+    scored.push_back(*it - begin);
+    if (output == OutputKind::kClasses)
+      labels.push_back(from.labels[i]);
+    else
+      values.push_back(from.values[i]);
+  }
 }
 
 void Batch::Validate(int n_classes) const {

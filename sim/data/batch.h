@@ -38,6 +38,9 @@ struct Batch {
     scored.push_back(b * shape.length + t);
     values.push_back(value);
   }
+  // Becomes examples [first, first + count) of `from` (inputs, scored positions and targets), e.g.
+  // one chunk of a training batch. Allocates nothing once the buffers have grown to that size.
+  void CopyExamples(const Batch& from, int first, int count);
   // Throws InternalError when scored columns are out of range or not increasing, or targets
   // do not match them. Tasks' tests call it; models call it at the API boundary.
   void Validate(int n_classes) const;

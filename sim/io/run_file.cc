@@ -53,6 +53,7 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
     out.AttrInt("/", "steps_done", record.steps_done);
     out.AttrInt("/", "target_step", record.target_step);
     out.AttrInt("/", "threads", record.threads);
+    if (record.chunk > 0) out.AttrInt("/", "chunk", record.chunk);
     out.AttrDouble("/", "wall_seconds", record.wall_seconds);
     out.AttrString("/", "created", record.created.empty() ? NowIso8601() : record.created);
     out.AttrInt("/", "n_params", registry.total_size());
@@ -90,6 +91,7 @@ RunRecord ReadRunFile(const std::string& path, std::string* version) {
   r.steps_done = static_cast<int>(in.AttrInt("/", "steps_done"));
   r.target_step = static_cast<int>(in.AttrInt("/", "target_step"));
   r.threads = static_cast<int>(in.AttrInt("/", "threads"));
+  r.chunk = in.HasAttr("/", "chunk") ? static_cast<int>(in.AttrInt("/", "chunk")) : 0;  // files before train.chunk: 0
   r.wall_seconds = in.AttrDouble("/", "wall_seconds");
   r.created = in.HasAttr("/", "created") ? in.AttrString("/", "created") : "";
   if (version != nullptr) *version = in.AttrString("/", "version");

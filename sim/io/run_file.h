@@ -1,7 +1,7 @@
 // The run file: one self-describing HDF5 file per run (docs/results-format.md, format_version 1).
 //
 //   /            attributes format="attnsim.run", format_version=1, status, seed, config (resolved
-//                INI text), version, steps_done, target_step, threads, wall_seconds, created
+//                INI text), version, steps_done, target_step, threads, chunk, wall_seconds, created
 //   /curves/*    1-D float64 datasets of equal length, one entry per evaluation
 //   /final/<split>/<metric>   scalar float64
 //   /params/<name>            the trained weights; an engine (rows, cols) column-major matrix is
@@ -41,6 +41,7 @@ struct RunRecord {
   int steps_done = 0;
   int target_step = -1;
   int threads = 1;
+  int chunk = 0;       // examples per chunk of a training batch (train.chunk resolved); 0 = not recorded
   double wall_seconds = 0.0;
   std::vector<std::string> curve_names;
   std::vector<std::vector<double>> curves;

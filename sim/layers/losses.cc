@@ -23,13 +23,15 @@ Index ArgmaxColumn(const ConstMatRef& m, Index j) {
 }
 
 double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat* d_logits,
-                           int* n_correct) {
+                           int* n_correct, Index mean_over) {
   const Index c = logits.rows(), s = logits.cols();
   if (d_logits != nullptr)
     SIM_CHECK(d_logits->rows() == c && d_logits->cols() >= s, "SoftmaxCrossEntropy: d_logits is (",
               d_logits->rows(), ", ", d_logits->cols(), "), need (C=", c, ", >= S=", s, ")");
   if (s == 0) return 0.0;
-  const Scalar inv_s = Scalar(1) / static_cast<Scalar>(s);
+  SIM_CHECK(mean_over == 0 || mean_over >= s, "SoftmaxCrossEntropy: mean over ", mean_over, " of S=", s, " columns");
+  const Index count = mean_over > 0 ? mean_over : s;  // the mean's denominator
+  const Scalar inv_s = Scalar(1) / static_cast<Scalar>(count);
   // Columns in parallel blocks; each column's loss is kept and the losses are summed in column order
   // afterwards (the bits of a serial loop over the columns, whatever the thread count).
   // The calling thread's buffers, grown once (no allocation per step). References, because inside the
@@ -65,24 +67,26 @@ double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat
   for (Index j = 0; j < s; ++j) total += losses[j];
   if (n_correct != nullptr)
     for (int b = 0; b < n_blocks; ++b) *n_correct += correct[b];
-  return total / static_cast<double>(s);
+  return total / static_cast<double>(count);
 }
 
-double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds) {
+double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds, Index mean_over) {
   const Index s = preds.cols();
   SIM_CHECK(preds.rows() == 1, "MeanSquaredError: preds has ", preds.rows(), " rows, expected 1");
   if (d_preds != nullptr)
     SIM_CHECK(d_preds->rows() == 1 && d_preds->cols() >= s, "MeanSquaredError: d_preds is (",
               d_preds->rows(), ", ", d_preds->cols(), "), need (1, >= S=", s, ")");
   if (s == 0) return 0.0;
+  SIM_CHECK(mean_over == 0 || mean_over >= s, "MeanSquaredError: mean over ", mean_over, " of S=", s, " columns");
+  const Index count = mean_over > 0 ? mean_over : s;  // the mean's denominator
   double total = 0.0;
-  const Scalar two_over_s = Scalar(2) / static_cast<Scalar>(s);
+  const Scalar two_over_s = Scalar(2) / static_cast<Scalar>(count);
   for (Index j = 0; j < s; ++j) {
     const Scalar diff = preds(0, j) - targets[j];
     total += static_cast<double>(diff) * diff;
     if (d_preds != nullptr) (*d_preds)(0, j) = two_over_s * diff;
   }
-  return total / static_cast<double>(s);
+  return total / static_cast<double>(count);
 }
 
 }  // namespace sim

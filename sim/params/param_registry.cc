@@ -8,6 +8,13 @@
 
 namespace sim {
 
+ParamRegistry::ScopedGradBuffer::ScopedGradBuffer(const ParamRegistry& registry, Scalar* buffer) {
+  SIM_CHECK(grad_redirect.registry == nullptr, "ScopedGradBuffer: scopes do not nest");
+  grad_redirect = GradRedirect{&registry, buffer};
+}
+
+ParamRegistry::ScopedGradBuffer::~ScopedGradBuffer() { grad_redirect = GradRedirect{}; }
+
 ParamId ParamRegistry::Add(ParamSpec spec) {
   SIM_CHECK(!finalized_, "ParamRegistry::Add(", spec.name, ") after Finalize()");
   SIM_CHECK(Find(spec.name) < 0, "ParamRegistry::Add: duplicate parameter name ", spec.name);

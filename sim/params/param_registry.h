@@ -43,8 +43,27 @@ struct ParamGroupSettings {
   double decay_mult = 1.0;  // multiplies the optimizer's weight decay; 0 for biases and gains
 };
 
+class ParamRegistry;
+
+// Where a thread's gradients go while a ParamRegistry::ScopedGradBuffer is alive.
+struct GradRedirect {
+  const ParamRegistry* registry = nullptr;
+  Scalar* buffer = nullptr;  // (total_size)
+};
+
 class ParamRegistry {
  public:
+  // While alive, Grad() on the thread that made it (and only there) points into `buffer`, a flat
+  // (total_size) gradient buffer, instead of grads(): parts of a batch computed concurrently (see
+  // sim/train/batch_gradients.h) each accumulate into their own buffer. Scopes do not nest.
+  class ScopedGradBuffer {
+   public:
+    ScopedGradBuffer(const ParamRegistry& registry, Scalar* buffer);
+    ~ScopedGradBuffer();
+    ScopedGradBuffer(const ScopedGradBuffer&) = delete;
+    ScopedGradBuffer& operator=(const ScopedGradBuffer&) = delete;
+  };
+
   // Registers a parameter; names must be unique. Only before Finalize().
   ParamId Add(ParamSpec spec);
   // Allocates values (NaN-free zeros), gradients and returns.
@@ -67,7 +86,12 @@ class ParamRegistry {
   Eigen::Map<const Mat> Value(ParamId id) const {
     return Eigen::Map<const Mat>(values_.data() + offsets_[id], specs_[id].rows, specs_[id].cols);
   }
-  MatMap Grad(ParamId id) { return MatMap(grads_.data() + offsets_[id], specs_[id].rows, specs_[id].cols); }
+  // The gradient that layers accumulate into: in grads(), or in the calling thread's buffer while a
+  // ScopedGradBuffer of this registry is alive on it.
+  MatMap Grad(ParamId id) {
+    Scalar* base = grad_redirect.registry == this ? grad_redirect.buffer : grads_.data();
+    return MatMap(base + offsets_[id], specs_[id].rows, specs_[id].cols);
+  }
 
   // The flat buffers: (total_size, 1).
   Vec& values() { return values_; }
@@ -91,6 +115,9 @@ class ParamRegistry {
   bool finalized_ = false;
   Vec values_;  // (total_size)
   Vec grads_;   // (total_size)
+
+  // The calling thread's ScopedGradBuffer, if any.
+  static inline thread_local GradRedirect grad_redirect;
 };
 
 // Rules that set group settings by name: "freeze", "trainable only", "lr multiplier", "decay mult".

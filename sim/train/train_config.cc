@@ -1,5 +1,6 @@
 #include "sim/train/train_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 
@@ -11,6 +12,7 @@ namespace sim {
 void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"train.steps", "1000", "optimizer steps", ""});
   set.Declare({"train.batch", "64", "examples per training batch", ""});
+  set.Declare({"train.chunk", "auto", "examples per chunk of a training batch: each chunk runs forward and backward on its own (faster when activations outgrow the cache) and chunks run concurrently on the threads; the gradient is the batch's (sums in a fixed order, so the bits depend on this value, never on train.threads); N must divide train.batch; auto picks N from the batch and model shape", ""});
   set.Declare({"train.lr", "1e-3", "peak learning rate", ""});
   set.Declare({"train.optimizer", "adamw", "adamw | sgd (with momentum)", ""});
   set.Declare({"train.seed", "0", "seed of the parameter init and training-data streams", ""});
@@ -58,6 +60,19 @@ std::vector<std::pair<std::string, double>> ReadPatternMultipliers(Options& opti
 }
 }  // namespace
 
+int AutoChunkExamples(int batch, int length, int d_model) {
+  // About 512 positions per chunk (4·D at D > 128), and at least two chunks so that two threads both
+  // have one; chunks far smaller than that (a prime batch) would cost more in per-chunk overhead
+  // than they gain, so such batches stay whole.
+  const long target = std::max(512L, 4L * d_model);
+  int best = 0;
+  for (int c = 1; c <= batch / 2; ++c)
+    if (batch % c == 0 && static_cast<long>(c) * length <= target) best = c;
+  if (best == 0 && batch >= 2) best = 1;  // one example is already more than the target
+  if (best == 0 || static_cast<long>(best) * length * 4 < target) return batch;
+  return best;
+}
+
 bool HigherIsBetter(const std::string& metric) { return metric.rfind("acc", 0) == 0; }
 
 TrainConfig ReadTrainConfig(Options& options) {
@@ -65,6 +80,12 @@ TrainConfig ReadTrainConfig(Options& options) {
   constexpr long kMaxInt = std::numeric_limits<int>::max();
   c.steps = static_cast<int>(options.Int("train.steps", 0, kMaxInt));
   c.batch = static_cast<int>(options.Int("train.batch", 1, 1 << 20));
+  const std::string chunk = Trim(options.String("train.chunk"));
+  if (chunk != "auto") {
+    c.chunk = static_cast<int>(options.Int("train.chunk", 1, 1 << 20));
+    if (c.chunk >= 1 && c.batch % c.chunk != 0)
+      options.Fail("train.chunk", Concat("expected auto or a divisor of train.batch=", c.batch, ", got ", c.chunk));
+  }
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
   c.threads = static_cast<int>(options.Int("train.threads", 1, 1024));
   c.eval_every = static_cast<int>(options.Int("train.eval_every", 1, kMaxInt));

@@ -23,6 +23,7 @@ struct EvalConfig {
 struct TrainConfig {
   int steps = 1000;
   int batch = 64;
+  int chunk = 0;           // examples per chunk of a training batch (sim/train/batch_gradients.h); 0 = auto
   uint64_t seed = 0;
   int threads = 1;
   int eval_every = 100;
@@ -42,6 +43,11 @@ struct TrainConfig {
 
 void DeclareTrainOptions(OptionSet& set);
 TrainConfig ReadTrainConfig(Options& options);
+
+// train.chunk = auto: the chunk size for batches of `batch` examples of `length` positions of a model
+// of width d_model (a rule of the config alone, never of the machine or the thread count, so a
+// config gives the same bits everywhere). See docs/benchmarks.md for the measurements behind it.
+int AutoChunkExamples(int batch, int length, int d_model);
 
 // True when higher values of the metric are better (accuracy-like).
 bool HigherIsBetter(const std::string& metric);

@@ -31,7 +31,9 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   const TaskInfo& info = task.info();
   optimizer_ = std::make_unique<Optimizer>(cfg_.optimizer, registry);
   const int t = info.length;
-  train_ws_ = model.MakeWorkspace({cfg_.batch, t}, cfg_.batch * info.max_scored_per_example);
+  const int chunk = cfg_.chunk > 0 ? cfg_.chunk : AutoChunkExamples(cfg_.batch, t, model.config().d_model);
+  gradients_ = std::make_unique<BatchGradients>(model, registry, BatchShape{cfg_.batch, t},
+                                                info.max_scored_per_example, chunk);
 
   eval_n_batches_ = (cfg_.eval.size + cfg_.eval.batch - 1) / cfg_.eval.batch;
   eval_batch_size_ = (cfg_.eval.size + eval_n_batches_ - 1) / eval_n_batches_;
@@ -194,13 +196,11 @@ TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void
     }
     const double lr = cfg_.schedule.At(st.step);
     task_->Sample(0, train_rng_, cfg_.batch, train_batch_);
-    const double loss = ForwardLoss(*model_, *train_ws_, train_batch_, true, nullptr);
+    const double loss = gradients_->Compute(train_batch_);
     if (!std::isfinite(loss)) {
       status = RunStatus::kDiverged;
       break;
     }
-    registry_->ZeroGrads();
-    model_->Backward(train_batch_, *train_ws_);
     const double norm = ClipGradNorm(*registry_, cfg_.clip);
     if (!std::isfinite(norm)) {
       status = RunStatus::kDiverged;

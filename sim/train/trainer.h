@@ -17,6 +17,7 @@
 #include "sim/data/task.h"
 #include "sim/models/transformer.h"
 #include "sim/optim/optimizer.h"
+#include "sim/train/batch_gradients.h"
 #include "sim/train/train_config.h"
 
 namespace sim {
@@ -107,7 +108,7 @@ class Trainer {
   Transformer* model_;
   ParamRegistry* registry_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::unique_ptr<Workspace> train_ws_;
+  std::unique_ptr<BatchGradients> gradients_;
   std::unique_ptr<Workspace> eval_ws_;
   Batch train_batch_;
   Rng train_rng_;

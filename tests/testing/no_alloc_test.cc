@@ -16,6 +16,7 @@
 #include "sim/core/parallel.h"
 #include "sim/layers/losses.h"
 #include "sim/optim/optimizer.h"
+#include "sim/train/batch_gradients.h"
 #include "sim/train/metrics.h"
 
 extern "C" {
@@ -68,6 +69,7 @@ struct StepCase {
   std::string name;  // the test's name suffix
   std::map<std::string, std::string> options;
   int threads;
+  int chunks;  // chunks per batch that train.chunk (auto unless given) makes
 };
 
 // gtest prints a parameter it has no printer for as raw bytes (here: the map's pointers), and
@@ -84,19 +86,21 @@ TEST_P(NoAllocTest, TrainingStepAllocatesNothingAfterWarmUp) {
   Experiment e = BuildExperiment(options);
   SetNumThreads(GetParam().threads);
   const TaskInfo& info = e.task->info();
-  auto ws = e.model->MakeWorkspace({e.train.batch, info.length}, e.train.batch * info.max_scored_per_example);
+  BatchGradients gradients(*e.model, *e.registry, {e.train.batch, info.length}, info.max_scored_per_example,
+                           e.train.chunk);
+  EXPECT_EQ(gradients.n_chunks(), GetParam().chunks);
   Optimizer optimizer(e.train.optimizer, *e.registry);
   Rng rng = Rng::ForStream(1, "data/train");
   Batch batch;
   auto step = [&] {
     e.task->Sample(0, rng, e.train.batch, batch);
-    ForwardLoss(*e.model, *ws, batch, true, nullptr);
-    e.registry->ZeroGrads();
-    e.model->Backward(batch, *ws);
+    gradients.Compute(batch);
     ClipGradNorm(*e.registry, 1.0);
     optimizer.Step(1e-3);
   };
-  step();  // warm-up: first touch of every buffer
+  // Warm-up: first touch of every buffer. With chunks spread over 2 threads, each thread grows its own
+  // scratch the first time it runs a chunk; a few steps give every thread chunks.
+  for (int i = 0; i < 3; ++i) step();
   g_allocations = 0;
   g_counting = true;
   for (int i = 0; i < 20; ++i) step();  // with 2 threads, items land on varying threads
@@ -113,13 +117,15 @@ TEST_P(NoAllocTest, TrainingStepAllocatesNothingAfterWarmUp) {
 INSTANTIATE_TEST_SUITE_P(
     Steps, NoAllocTest,
     ::testing::Values(
-        StepCase{"mqar_d64_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}}, 1},
-        StepCase{"mqar_d128_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}}, 2},
-        StepCase{"linreg_sgd_2threads", {{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2},
-        StepCase{"mlp_gelu_tanh_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}}, 2},
-        StepCase{"mlp_relu_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}}, 1},
+        StepCase{"mqar_d64_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}}, 1, 4},
+        StepCase{"mqar_d128_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}}, 2, 4},
+        StepCase{"linreg_sgd_2threads", {{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2, 4},
+        StepCase{"mlp_gelu_tanh_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}}, 2, 8},
+        StepCase{"mlp_relu_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}}, 1, 8},
         // products whose column tiles share one packed A (its buffer grows in warm-up only)
-        StepCase{"mlp_d128_f512_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.d_mlp", "512"}}, 2}),
+        StepCase{"mlp_d128_f512_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.d_mlp", "512"}}, 2, 8},
+        // the whole batch in one pass (no chunks), 2 threads inside each product
+        StepCase{"mqar_whole_batch_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"train.chunk", "64"}}, 2, 1}),
     [](const ::testing::TestParamInfo<StepCase>& info) { return info.param.name; });
 
 }  // namespace

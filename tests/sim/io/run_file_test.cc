@@ -38,6 +38,7 @@ RunRecord SmallRecord() {
   rec.status = "complete";
   rec.steps_done = 20;
   rec.target_step = -1;
+  rec.chunk = 16;
   rec.curve_names = {"step", "train_loss", "test_accuracy"};
   rec.curves = {{10, 20}, {1.5, 0.5}, {0.25, 0.75}};
   rec.final_metrics["test"]["accuracy"] = 0.75;
@@ -54,6 +55,7 @@ TEST_F(RunFileTest, RoundTripAndDocumentedLayout) {
   EXPECT_EQ(back.config, SmallRecord().config);
   EXPECT_EQ(back.seed, 42u);
   EXPECT_EQ(back.status, "complete");
+  EXPECT_EQ(back.chunk, 16);
   EXPECT_EQ(back.final_metrics.at("test").at("accuracy"), 0.75);
   // Curves come back in name order; check by name.
   for (size_t i = 0; i < back.curve_names.size(); ++i) {
