@@ -1,4 +1,5 @@
-// The training loop: sample, forward, loss, backward, clip, step; evaluation on every evaluation
+// The training loop: sample, forward, loss and backward (by chunks of the batch, BatchGradients),
+// clip, step; evaluation on every evaluation
 // split on schedule; curves; early stop at a target metric; a stop flag checked at step boundaries.
 // It owns no model or task logic, and it allocates nothing per step after the first.
 //

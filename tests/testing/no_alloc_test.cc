@@ -99,8 +99,8 @@ TEST_P(NoAllocTest, TrainingStepAllocatesNothingAfterWarmUp) {
     optimizer.Step(1e-3);
   };
   // Warm-up: first touch of every buffer. With chunks spread over 2 threads, each thread grows its own
-  // scratch the first time it runs a chunk; a few steps give every thread chunks.
-  for (int i = 0; i < 3; ++i) step();
+  // scratch the first time it runs a chunk (once); ten steps of 4-8 chunks give every thread some.
+  for (int i = 0; i < 10; ++i) step();
   g_allocations = 0;
   g_counting = true;
   for (int i = 0; i < 20; ++i) step();  // with 2 threads, items land on varying threads
