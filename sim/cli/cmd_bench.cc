@@ -7,6 +7,8 @@
 //                                                     for bench/torch_reference.py bench
 //   sim bench --config mid --gemm-profile             also the time of the linear layers' products,
 //                                                     by shape (calls, ms per step, share, GFLOP/s)
+//   sim bench --config small --chunk 16 --versus-chunk 64   the chunked step against the whole batch,
+//                                                     alternating in one process: the speed ratio
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -183,6 +185,76 @@ BenchResult RunConfig(const BenchConfig& config, int threads, const std::string&
   return r;
 }
 
+// --versus-chunk: the step with train.chunk = `chunk` against the step with train.chunk = `versus`, in
+// one process: both step the same model on the same batch, alternately (the order flips every round),
+// and the ratio of their speeds is taken per round (median and quartiles). Whole runs of a shared
+// machine spread by 10-25%; two steps measured milliseconds apart resolve a few percent.
+struct ChunkAbResult {
+  std::string name;
+  int chunk = 0, versus = 0;          // examples per chunk of the two sides
+  double median = 0, q1 = 0, q3 = 0;  // speed of `chunk` / speed of `versus`
+  int rounds = 0, steps = 0;          // steps per side and round
+};
+
+ChunkAbResult RunChunkAb(const BenchConfig& config, int threads, const std::string& chunk, const std::string& versus,
+                         int rounds, double seconds) {
+  std::map<std::string, std::string> given = config.options;
+  given["train.threads"] = std::to_string(threads);
+  given["train.chunk"] = versus;
+  const OptionSet set = AllOptions();
+  Options versus_options(set, given);
+  const int versus_chunk = BuildExperiment(versus_options).train.chunk;  // validated, auto resolved
+  given["train.chunk"] = chunk;
+  Options options(set, given);
+  Experiment e = BuildExperiment(options);
+  SetNumThreads(threads);
+  const TaskInfo& info = e.task->info();
+  const BatchShape shape{e.train.batch, info.length};
+  Batch batch;
+  Rng rng = Rng::ForStream(e.train.seed, "data/train");
+  e.task->Sample(0, rng, shape.batch, batch);
+  BatchGradients mine(*e.model, *e.registry, shape, info.max_scored_per_example, e.train.chunk);
+  BatchGradients theirs(*e.model, *e.registry, shape, info.max_scored_per_example, versus_chunk);
+  Optimizer optimizer(e.train.optimizer, *e.registry);
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_per_step = [&](BatchGradients& gradients, int steps) {
+    const auto start = Clock::now();
+    for (int i = 0; i < steps; ++i) {
+      gradients.Compute(batch);
+      ClipGradNorm(*e.registry, e.train.clip);
+      optimizer.Step(1e-4);
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count() / steps;
+  };
+  seconds_per_step(mine, 3);  // warm-up
+  seconds_per_step(theirs, 3);
+  const double step = std::max(seconds_per_step(mine, 1), seconds_per_step(theirs, 1));
+  ChunkAbResult r;
+  r.name = config.name;
+  r.chunk = e.train.chunk;
+  r.versus = versus_chunk;
+  r.rounds = rounds;
+  r.steps = std::max(1, static_cast<int>(seconds / (2.0 * rounds) / step));
+  std::vector<double> ratios;
+  for (int round = 0; round < rounds; ++round) {
+    double t_mine, t_theirs;
+    if (round % 2 == 0) {
+      t_mine = seconds_per_step(mine, r.steps);
+      t_theirs = seconds_per_step(theirs, r.steps);
+    } else {
+      t_theirs = seconds_per_step(theirs, r.steps);
+      t_mine = seconds_per_step(mine, r.steps);
+    }
+    ratios.push_back(t_theirs / t_mine);
+  }
+  std::sort(ratios.begin(), ratios.end());
+  const auto at = [&](double q) { return ratios[static_cast<size_t>(q * (ratios.size() - 1) + 0.5)]; };
+  r.median = at(0.5);
+  r.q1 = at(0.25);
+  r.q3 = at(0.75);
+  return r;
+}
+
 // --gemm-profile, table form: the products of one configuration's timed steps by shape.
 void PrintGemmProfile(const BenchResult& r) {
   if (r.steps == 0) return;
@@ -226,6 +298,8 @@ int RunBench(const std::vector<std::string>& args) {
       ("config", po::value<std::string>()->default_value("all"), "comma-separated configurations, or all")
       ("threads", po::value<int>()->default_value(1), "OpenMP threads")
       ("chunk", po::value<std::string>()->default_value("auto"), "examples per chunk of the training batch (train.chunk): auto or a divisor of the config's batch")
+      ("versus-chunk", po::value<std::string>(), "instead of the table: time the step with --chunk against the step with this chunk size (auto or N; the batch size = the whole batch) alternately in one process, and print the ratio of their speeds per configuration (median and quartiles over --rounds)")
+      ("rounds", po::value<int>()->default_value(20), "with --versus-chunk: alternating rounds (--seconds is their total time)")
       ("seconds", po::value<double>()->default_value(3.0), "timed seconds per configuration (after warm-up)")
       ("reps", po::value<int>()->default_value(5), "timing windows per configuration; the median is reported")
       ("json", "print one JSON object per configuration instead of a table")
@@ -235,7 +309,8 @@ int RunBench(const std::vector<std::string>& args) {
   ParsedCommand cmd = ParseCommand("bench", args, flags, OptionSet(), false);
   const std::vector<BenchConfig> all = BenchConfigs();
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth] [--threads N] [--json] [--gemm-profile]\n\n"
+    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth] [--threads N] [--chunk auto|N] [--json]\n"
+                 "                 [--gemm-profile] [--versus-chunk auto|N [--rounds R]]\n\n"
               << flags;
     return kExitOk;
   }
@@ -266,6 +341,24 @@ int RunBench(const std::vector<std::string>& args) {
   const bool json = cmd.flags.count("json") > 0;
   const bool gemm_profile = cmd.flags.count("gemm-profile") > 0;
 
+  if (cmd.flags.count("versus-chunk")) {
+    const int rounds = cmd.flags["rounds"].as<int>();
+    if (rounds < 1) throw ConfigError(Concat("--rounds: must be >= 1 (given ", rounds, ")"));
+    const std::string versus = cmd.flags["versus-chunk"].as<std::string>();
+    for (const BenchConfig& c : chosen) {
+      const ChunkAbResult r = RunChunkAb(c, threads, chunk, versus, rounds, seconds);
+      if (json)
+        std::printf("{\"config\": \"%s\", \"threads\": %d, \"chunk\": %d, \"versus_chunk\": %d, \"speed_ratio\": %.6g, "
+                    "\"ratio_q1\": %.6g, \"ratio_q3\": %.6g, \"rounds\": %d, \"steps_per_side\": %d}\n",
+                    r.name.c_str(), threads, r.chunk, r.versus, r.median, r.q1, r.q3, r.rounds, r.steps);
+      else
+        std::printf("%-6s %d thread(s): chunk %d against chunk %d: %.3fx the speed (quartiles %.3f-%.3f; %d rounds of %d "
+                    "steps per side)\n",
+                    r.name.c_str(), threads, r.chunk, r.versus, r.median, r.q1, r.q3, r.rounds, r.steps);
+      std::fflush(stdout);
+    }
+    return kExitOk;
+  }
   const FmaProbeResult peak = MeasureFmaPeak(threads, 0.3);
   if (!json)
     std::printf("FP32 FMA peak, measured: %.1f GFLOP/s on %d thread(s) (%d-lane vectors)\n\n"

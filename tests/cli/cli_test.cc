@@ -451,6 +451,29 @@ TEST(CliTest, SameSeedGivesIdenticalResultFiles) {
   EXPECT_NE(a["/params/blocks.0.attn.wq"], c["/params/blocks.0.attn.wq"]) << "another seed, other weights";
 }
 
+// sim bench --chunk / --versus-chunk: the chunk used is in the JSON; two chunk sizes timed alternately
+// in one process give a speed ratio; a chunk that does not divide the batch is bad input (exit 2,
+// naming train.chunk and the batch).
+TEST(CliTest, BenchChunkOptions) {
+  Result r = RunSim("bench --config tiny --seconds 0.05 --reps 1 --chunk 8 --json", "2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"chunk\": 8,"), std::string::npos) << r.output;
+  r = RunSim("bench --config tiny --seconds 0.2 --chunk 16 --versus-chunk 32 --rounds 4", "2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tiny   1 thread(s): chunk 16 against chunk 32: "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("4 rounds of"), std::string::npos) << r.output;
+  r = RunSim("bench --config tiny --seconds 0.2 --versus-chunk auto --rounds 2 --json", "2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("\"chunk\": 16, \"versus_chunk\": 16, \"speed_ratio\": "), std::string::npos) << r.output;
+  r = RunSim("bench --config tiny --seconds 0.05 --reps 1 --chunk 7", "2>&1");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("train.chunk: expected auto or a divisor of train.batch=32, got 7"), std::string::npos)
+      << r.output;
+  r = RunSim("bench --config tiny --versus-chunk 64", "2>&1");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find("train.chunk"), std::string::npos) << r.output;
+}
+
 // sim bench --gemm-profile: after the configuration's row, its linear-layer products by shape (the
 // biased forward products as "C = b + AB"); with --json, a "gemm_profile" list in its object.
 TEST(CliTest, BenchGemmProfileListsTheLinearProducts) {
