@@ -103,22 +103,44 @@ struct BenchResult {
   std::vector<GemmProfileEntry> gemm;       // --gemm-profile: the timed steps' products by shape
 };
 
-BenchResult RunConfig(const BenchConfig& config, int threads, const std::string& chunk, double seconds, int reps,
-                      double peak_gflops, const std::string& export_dir, bool gemm_profile) {
-  const size_t rss_before = CurrentRss();
-  ResetPeakRss();
+// A configuration built as `sim train` would build it (train.threads and train.chunk given), on
+// `threads` threads, with one training batch (stream data/train of train.seed).
+struct BenchCase {
+  Experiment e;
+  BatchShape shape;
+  Batch batch;
+};
+
+BenchCase MakeBenchCase(const BenchConfig& config, int threads, const std::string& chunk) {
   std::map<std::string, std::string> given = config.options;
   given["train.threads"] = std::to_string(threads);
   given["train.chunk"] = chunk;
   const OptionSet set = AllOptions();
   Options options(set, given);
-  Experiment e = BuildExperiment(options);
+  BenchCase c{BuildExperiment(options), {}, {}};
   SetNumThreads(threads);
+  c.shape = {c.e.train.batch, c.e.task->info().length};
+  Rng rng = Rng::ForStream(c.e.train.seed, "data/train");
+  c.e.task->Sample(0, rng, c.shape.batch, c.batch);
+  return c;
+}
+
+// The timed training step: the batch's gradient (by chunks), clipping, an AdamW step.
+void BenchStep(BenchCase& c, BatchGradients& gradients, Optimizer& optimizer) {
+  gradients.Compute(c.batch);
+  ClipGradNorm(*c.e.registry, c.e.train.clip);
+  optimizer.Step(1e-4);
+}
+
+BenchResult RunConfig(const BenchConfig& config, int threads, const std::string& chunk, double seconds, int reps,
+                      double peak_gflops, const std::string& export_dir, bool gemm_profile) {
+  const size_t rss_before = CurrentRss();
+  ResetPeakRss();
+  BenchCase bench_case = MakeBenchCase(config, threads, chunk);
+  Experiment& e = bench_case.e;
   const TaskInfo& info = e.task->info();
-  const BatchShape shape{e.train.batch, info.length};
-  Batch batch;
-  Rng rng = Rng::ForStream(e.train.seed, "data/train");
-  e.task->Sample(0, rng, shape.batch, batch);
+  const BatchShape shape = bench_case.shape;
+  const Batch& batch = bench_case.batch;
   if (!export_dir.empty()) {
     CaseFileContents contents;
     contents.config = e.resolved_ini;
@@ -129,11 +151,7 @@ BenchResult RunConfig(const BenchConfig& config, int threads, const std::string&
   }
   BatchGradients gradients(*e.model, *e.registry, shape, info.max_scored_per_example, e.train.chunk);
   Optimizer optimizer(e.train.optimizer, *e.registry);
-  auto step = [&] {
-    gradients.Compute(batch);
-    ClipGradNorm(*e.registry, e.train.clip);
-    optimizer.Step(1e-4);
-  };
+  auto step = [&] { BenchStep(bench_case, gradients, optimizer); };
   using Clock = std::chrono::steady_clock;
   const auto warm_start = Clock::now();
   for (int i = 0; i < 3 || std::chrono::duration<double>(Clock::now() - warm_start).count() < 0.1; ++i) step();
@@ -198,32 +216,17 @@ struct ChunkAbResult {
 
 ChunkAbResult RunChunkAb(const BenchConfig& config, int threads, const std::string& chunk, const std::string& versus,
                          int rounds, double seconds) {
-  std::map<std::string, std::string> given = config.options;
-  given["train.threads"] = std::to_string(threads);
-  given["train.chunk"] = versus;
-  const OptionSet set = AllOptions();
-  Options versus_options(set, given);
-  const int versus_chunk = BuildExperiment(versus_options).train.chunk;  // validated, auto resolved
-  given["train.chunk"] = chunk;
-  Options options(set, given);
-  Experiment e = BuildExperiment(options);
-  SetNumThreads(threads);
-  const TaskInfo& info = e.task->info();
-  const BatchShape shape{e.train.batch, info.length};
-  Batch batch;
-  Rng rng = Rng::ForStream(e.train.seed, "data/train");
-  e.task->Sample(0, rng, shape.batch, batch);
-  BatchGradients mine(*e.model, *e.registry, shape, info.max_scored_per_example, e.train.chunk);
-  BatchGradients theirs(*e.model, *e.registry, shape, info.max_scored_per_example, versus_chunk);
+  const int versus_chunk = MakeBenchCase(config, threads, versus).e.train.chunk;  // validated, auto resolved
+  BenchCase bench_case = MakeBenchCase(config, threads, chunk);
+  const Experiment& e = bench_case.e;
+  const int per_example = e.task->info().max_scored_per_example;
+  BatchGradients mine(*e.model, *e.registry, bench_case.shape, per_example, e.train.chunk);
+  BatchGradients theirs(*e.model, *e.registry, bench_case.shape, per_example, versus_chunk);
   Optimizer optimizer(e.train.optimizer, *e.registry);
   using Clock = std::chrono::steady_clock;
   const auto seconds_per_step = [&](BatchGradients& gradients, int steps) {
     const auto start = Clock::now();
-    for (int i = 0; i < steps; ++i) {
-      gradients.Compute(batch);
-      ClipGradNorm(*e.registry, e.train.clip);
-      optimizer.Step(1e-4);
-    }
+    for (int i = 0; i < steps; ++i) BenchStep(bench_case, gradients, optimizer);
     return std::chrono::duration<double>(Clock::now() - start).count() / steps;
   };
   seconds_per_step(mine, 3);  // warm-up
