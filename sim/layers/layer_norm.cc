@@ -1,9 +1,11 @@
 #include "sim/layers/layer_norm.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <utility>
 
 #include "sim/core/check.h"
+#include "sim/core/layer_norm_avx512.h"
 #include "sim/core/parallel.h"
 
 namespace sim {
@@ -11,6 +13,10 @@ namespace sim {
 namespace {
 constexpr Index kChunk = 128;  // columns per parallel chunk
 int NumChunks(Index n) { return static_cast<int>((n + kChunk - 1) / kChunk); }
+
+// The float pointer of a Scalar buffer (only reached in float builds; lets the double build compile).
+inline float* AsFloat(Scalar* p) { return reinterpret_cast<float*>(p); }
+inline const float* AsFloat(const Scalar* p) { return reinterpret_cast<const float*>(p); }
 }  // namespace
 
 LayerNorm::LayerNorm(int d_model, ParamRegistry& registry, const std::string& prefix)
@@ -30,6 +36,15 @@ void LayerNorm::Forward(const ConstMatRef& x, LayerNormCache& cache, MatRef y) c
   const Scalar inv_d = Scalar(1) / d_model_;
   ParallelFor(NumChunks(n), [&](int c) {
     const Index start = c * kChunk, len = std::min(kChunk, n - start);
+    if constexpr (std::is_same_v<Scalar, float>) {
+      if (HasFastLayerNorm()) {  // sim/core/layer_norm_avx512.h: the same formulas, vectors of 16
+        LayerNormForwardAvx512(AsFloat(x.col(start).data()), x.outerStride(), d_model_, len, AsFloat(gamma.data()),
+                               AsFloat(beta.data()), static_cast<float>(kEps), AsFloat(cache.xhat.col(start).data()),
+                               cache.xhat.outerStride(), AsFloat(cache.rstd.data() + start),
+                               AsFloat(y.col(start).data()), y.outerStride());
+        return;
+      }
+    }
     for (Index j = start; j < start + len; ++j) {
       const Scalar mean = x.col(j).sum() * inv_d;
       auto xhat = cache.xhat.col(j);
@@ -51,6 +66,15 @@ void LayerNorm::Backward(const ConstMatRef& d_y, const LayerNormCache& cache, Ma
   const Scalar inv_d = Scalar(1) / d_model_;
   ParallelFor(NumChunks(n), [&](int c) {
     const Index start = c * kChunk, len = std::min(kChunk, n - start);
+    if constexpr (std::is_same_v<Scalar, float>) {
+      if (HasFastLayerNorm()) {
+        LayerNormBackwardAvx512(AsFloat(d_y.col(start).data()), d_y.outerStride(),
+                                AsFloat(cache.xhat.col(start).data()), cache.xhat.outerStride(),
+                                AsFloat(cache.rstd.data() + start), d_model_, len, AsFloat(gamma.data()),
+                                AsFloat(d_x.col(start).data()), d_x.outerStride());
+        return;
+      }
+    }
     for (Index j = start; j < start + len; ++j) {
       const auto xhat = cache.xhat.col(j).array();
       // g = gamma ⊙ d_y;  d_x += rstd (g - mean(g) - x̂ mean(g ⊙ x̂))
