@@ -144,30 +144,57 @@ TEST(OptimizerTest, ChunkedParallelUpdateEqualsElementwiseUpdate) {
   EXPECT_TRUE((after[0].segment(75000, 10).array() == start.segment(75000, 10).array()).all()) << "frozen";
 }
 
-// GradNorm sums per-parameter squared norms (computed in parallel) in parameter order: the same value
-// with 1 and 2 threads as one serial pass in double, frozen parameters left out.
+// GradNorm sums per-parameter squared norms (computed in parallel) in parameter order: the same bits
+// with 1, 2 and 3 threads, the value of the sum in long double to rounding, frozen parameters left
+// out. Sizes from 1 to 483 entries: below one vector, whole rounds of 32, and masked tails.
 TEST(OptimizerTest, GradNormIsThreadCountInvariant) {
   ParamRegistry r;
   for (int i = 0; i < 40; ++i) r.Add({"p" + std::to_string(i), 30 + i, 7, InitKind::kZeros, 0.0, true});
+  for (int n : {1, 3, 8, 9, 32, 64, 65}) r.Add({"q" + std::to_string(n), n, 1, InitKind::kZeros, 0.0, true});
   r.Finalize();
   r.group(3).trainable = false;
   Rng rng(5);
-  for (Index i = 0; i < r.total_size(); ++i) r.grads()(i) = static_cast<float>(rng.Normal());
-  double expected = 0.0;
+  for (Index i = 0; i < r.total_size(); ++i) r.grads()(i) = static_cast<float>(rng.Normal() * (1 + i % 5));
+  long double sum = 0;
   for (ParamId id = 0; id < r.size(); ++id)
-    if (id != 3) expected += r.grads().segment(r.offset(id), r.numel(id)).cast<double>().squaredNorm();
-  expected = std::sqrt(expected);
-  for (int threads : {1, 2}) {
+    if (id != 3)
+      for (Index i = 0; i < r.numel(id); ++i) sum += static_cast<long double>(r.grads()(r.offset(id) + i)) * r.grads()(r.offset(id) + i);
+  const double reference = std::sqrt(static_cast<double>(sum));
+  SetNumThreads(1);
+  const double serial = GradNorm(r);
+  EXPECT_NEAR(serial, reference, 1e-13 * reference);
+  for (int threads : {1, 2, 3}) {
     SetNumThreads(threads);
-    EXPECT_EQ(GradNorm(r), expected) << threads << " threads";
+    EXPECT_EQ(GradNorm(r), serial) << threads << " threads";
     ParamRegistry clipped = r;
     const double norm = ClipGradNorm(clipped, 1.0);
-    EXPECT_EQ(norm, expected);
+    EXPECT_EQ(norm, serial);
     EXPECT_NEAR(GradNorm(clipped), 1.0, 1e-5) << threads << " threads";
     EXPECT_TRUE((clipped.grads().segment(r.offset(3), r.numel(3)).array() ==
                  r.grads().segment(r.offset(3), r.numel(3)).array()).all()) << "frozen gradient untouched";
   }
   SetNumThreads(1);
+}
+
+// One parameter's squared norm alone, for each size from 1 to 100 (every tail length): against long
+// double, and with the frozen neighbours' gradients (huge) never read.
+TEST(OptimizerTest, GradNormOfEachSize) {
+  for (int n = 1; n <= 100; ++n) {
+    ParamRegistry r;
+    r.Add({"before", 5, 1, InitKind::kZeros, 0.0, false});
+    r.Add({"w", n, 1, InitKind::kZeros, 0.0, true});
+    r.Add({"after", 40, 1, InitKind::kZeros, 0.0, false});
+    r.Finalize();
+    r.group(0).trainable = r.group(2).trainable = false;
+    r.grads().setConstant(1e30f);
+    long double sum = 0;
+    for (Index i = 0; i < n; ++i) {
+      const float g = static_cast<float>(0.1 * (i + 1) - 3.0);
+      r.grads()(r.offset(1) + i) = g;
+      sum += static_cast<long double>(g) * g;
+    }
+    EXPECT_NEAR(GradNorm(r), std::sqrt(static_cast<double>(sum)), 1e-13 * std::sqrt(static_cast<double>(sum))) << n;
+  }
 }
 
 TEST(LrScheduleTest, WarmupThenCosine) {
