@@ -7,6 +7,7 @@
 
 #include "sim/core/check.h"
 #include "sim/core/parallel.h"
+#include "sim/core/sgemm_avx512.h"
 #include "sim/core/small_gemm.h"
 #include "sim/core/vector_math.h"
 
@@ -197,8 +198,16 @@ inline void ForEachQueryBlock(Index t, const Fn& fn, Index block = kCausalBlock)
 // more than pay for the extra masked scores a block computes (never read: the softmax masks them).
 constexpr Index kQueryRowBlock = 32;
 
-// dst (cols x rows, ld rows... contiguous) = srcᵀ for a (rows x cols) block with column stride ld.
+// dst (cols x rows, column stride cols: contiguous) = srcᵀ for a (rows x cols) block with column
+// stride ld. On the small kernel's path (float, AVX-512) by 16 x 16 blocks through the registers
+// (sim/core/sgemm_avx512.h); a copy either way, the same values.
 inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, Scalar* dst) {
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (UseSmallKernel()) {
+      TransposeAvx512(rows, cols, AsFloat(src), ld, AsFloat(dst), cols);
+      return;
+    }
+  }
   for (Index j = 0; j < cols; ++j)
     for (Index i = 0; i < rows; ++i) dst[j + i * cols] = src[i + j * ld];
 }
