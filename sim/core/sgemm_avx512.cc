@@ -14,6 +14,7 @@ namespace {
 
 constexpr long kMr = kSgemmPanelRows, kNr = 12;  // register tile: 2 x 16 floats by 12 columns
 constexpr long kKc = 256, kMc = 192, kNc = 3072;
+constexpr long kInPlaceSide = 64, kInPlaceEntries = 1 << 16;  // A Bᵀ read in place up to these (Multiply)
 constexpr long kAPrefetch = 1024;  // floats: 32 depths of the A panel ahead (measured: 512-1024 best)
 static_assert(kMc * kKc == static_cast<long>(kSgemmPackA) && kKc * kNc == static_cast<long>(kSgemmPackB));
 
@@ -141,10 +142,13 @@ void PackBRows(const float* b, long ldb, long j0, long nc, long k0, long kc, flo
 // of the B panel are multiplied: a narrower instance serves the last panel of a block whose width is
 // not a multiple of kNr (64 = 5 x 12 + 4), instead of a full tile of which two thirds are padding.
 // Every entry is the same chain of FMAs over k whatever kCols, so the instance changes no bit.
+// The panels are packed (a_step = kMr, b_step = kNr) or read where they are (see Multiply):
+// depth k's kMr entries of A at ap + k a_step, its kCols entries of B at bp + k b_step.
 template <int kCols>
-void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long mr, long nr, bool overwrite,
-            const float* bias) {
+void Kernel(long kc, const float* ap, long a_step, const float* bp, long b_step, float* c, long ldc, long mr,
+            long nr, bool overwrite, const float* bias) {
   static_assert(kCols >= 1 && kCols <= kNr);
+  const long a_prefetch = kAPrefetch / kMr * a_step;  // the same depths ahead either way
   // The tile of C is fetched while the sums are formed (it is stored to at the end, and often lives
   // in memory); the A panel streams from L2 and is prefetched kAPrefetch floats ahead (past the
   // panel's end that reaches into the next panel of the block, which the next call reads).
@@ -155,17 +159,17 @@ void Kernel(long kc, const float* ap, const float* bp, float* c, long ldc, long 
   __m512 acc[kCols][2];
   for (int j = 0; j < kCols; ++j) acc[j][0] = acc[j][1] = _mm512_setzero_ps();
   for (long k = 0; k < kc; ++k) {
-    _mm_prefetch(reinterpret_cast<const char*>(ap + kAPrefetch), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(ap + kAPrefetch + 16), _MM_HINT_T0);
-    const __m512 a0 = _mm512_load_ps(ap), a1 = _mm512_load_ps(ap + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(ap + a_prefetch), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(ap + a_prefetch + 16), _MM_HINT_T0);
+    const __m512 a0 = _mm512_loadu_ps(ap), a1 = _mm512_loadu_ps(ap + 16);
 #pragma GCC unroll 12
     for (int j = 0; j < kCols; ++j) {
       const __m512 b = _mm512_set1_ps(bp[j]);
       acc[j][0] = _mm512_fmadd_ps(a0, b, acc[j][0]);
       acc[j][1] = _mm512_fmadd_ps(a1, b, acc[j][1]);
     }
-    ap += kMr;
-    bp += kNr;
+    ap += a_step;
+    bp += b_step;
   }
   if (mr == kMr && nr == kCols) {
     if (overwrite && bias != nullptr) {
@@ -218,6 +222,30 @@ void Multiply(long m, long n, long k, const float* a, long lda, bool trans_a, co
     return;
   }
   const long m_panels = PanelRows(m);
+  // C += A Bᵀ with A and B as stored (the weight gradients d_Y Xᵀ): depth k of a row panel of A is
+  // kMr contiguous floats at a + k lda, and of a column panel of Bᵀ nr contiguous floats at b + k ldb,
+  // the layout packing would produce, only further apart. So the kernels can read them in place: no
+  // packing, the same FMAs in the same order (the same bits). Whole row panels only, and column
+  // panels of exactly 4, 8 or 12 (a kernel reads kCols columns: no reading past B's rows). Only for
+  // narrow products (a side of at most 64, C at most 64K entries), where packing costs most per FMA:
+  // in small's and the depth model's steps their time falls by a quarter; wider ones (mid's 128-wide,
+  // large's) ran slower in place inside the step, their operands no longer cache-resident
+  // (docs/benchmarks.md).
+  if (packed_a == nullptr && !trans_a && trans_b && m % kMr == 0 && n % 4 == 0 && std::min(m, n) <= kInPlaceSide &&
+      m * n <= kInPlaceEntries) {
+    for (long pc = 0; pc < k; pc += kKc) {
+      const long kc = std::min(kKc, k - pc);
+      const bool overwrite = !accumulate && pc == 0;
+      for (long jr = 0; jr < n; jr += kNr) {
+        const long nr = std::min(kNr, n - jr);
+        const auto kernel = nr == kNr ? Kernel<kNr> : nr == 8 ? Kernel<8> : Kernel<4>;
+        for (long ir = 0; ir < m; ir += kMr)
+          kernel(kc, a + ir + pc * lda, lda, b + jr + pc * ldb, ldb, c + ir + jr * ldc, ldc, kMr, nr, overwrite,
+                 bias != nullptr ? bias + ir : nullptr);
+      }
+    }
+    return;
+  }
   for (long jc = 0; jc < n; jc += kNc) {
     const long nc = std::min(kNc, n - jc);
     for (long pc = 0; pc < k; pc += kKc) {
@@ -240,7 +268,7 @@ void Multiply(long m, long n, long k, const float* a, long lda, bool trans_a, co
           const long nr = std::min(kNr, nc - jr);
           const auto kernel = nr > 8 ? Kernel<kNr> : nr > 4 ? Kernel<8> : Kernel<4>;
           for (long ir = 0; ir < mc; ir += kMr)
-            kernel(kc, block_a + ir * kc, pack_b + jr * kc, c + (ic + ir) + (jc + jr) * ldc, ldc,
+            kernel(kc, block_a + ir * kc, kMr, pack_b + jr * kc, kNr, c + (ic + ir) + (jc + jr) * ldc, ldc,
                    std::min(kMr, mc - ir), nr, overwrite, bias != nullptr ? bias + ic + ir : nullptr);
         }
       }

@@ -128,6 +128,36 @@ TEST(SgemmTest, PackedOnceGivesTheSameBits) {
       }
 }
 
+// Narrow A Bᵀ products (a side of at most 64) are read in place, without packing: the bits of the
+// packed path (op(A) packed once, SgemmAvx512Packed), for whole and partial 12-column panels, several
+// depth blocks, leading dimensions larger than the rows, overwrite, bias and accumulate; and shapes
+// just outside the in-place rule (m not a multiple of 32, n not of 4, both sides above 64).
+TEST(SgemmTest, InPlaceNarrowProductsGiveThePackedBits) {
+  std::vector<float> pack_a(kSgemmPackA + 16), pack_b(kSgemmPackB + 16);
+  float* pa = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_a.data()) + 63) & ~uintptr_t{63});
+  float* pb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pack_b.data()) + 63) & ~uintptr_t{63});
+  uint64_t seed = 500;
+  for (Index m : {32, 64, 70, 96, 256})
+    for (Index n : {4, 8, 12, 20, 40, 64, 66, 96, 256})
+      for (Index k : {1, 17, 300, 600}) {
+        const Mat a = RandomMat(m + 3, k, ++seed);  // A (m, k), B (n, k): C = A Bᵀ
+        const Mat b = RandomMat(n + 2, k, ++seed);
+        const Vec bias = RandomMat(m, 1, ++seed);
+        std::vector<float> packed(SgemmPackedASize(m, k) + 16);
+        float* pw = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(packed.data()) + 63) & ~uintptr_t{63});
+        SgemmPackA(m, k, a.data(), a.rows(), false, 0, (m + kSgemmPanelRows - 1) / kSgemmPanelRows, pw);
+        for (int form = 0; form < 3; ++form) {  // overwrite, with a bias, accumulate
+          const bool accumulate = form == 2;
+          const float* bias_ptr = form == 1 ? bias.data() : nullptr;
+          Mat packed_c = RandomMat(m + 1, n, seed + 1), c = packed_c;
+          SgemmAvx512Packed(m, n, k, pw, b.data(), b.rows(), true, packed_c.data(), m + 1, accumulate, pb, bias_ptr);
+          SgemmAvx512(m, n, k, a.data(), a.rows(), false, b.data(), b.rows(), true, c.data(), m + 1, accumulate, pa, pb,
+                      bias_ptr);
+          EXPECT_TRUE(c == packed_c) << "m=" << m << " n=" << n << " k=" << k << " form=" << form;
+        }
+      }
+}
+
 // Gemm's column tiles share one packed op(A) when A is too large for the unpacked kernel: the
 // result has the bits of one SgemmAvx512 call on the whole product, on 1 and 2 threads, for
 // Gemm and GemmBias (a TilePass sees every tile once).
