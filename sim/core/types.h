@@ -32,6 +32,11 @@ using MatMap = Eigen::Map<Mat>;
 using VecMap = Eigen::Map<Vec>;
 using Index = Eigen::Index;
 
+// The float pointer of a Scalar buffer, for calling the float AVX-512 kernels. Only reached in float
+// builds (callers test std::is_same_v<Scalar, float>); in the double build it lets that code compile.
+inline float* AsFloat(Scalar* p) { return reinterpret_cast<float*>(p); }
+inline const float* AsFloat(const Scalar* p) { return reinterpret_cast<const float*>(p); }
+
 // The batch shape a forward/backward pass works on.
 struct BatchShape {
   int batch = 0;   // B

@@ -13,10 +13,6 @@ namespace sim {
 namespace {
 constexpr Index kChunk = 128;  // columns per parallel chunk
 int NumChunks(Index n) { return static_cast<int>((n + kChunk - 1) / kChunk); }
-
-// The float pointer of a Scalar buffer (only reached in float builds; lets the double build compile).
-inline float* AsFloat(Scalar* p) { return reinterpret_cast<float*>(p); }
-inline const float* AsFloat(const Scalar* p) { return reinterpret_cast<const float*>(p); }
 }  // namespace
 
 LayerNorm::LayerNorm(int d_model, ParamRegistry& registry, const std::string& prefix)

@@ -21,9 +21,8 @@ void ApplyActivation(Activation act, const ConstMatRef& h, MatRef a) {
     case Activation::kGelu:  // x Φ(x) = x/2 (1 + erf(x/√2))
       if constexpr (std::is_same_v<Scalar, float>) {
         if (HasFastGelu()) {  // column by column (the block's columns are contiguous)
-          for (Index j = 0; j < h.cols(); ++j)  // (the casts only let the double build compile this)
-            GeluForwardAvx512(reinterpret_cast<const float*>(h.col(j).data()), reinterpret_cast<float*>(a.col(j).data()),
-                              h.rows());
+          for (Index j = 0; j < h.cols(); ++j)
+            GeluForwardAvx512(AsFloat(h.col(j).data()), AsFloat(a.col(j).data()), h.rows());
           break;
         }
       }
@@ -49,8 +48,7 @@ void ActivationBackward(Activation act, const ConstMatRef& h, MatRef d_h) {
       if constexpr (std::is_same_v<Scalar, float>) {
         if (HasFastGelu()) {
           for (Index j = 0; j < h.cols(); ++j)
-            GeluBackwardAvx512(reinterpret_cast<const float*>(h.col(j).data()),
-                               reinterpret_cast<float*>(d_h.col(j).data()), h.rows());
+            GeluBackwardAvx512(AsFloat(h.col(j).data()), AsFloat(d_h.col(j).data()), h.rows());
           break;
         }
       }

@@ -112,10 +112,6 @@ void SoftmaxRowsAcross(float*, Index, Index, Index, float, bool) {}
 void SoftmaxRowsBackwardAcross(const float*, float*, Index, Index, Index, float) {}
 #endif
 
-// The float pointer of a Scalar buffer (only reached in float builds; lets the double build compile).
-inline float* AsFloat(Scalar* p) { return reinterpret_cast<float*>(p); }
-inline const float* AsFloat(const Scalar* p) { return reinterpret_cast<const float*>(p); }
-
 // C = op(A) op(B) for one (example, head) block. Small blocks go through Eigen's product expression,
 // which has less per-call overhead (its packing buffers then fit the stack: no heap allocation);
 // larger ones through GemmSerial (per-thread packing buffers).
@@ -173,8 +169,7 @@ bool UseSmallKernel() {
 // float builds with AVX-512 only (the casts only let the double build compile).
 inline void Small(bool trans_b, Index m, Index n, Index k, const Scalar* a, Index lda, const Scalar* b, Index ldb,
                   Scalar* c, Index ldc) {
-  SmallGemm(trans_b, m, n, k, reinterpret_cast<const float*>(a), lda, reinterpret_cast<const float*>(b), ldb,
-            reinterpret_cast<float*>(c), ldc, false);
+  SmallGemm(trans_b, m, n, k, AsFloat(a), lda, AsFloat(b), ldb, AsFloat(c), ldc, false);
 }
 
 // Causal attention skips the products' masked part: query q sees keys 0..q, so query columns

@@ -72,7 +72,7 @@ namespace {
 double SumOfSquares(const Scalar* x, Index n) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<Scalar, float>) {
-    const float* xf = reinterpret_cast<const float*>(x);  // (the cast only lets the double build compile)
+    const float* xf = AsFloat(x);
     __m512d acc[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
     Index i = 0;
     for (; i + 32 <= n; i += 32)
