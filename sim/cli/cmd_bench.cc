@@ -22,9 +22,9 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/experiment.h"
 #include "sim/core/error.h"
-#include "sim/core/fma_probe.h"
+#include "sim/kernels/fma_probe.h"
 #include "sim/core/glob.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/gemm.h"
 #include "sim/io/case_file.h"
 #include "sim/optim/optimizer.h"
 #include "sim/train/batch_gradients.h"
@@ -299,7 +299,7 @@ int RunBench(const std::vector<std::string>& args) {
   flags.add_options()
       ("help,h", "print this help")
       ("config", po::value<std::string>()->default_value("all"), "comma-separated configurations, or all")
-      ("threads", po::value<int>()->default_value(1), "OpenMP threads")
+      ("threads", po::value<int>()->default_value(1), "threads of the engine's pool")
       ("chunk", po::value<std::string>()->default_value("auto"), "examples per chunk of the training batch (train.chunk): auto or a divisor of the config's batch")
       ("versus-chunk", po::value<std::string>(), "instead of the table: time the step with --chunk against the step with this chunk size (auto or N; the batch size = the whole batch) alternately in one process, and print the ratio of their speeds per configuration (median and quartiles over --rounds)")
       ("rounds", po::value<int>()->default_value(20), "with --versus-chunk: alternating rounds (--seconds is their total time)")

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "sim/core/check.h"
-#include "sim/core/layer_norm_avx512.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/layer_norm_avx512.h"
+#include "sim/kernels/parallel.h"
 
 namespace sim {
 
@@ -33,7 +33,7 @@ void LayerNorm::Forward(const ConstMatRef& x, LayerNormCache& cache, MatRef y) c
   ParallelFor(NumChunks(n), [&](int c) {
     const Index start = c * kChunk, len = std::min(kChunk, n - start);
     if constexpr (std::is_same_v<Scalar, float>) {
-      if (HasFastLayerNorm()) {  // sim/core/layer_norm_avx512.h: the same formulas, vectors of 16
+      if (HasFastLayerNorm()) {  // sim/kernels/layer_norm_avx512.h: the same formulas, vectors of 16
         LayerNormForwardAvx512(AsFloat(x.col(start).data()), x.outerStride(), d_model_, len, AsFloat(gamma.data()),
                                AsFloat(beta.data()), static_cast<float>(kEps), AsFloat(cache.xhat.col(start).data()),
                                cache.xhat.outerStride(), AsFloat(cache.rstd.data() + start),

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/gemm.h"
 
 namespace sim {
 

@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "sim/core/parallel.h"
+#include "sim/kernels/gemm.h"
 #include "sim/params/param_registry.h"
 
 namespace sim {

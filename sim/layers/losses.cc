@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
-#include "sim/core/vector_math.h"
+#include "sim/kernels/parallel.h"
+#include "sim/kernels/vector_math.h"
 
 namespace sim {
 

@@ -6,8 +6,8 @@
 #include <unsupported/Eigen/SpecialFunctions>
 
 #include "sim/core/check.h"
-#include "sim/core/gelu_avx512.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/gelu_avx512.h"
+#include "sim/kernels/gemm.h"
 
 namespace sim {
 

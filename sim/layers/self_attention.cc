@@ -6,10 +6,10 @@
 #include <type_traits>
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
-#include "sim/core/sgemm_avx512.h"
-#include "sim/core/small_gemm.h"
-#include "sim/core/vector_math.h"
+#include "sim/kernels/gemm.h"
+#include "sim/kernels/sgemm_avx512.h"
+#include "sim/kernels/small_gemm.h"
+#include "sim/kernels/vector_math.h"
 
 namespace sim {
 
@@ -195,7 +195,7 @@ constexpr Index kQueryRowBlock = 32;
 
 // dst (cols x rows, column stride cols: contiguous) = srcᵀ for a (rows x cols) block with column
 // stride ld. On the small kernel's path (float, AVX-512) by 16 x 16 blocks through the registers
-// (sim/core/sgemm_avx512.h); a copy either way, the same values.
+// (sim/kernels/sgemm_avx512.h); a copy either way, the same values.
 inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, Scalar* dst) {
   if constexpr (std::is_same_v<Scalar, float>) {
     if (UseSmallKernel()) {

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "sim/core/rng.h"
 #include "sim/layers/self_attention.h"
 

@@ -10,7 +10,7 @@
 #endif
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 
 namespace sim {
 

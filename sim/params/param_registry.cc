@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "sim/core/glob.h"
 
 namespace sim {

@@ -16,7 +16,7 @@ void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"train.lr", "1e-3", "peak learning rate", ""});
   set.Declare({"train.optimizer", "adamw", "adamw | sgd (with momentum)", ""});
   set.Declare({"train.seed", "0", "seed of the parameter init and training-data streams", ""});
-  set.Declare({"train.threads", "1", "OpenMP threads (results are identical for any count)", ""});
+  set.Declare({"train.threads", "1", "threads of the engine's pool (results are identical for any count)", ""});
   set.Declare({"train.eval_every", "100", "evaluate every N steps (and after the last step)", ""});
   set.Declare({"train.weight_decay", "0", "decoupled weight decay (AdamW) or L2 (SGD); matrices only unless optim.decay_mult says otherwise", ""});
   set.Declare({"train.beta1", "0.9", "AdamW beta1", ""});

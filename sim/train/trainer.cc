@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "sim/core/check.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "sim/train/metrics.h"
 
 namespace sim {

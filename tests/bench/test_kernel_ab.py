@@ -11,8 +11,8 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KERNEL_AB = os.path.join(ROOT, "bench", "kernel_ab")
-SGEMM = os.path.join(ROOT, "sim", "core", "sgemm_avx512.cc")
-SMALL = os.path.join(ROOT, "sim", "core", "small_gemm.cc")
+SGEMM = os.path.join(ROOT, "sim", "kernels", "sgemm_avx512.cc")
+SMALL = os.path.join(ROOT, "sim", "kernels", "small_gemm.cc")
 FAST = ["--rounds", "2", "--ms", "0.5"]
 
 

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "sim/cli/experiment.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "sim/layers/losses.h"
 #include "sim/optim/optimizer.h"
 #include "sim/train/batch_gradients.h"

@@ -1,7 +1,7 @@
 // LayerNorm in float against the formulas evaluated in double: y, x̂, rstd, the accumulated d_x,
 // dgamma and dbeta, for several widths, inputs that are views with a larger column stride, and
 // columns with large means (where a one-pass variance would lose the digits). In float builds with
-// AVX-512 this is the vector path (sim/core/layer_norm_avx512.h), tails of 8 (D = 40) included.
+// AVX-512 this is the vector path (sim/kernels/layer_norm_avx512.h), tails of 8 (D = 40) included.
 #include "sim/layers/layer_norm.h"
 
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "tests/testing/grad_check.h"
 
 namespace sim {

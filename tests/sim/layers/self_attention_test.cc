@@ -14,7 +14,7 @@
 #include <type_traits>
 
 #include "sim/core/error.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "tests/testing/random_matrix.h"
 
 namespace sim {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "sim/core/rng.h"
 #include "sim/optim/lr_schedule.h"
 

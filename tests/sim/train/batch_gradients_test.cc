@@ -13,7 +13,7 @@
 
 #include "sim/cli/experiment.h"
 #include "sim/core/error.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/parallel.h"
 #include "sim/train/metrics.h"
 #include "sim/train/train_config.h"
 

@@ -1,4 +1,4 @@
-#include "sim/core/gelu_avx512.h"
+#include "sim/kernels/gelu_avx512.h"
 
 #include <array>
 #include <cmath>

@@ -1,9 +1,9 @@
-// SoftmaxInPlace and ExpShiftSum (sim/core/vector_math.h) on every length from 1 to 50, so every
+// SoftmaxInPlace and ExpShiftSum (sim/kernels/vector_math.h) on every length from 1 to 50, so every
 // tail length after 0, 1, 2 and 3 whole packets is seen: values against a double computation,
 // nothing written past n, and a tail entry gets exactly the bits of the same value in a whole packet
 // (the tail takes the vectorized path, so results do not depend on where an entry sits); the
 // interleaved softmax of four arrays gives each array the bits of SoftmaxInPlace alone.
-#include "sim/core/vector_math.h"
+#include "sim/kernels/vector_math.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "sim/core/sgemm_avx512.h"
+#include "sim/kernels/sgemm_avx512.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "sim/core/thread_pool.h"
+#include "sim/kernels/thread_pool.h"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>

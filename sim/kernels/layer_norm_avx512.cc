@@ -1,4 +1,4 @@
-#include "sim/core/layer_norm_avx512.h"
+#include "sim/kernels/layer_norm_avx512.h"
 
 #include <cmath>
 

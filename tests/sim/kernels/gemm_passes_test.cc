@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "sim/core/error.h"
-#include "sim/core/parallel.h"
+#include "sim/kernels/gemm.h"
 #include "sim/core/rng.h"
 #include "tests/testing/random_matrix.h"
 

@@ -1,4 +1,4 @@
-#include "sim/core/fma_probe.h"
+#include "sim/kernels/fma_probe.h"
 
 #include <immintrin.h>
 

@@ -1,4 +1,4 @@
-#include "sim/core/small_gemm.h"
+#include "sim/kernels/small_gemm.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>

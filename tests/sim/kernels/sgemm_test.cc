@@ -2,7 +2,7 @@
 // 32 x 12 register tile and the 256/192/3072 blocks, leading dimensions larger than the rows,
 // overwrite and accumulate. Relative tolerance 1e-5 of the result's scale (float, sums of up to
 // 600 products).
-#include "sim/core/sgemm_avx512.h"
+#include "sim/kernels/sgemm_avx512.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <tuple>
 #include <vector>
 
-#include "sim/core/parallel.h"
+#include "sim/kernels/gemm.h"
 #include "sim/core/rng.h"
 #include "tests/testing/random_matrix.h"
 

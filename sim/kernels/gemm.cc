@@ -1,5 +1,4 @@
-#include "sim/core/parallel.h"
-
+#include "sim/kernels/gemm.h"
 
 #include <algorithm>
 #include <atomic>
@@ -13,8 +12,8 @@
 #include <Eigen/Core>
 
 #include "sim/core/check.h"
-#include "sim/core/sgemm_avx512.h"
-#include "sim/core/small_gemm.h"
+#include "sim/kernels/sgemm_avx512.h"
+#include "sim/kernels/small_gemm.h"
 
 namespace sim {
 
@@ -31,17 +30,11 @@ constexpr int kMaxTiles = 8;
 // panel, run at a third of the kernel's speed), and of 16.
 constexpr int kMaxSharedATiles = 16;
 constexpr Index kSharedATileQuantum = 48;
-// The unpacked kernel (sim/core/small_gemm.h) serves products whose A has at most kSmallA entries
+// The unpacked kernel (sim/kernels/small_gemm.h) serves products whose A has at most kSmallA entries
 // (it stays in cache), and with a transposed B at most kSmallNtWork multiply-adds; beyond that the
 // packed kernel is faster (measured on the engine's shapes, docs/benchmarks.md).
 constexpr Index kSmallA = 16384;
 constexpr double kSmallNtWork = 1 << 25;
-// Rows per block of the row-wise sums (RowSum): summed in registers, two AVX-512 vectors of floats;
-// sums of fewer entries than kMinRowSumWork run on the calling thread.
-constexpr Index kRowBlock = 32;
-constexpr double kMinRowSumWork = 1 << 16;
-// Entries per item of a parallel copy (256 KiB of floats).
-constexpr Index kMinCopyBlock = 1 << 16;
 // Depth chunk for products with a small output and a long depth.
 constexpr Index kDepthChunk = 1024;
 // Tile widths are multiples of this, to keep Eigen's kernels on full panels.
@@ -82,7 +75,6 @@ struct PackingBuffers {
     Eigen::internal::aligned_free(shared_packed_a);
   }
 };
-constexpr int kMaxThreads = 256;
 PackingBuffers g_packing[kMaxThreads];  // indexed by ThreadIndex()
 
 // kc, mc, nc of Eigen's blocking for an (m, n, k) product on one thread.
@@ -205,11 +197,6 @@ void CheckGemmShapes(const char* where, const ConstMatRef& a, Op op_a, const Con
 
 }  // namespace
 
-void SetNumThreads(int n) {
-  SIM_CHECK(n <= kMaxThreads, "SetNumThreads: ", n, " threads, at most ", kMaxThreads);
-  ThreadPool::Global().SetThreads(std::max(1, n));
-}
-
 void ReservePacking(Index m, Index n, Index k) {
   // Inside a parallel item (a chunk of a batch, sim/train/batch_gradients.h) the products' items run on
   // this thread alone, and the other threads may be using their buffers: grow only this thread's.
@@ -230,8 +217,6 @@ void ReservePacking(Index m, Index n, Index k) {
     PackingBuffers::Grow(buf.b, buf.b_size, static_cast<size_t>(kc * nc));
   }
 }
-
-int NumThreads() { return ThreadPool::Global().threads(); }
 
 void GemmSerial(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, MatRef c, bool accumulate) {
   CheckGemmShapes("GemmSerial", a, op_a, b, op_b, c);
@@ -423,62 +408,6 @@ void GemmBias(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, cons
   if (bias.size() != c.rows())
     throw ShapeError(Concat("GemmBias: bias has ", bias.size(), " entries, C has ", c.rows(), " rows"));
   TiledGemm(a, op_a, b, op_b, c, false, bias.data(), TilePass(), after);
-}
-
-namespace {
-
-// fn(start, len) over blocks of about kMinCopyBlock entries of a (rows x cols) matrix's columns, in
-// parallel: the copy-like passes.
-template <typename Fn>
-void ForColumnBlocks(Index rows, Index cols, const Fn& fn) {
-  const Index block = std::max<Index>(1, kMinCopyBlock / std::max<Index>(1, rows));  // columns per item
-  ParallelFor(static_cast<int>((cols + block - 1) / block), [&](int i) {
-    const Index start = i * block;
-    fn(start, std::min(block, cols - start));
-  });
-}
-
-}  // namespace
-
-void ParallelAssign(MatRef dst, const ConstMatRef& src) {
-  SIM_CHECK(dst.rows() == src.rows() && dst.cols() == src.cols(), "ParallelAssign: dst is (", dst.rows(), ", ",
-            dst.cols(), "), src is (", src.rows(), ", ", src.cols(), ")");
-  ForColumnBlocks(src.rows(), src.cols(),
-                  [&](Index start, Index len) { dst.middleCols(start, len) = src.middleCols(start, len); });
-}
-
-void ParallelSetZero(MatRef dst) {
-  ForColumnBlocks(dst.rows(), dst.cols(), [&](Index start, Index len) { dst.middleCols(start, len).setZero(); });
-}
-
-void RowSum(const ConstMatRef& x, VecRef out, bool accumulate) {
-  SIM_CHECK(out.size() == x.rows(), "RowSum: out has ", out.size(), " rows, x has ", x.rows());
-  // Blocks of kRowBlock rows in parallel, each summed over the columns in order (as the whole would
-  // be); full blocks accumulate in registers (fixed size), the last partial one in place.
-  const Index rows = x.rows(), cols = x.cols();
-  const auto sum_rows = [&](Index start, Index len) {
-    if (len == kRowBlock) {
-      Eigen::Matrix<Scalar, kRowBlock, 1> acc;  // (kRowBlock)
-      if (accumulate)
-        acc = out.segment<kRowBlock>(start);
-      else
-        acc.setZero();
-      for (Index j = 0; j < cols; ++j) acc += x.col(j).segment<kRowBlock>(start);
-      out.segment<kRowBlock>(start) = acc;
-      return;
-    }
-    auto o = out.segment(start, len);
-    if (!accumulate) o.setZero();
-    for (Index j = 0; j < cols; ++j) o += x.col(j).segment(start, len);
-  };
-  if (static_cast<double>(rows) * cols < kMinRowSumWork) {
-    for (Index start = 0; start < rows; start += kRowBlock) sum_rows(start, std::min(kRowBlock, rows - start));
-    return;
-  }
-  ParallelFor(static_cast<int>((rows + kRowBlock - 1) / kRowBlock), [&](int i) {
-    const Index start = i * kRowBlock;
-    sum_rows(start, std::min(kRowBlock, rows - start));
-  });
 }
 
 }  // namespace sim

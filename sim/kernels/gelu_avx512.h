@@ -9,7 +9,7 @@
 // costs what GELU itself does, where Eigen's erf and exp made it twice GELU's cost (measured on a
 // 256 x 256 block: forward 1.0-1.1x Eigen's speed, derivative 1.9-2.2x; docs/benchmarks.md).
 //
-// Accuracy: within 2e-7 of the exact Φ and D for every float x (tests/sim/core/gelu_test.cc; measured
+// Accuracy: within 2e-7 of the exact Φ and D for every float x (tests/sim/kernels/gelu_test.cc; measured
 // 1.1e-7 and 1.2e-7 against Eigen's 2.1e-7 and 1.9e-7 in float, 1 + erf(x/√2) rounding to float's
 // spacing near 1). Interpolation error is below 1e-9; the rest is float rounding.
 //

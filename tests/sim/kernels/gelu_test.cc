@@ -1,8 +1,8 @@
-// The piecewise-polynomial GELU (sim/core/gelu_avx512.h) against double-precision erf and exp: Φ and
+// The piecewise-polynomial GELU (sim/kernels/gelu_avx512.h) against double-precision erf and exp: Φ and
 // Φ + x φ within 2e-7 (absolute) for every float in [-8, 8] at a spacing of 2^-12 and around every
 // interval edge, arrays of every length from 1 to 40 (masked tails), in place, and its limits: 0 and
 // x far out, NaN in NaN out, the sign of zero.
-#include "sim/core/gelu_avx512.h"
+#include "sim/kernels/gelu_avx512.h"
 
 #include <gtest/gtest.h>
 

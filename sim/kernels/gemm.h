@@ -1,30 +1,16 @@
-// Threading and matrix products whose results do not depend on the thread count.
-//
-// Work is cut into tiles by a rule that looks only at shapes, never at the number of threads; each
-// tile is computed by single-threaded code (Eigen is built with EIGEN_DONT_PARALLELIZE) and tiles are
-// spread over the engine's threads. The same inputs therefore give the same bits with 1 or N threads.
+// Matrix products whose results do not depend on the thread count: C (+)= op(A) op(B) cut into
+// tiles by a rule that looks only at shapes, each tile computed by single-threaded code (the
+// AVX-512 SGEMM and small-matrix kernels of this directory, or Eigen's GEMM kernel), tiles spread
+// over the engine's threads (sim/kernels/parallel.h). The same inputs therefore give the same bits
+// with 1 or N threads.
 #pragma once
 
 #include <vector>
 
-#include "sim/core/thread_pool.h"
 #include "sim/core/types.h"
+#include "sim/kernels/parallel.h"
 
 namespace sim {
-
-// Number of OpenMP threads used by the engine (>= 1).
-void SetNumThreads(int n);
-int NumThreads();
-
-// Calls fn(i) for i in [0, n) on the engine's threads (sim/core/thread_pool.h). Items must write
-// disjoint outputs; per-thread scratch is indexed by ThreadIndex().
-template <typename Fn>
-void ParallelFor(int n, const Fn& fn) {
-  ThreadPool::Global().Run(n, fn);
-}
-
-// Index of the calling thread, in [0, NumThreads()).
-inline int ThreadIndex() { return ThreadPool::ThreadIndex(); }
 
 enum class Op { kN, kT };  // use a matrix as is, or transposed
 
@@ -84,14 +70,5 @@ struct GemmProfileEntry {
 void SetGemmProfiling(bool on);
 // The entries so far, longest total time first; clears them.
 std::vector<GemmProfileEntry> TakeGemmProfile();
-
-// dst = src, blocks of columns in parallel.
-void ParallelAssign(MatRef dst, const ConstMatRef& src);
-// dst = 0, blocks of columns in parallel.
-void ParallelSetZero(MatRef dst);
-
-// out(:) (+)= sum over columns of x, in column order for every row (blocks of rows in parallel, so the
-// bits do not depend on the thread count): x (R, N) -> out (R).
-void RowSum(const ConstMatRef& x, VecRef out, bool accumulate);
 
 }  // namespace sim

@@ -5,7 +5,7 @@
 // m x n block. Relative tolerance 1e-5 of the result's scale (float sums of up to 70 products).
 // And bit for bit against one FMA chain per entry (over k in order, then added to C): the kernel's
 // tiling must not change a bit, so results do not depend on which tile computes an entry.
-#include "sim/core/small_gemm.h"
+#include "sim/kernels/small_gemm.h"
 
 #include <gtest/gtest.h>
 
