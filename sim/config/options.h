@@ -78,6 +78,22 @@ class Options {
   std::vector<std::string> errors_;
 };
 
+// Whether reads since a point recorded problems: checks that combine several keys run only when each
+// key read cleanly, so a message never quotes a fallback value the user did not give.
+//   const OptionErrorScope layers_read(options);
+//   c.layers = options.Int("model.layers", 1, 64);
+//   if (layers_read.ok()) ...
+class OptionErrorScope {
+ public:
+  explicit OptionErrorScope(const Options& options) : options_(&options), start_(options.errors().size()) {}
+  // True when no problem was recorded since construction.
+  bool ok() const { return options_->errors().size() == start_; }
+
+ private:
+  const Options* options_;
+  size_t start_;
+};
+
 // Levenshtein distance, for suggestions.
 int EditDistance(const std::string& a, const std::string& b);
 

@@ -26,16 +26,16 @@ ModelConfig ReadModelConfig(Options& options) {
   ModelConfig c;
   // A bad value reads as a fallback (the minimum); checks that combine keys skip such values, so a
   // message never quotes a number the user did not give (model.d_model=abc is not "d_model=1").
-  size_t errors = options.errors().size();
+  const OptionErrorScope layers_read(options);
   c.layers = static_cast<int>(options.Int("model.layers", 1, 64));
-  const bool layers_ok = options.errors().size() == errors;
-  errors = options.errors().size();
+  const bool layers_ok = layers_read.ok();
+  const OptionErrorScope d_model_read(options);
   c.d_model = static_cast<int>(options.Int("model.d_model", 1, 8192));
-  const bool d_model_ok = options.errors().size() == errors;
+  const bool d_model_ok = d_model_read.ok();
   c.heads.clear();
-  errors = options.errors().size();
+  const OptionErrorScope heads_read(options);
   for (long h : options.IntList("model.heads", 1, 1024)) c.heads.push_back(static_cast<int>(h));
-  const bool heads_ok = options.errors().size() == errors;
+  const bool heads_ok = heads_read.ok();
   if (layers_ok && heads_ok && c.heads.size() != 1 && static_cast<int>(c.heads.size()) != c.layers)
     options.Fail("model.heads", Concat("expected one value or one per layer (model.layers=", c.layers,
                                        "), got ", c.heads.size(), " values"));
