@@ -204,6 +204,7 @@ class ModelSpec:
     max_len: int        # T
     # From model.*.
     layers: int
+    mixers: List[str]   # one per layer: a key of MIXER_TWINS (model.mixer)
     heads: List[int]    # one per layer
     d_model: int
     d_mlp: int
@@ -219,10 +220,16 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
                n_classes: int, length: int) -> ModelSpec:
     """The model described by the resolved INI text plus the task's sizes."""
     cfg = parse_ini(config_text)
-    mixer = _get(cfg, "model.mixer")
-    if mixer != "attention":
-        raise ReferenceError(f"model.mixer={mixer!r}: only attention is implemented here")
     layers = int(_get(cfg, "model.layers"))
+    mixers = [m.strip() for m in _get(cfg, "model.mixer").split(",") if m.strip()]
+    if len(mixers) == 1:
+        mixers = mixers * layers
+    if len(mixers) != layers:
+        raise ReferenceError(f"model.mixer: {len(mixers)} values for {layers} layers")
+    for m in mixers:
+        if m not in MIXER_TWINS:
+            raise ReferenceError(f"model.mixer={m!r}: no PyTorch twin here (known: {', '.join(MIXER_TWINS)}); "
+                                 "add one to MIXER_TWINS")
     d_model = int(_get(cfg, "model.d_model"))
     heads = [int(h) for h in _get(cfg, "model.heads").split(",") if h.strip()]
     if len(heads) == 1:
@@ -241,7 +248,7 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
     return ModelSpec(
         input=input_kind, vocab=vocab, d_in=d_in, output=output_kind,
         n_classes=n_classes if output_kind == "classes" else 1, max_len=length,
-        layers=layers, heads=heads, d_model=d_model, d_mlp=d_mlp,
+        layers=layers, mixers=mixers, heads=heads, d_model=d_model, d_mlp=d_mlp,
         norm=_choice(cfg, "model.norm", ("pre_ln", "none")),
         pos=_choice(cfg, "model.pos", ("learned", "sinusoidal", "none")),
         causal=_bool(cfg, "model.causal"),
@@ -323,6 +330,16 @@ class Attention(nn.Module):
         return F.linear(o, self.wo, self.bo)
 
 
+# The twin of every sequence mixer the engine registers (sim/layers/mixer_registry.cc): model.mixer
+# name -> (parameter name segment, builder(spec, layer, dtype)). A twin's forward takes (x, gate),
+# x (B, T, D), gate (H) or None, and returns (B, T, D). tests/parity runs a case for every registered
+# mixer, so a mixer without a twin here fails there.
+MIXER_TWINS = {
+    "attention": ("attn", lambda spec, layer, dtype: Attention(spec.d_model, spec.heads[layer], spec.causal,
+                                                               spec.bias, dtype)),
+}
+
+
 class Mlp(nn.Module):
     def __init__(self, d, f, act, bias, dtype):
         super().__init__()
@@ -349,12 +366,14 @@ class Block(nn.Module):
         d = spec.d_model
         pre_ln = spec.norm == "pre_ln"
         self.norm1 = LayerNormP(d, dtype) if pre_ln else None
-        self.attn = Attention(d, spec.heads[layer], spec.causal, spec.bias, dtype)
+        self.mixer_name, make_mixer = MIXER_TWINS[spec.mixers[layer]]
+        self.add_module(self.mixer_name, make_mixer(spec, layer, dtype))  # parameters blocks.<l>.<name>.*
         self.norm2 = LayerNormP(d, dtype) if pre_ln and spec.d_mlp > 0 else None
         self.mlp = Mlp(d, spec.d_mlp, spec.act, spec.bias, dtype) if spec.d_mlp > 0 else None
 
     def forward(self, x, gate=None):
-        x = x + self.attn(self.norm1(x) if self.norm1 is not None else x, gate)
+        mixer = getattr(self, self.mixer_name)
+        x = x + mixer(self.norm1(x) if self.norm1 is not None else x, gate)
         if self.mlp is not None:
             x = x + self.mlp(self.norm2(x) if self.norm2 is not None else x)
         return x
@@ -615,6 +634,8 @@ class FastTransformer(nn.Module):
         super().__init__()
         if spec.pos == "sinusoidal":
             raise ReferenceError("bench: model.pos = sinusoidal is not implemented in FastTransformer")
+        if any(m != "attention" for m in spec.mixers):
+            raise ReferenceError(f"bench: FastTransformer has attention only (model.mixer = {','.join(spec.mixers)})")
         self.spec = spec
         d = spec.d_model
         if spec.input == "tokens":

@@ -20,12 +20,14 @@ OptionSet AllOptions() {
 Experiment BuildExperiment(Options& options) {
   Experiment e;
   e.task = MakeTask(options);
+  const OptionErrorScope model_read(options);
   e.model_config = ReadModelConfig(options);
   e.train = ReadTrainConfig(options);
   e.analysis = ReadAnalysisConfig(options);
   if (e.task) {
     const TaskInfo& info = e.task->info();
-    if (info.requires_causal && !e.model_config.causal)
+    // Whether the model is causal is the mixers' to say (once the model options read cleanly).
+    if (info.requires_causal && model_read.ok() && !e.model_config.causal_everywhere())
       options.Fail("model.causal", Concat("task '", info.name, "' needs causal attention here (",
                                           info.causal_reason.empty() ? "bidirectional attention would see the targets"
                                                                      : info.causal_reason,

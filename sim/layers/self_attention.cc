@@ -209,10 +209,16 @@ inline void TransposeInto(const Scalar* src, Index ld, Index rows, Index cols, S
 
 }  // namespace
 
-void SelfAttentionConfig::Validate() const {
+std::string SelfAttentionConfig::Problem() const {
   if (d_model <= 0 || n_heads <= 0 || d_model % n_heads != 0)
-    throw ConfigError(Concat("model.heads: ", n_heads, " heads must divide model.d_model=", d_model,
-                             " (head width d_model/heads must be a whole number)"));
+    return Concat(n_heads, " heads must divide model.d_model=", d_model,
+                  " (head width d_model/heads must be a whole number)");
+  return "";
+}
+
+void SelfAttentionConfig::Validate() const {
+  const std::string problem = Problem();
+  if (!problem.empty()) throw ConfigError("model.heads: " + problem);
 }
 
 SelfAttention::SelfAttention(const SelfAttentionConfig& config, ParamRegistry& registry,
@@ -436,6 +442,45 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
   wq_.Backward(x, c.d_q, d_x);
   wk_.Backward(x, c.d_k, d_x);
   wv_.Backward(x, c.d_v, d_x);
+}
+
+// ---- The registry's entry (sim/layers/mixer_registry.cc) ----------------------------------------
+
+namespace {
+
+SelfAttentionConfig AttentionConfig(const MixerArgs& args) {
+  SelfAttentionConfig c;
+  c.d_model = args.d_model;
+  c.n_heads = args.n_heads;
+  c.causal = args.causal;
+  c.bias = args.bias;
+  c.init_std = args.init_std;
+  c.init_std_out = args.init_std_out;
+  return c;
+}
+
+}  // namespace
+
+MixerEntry AttentionMixerEntry() {
+  MixerEntry e;
+  e.name = "attention";
+  e.param_name = "attn";
+  e.summary = "multi-head softmax attention (Vaswani et al. 2017), causal per model.causal";
+  e.has_heads = true;
+  e.hooks = {MixerHook::kHeadGate, MixerHook::kAttentionProbs};
+  e.problem = [](const MixerArgs& args) { return AttentionConfig(args).Problem(); };
+  e.causal = [](const MixerArgs& args) { return args.causal; };
+  // Wq, Wk, Wv, Wo: 4·D² multiply-adds per token, 6x for training; the two T x T products per
+  // (example, head), S = Kᵀ Q and O = V P, 2·T·Dh multiply-adds each per token and head (2·T·D over
+  // the heads), 2 FLOPs each, 3x for training: 12·T·D.
+  e.flops_per_token = [](const MixerArgs& args, int length) {
+    const double d = args.d_model;
+    return 6.0 * 4.0 * d * d + 12.0 * length * d;
+  };
+  e.make = [](const MixerArgs& args, ParamRegistry& registry, const std::string& prefix) -> std::unique_ptr<Mixer> {
+    return std::make_unique<SelfAttention>(AttentionConfig(args), registry, prefix);
+  };
+  return e;
 }
 
 }  // namespace sim

@@ -31,7 +31,9 @@ struct SelfAttentionConfig {
   bool bias = true;
   double init_std = 0.0;      // Wq, Wk, Wv
   double init_std_out = 0.0;  // Wo
-  // Throws ConfigError when d_model is not a positive multiple of n_heads.
+  // What is wrong ("" when nothing is): d_model must be a positive multiple of n_heads.
+  std::string Problem() const;
+  // Throws ConfigError("model.heads: " + Problem()) when something is.
   void Validate() const;
 };
 
@@ -71,5 +73,8 @@ class SelfAttention : public Mixer {
   int d_head_;
   Linear wq_, wk_, wv_, wo_;
 };
+
+// The mixer registry's entry for attention (name "attention", parameters blocks.<l>.attn.*).
+MixerEntry AttentionMixerEntry();
 
 }  // namespace sim

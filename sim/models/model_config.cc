@@ -1,5 +1,6 @@
 #include "sim/models/model_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "sim/core/error.h"
@@ -16,7 +17,8 @@ void DeclareModelOptions(OptionSet& set) {
                                        "(offset within a segment of model.segment tokens plus the segment's index)", ""});
   set.Declare({"model.segment", "7", "segment length S of model.pos = learned_factored (ictemplate: task.length + 1)", ""});
   set.Declare({"model.causal", "true", "causal attention (true) or bidirectional (false)", ""});
-  set.Declare({"model.mixer", "attention", "sequence mixer: attention", ""});
+  set.Declare({"model.mixer", "attention",
+               "sequence mixer: one for every layer, or one per layer (attention,attention): " + MixerNames(" | "), ""});
   set.Declare({"model.act", "gelu", "MLP activation: gelu (exact) | gelu_tanh | relu", ""});
   set.Declare({"model.bias", "true", "biases in attention projections and MLP layers", ""});
   set.Declare({"model.init", "fan_in", "initialization: fan_in (weights N(0,1/fan_in), embeddings N(0,1)) | gpt2 (N(0,0.02^2), residual outputs scaled by 1/sqrt(2L))", ""});
@@ -36,9 +38,12 @@ ModelConfig ReadModelConfig(Options& options) {
   const OptionErrorScope heads_read(options);
   for (long h : options.IntList("model.heads", 1, 1024)) c.heads.push_back(static_cast<int>(h));
   const bool heads_ok = heads_read.ok();
-  if (layers_ok && heads_ok && c.heads.size() != 1 && static_cast<int>(c.heads.size()) != c.layers)
-    options.Fail("model.heads", Concat("expected one value or one per layer (model.layers=", c.layers,
-                                       "), got ", c.heads.size(), " values"));
+  const OptionErrorScope mixers_read(options);
+  c.mixers = options.StringList("model.mixer");
+  if (c.mixers.empty() || std::any_of(c.mixers.begin(), c.mixers.end(),
+                                      [](const std::string& name) { return FindMixer(name) == nullptr; }))
+    options.Fail("model.mixer", "expected one of: " + MixerNames(", ") + " (one for every layer, or one per layer)");
+  const bool mixers_ok = mixers_read.ok();
   const std::string mlp = options.String("model.d_mlp");
   if (!mlp.empty() && mlp.back() == 'x') {
     char* end = nullptr;
@@ -58,16 +63,14 @@ ModelConfig ReadModelConfig(Options& options) {
                                       : PosKind::kNone;
   c.segment = static_cast<int>(options.Int("model.segment", 1, 1 << 16));
   c.causal = options.Bool("model.causal");
-  c.mixer = options.Choice("model.mixer", {"attention"});
   const std::string act = options.Choice("model.act", {"gelu", "gelu_tanh", "relu"});
   c.act = act == "gelu" ? Activation::kGelu : act == "gelu_tanh" ? Activation::kGeluTanh : Activation::kRelu;
   c.bias = options.Bool("model.bias");
   c.init = options.Choice("model.init", {"fan_in", "gpt2"}) == "fan_in" ? InitScheme::kFanIn : InitScheme::kGpt2;
-  if (layers_ok && d_model_ok && heads_ok && (c.heads.size() == 1 || static_cast<int>(c.heads.size()) == c.layers))
-    for (int l = 0; l < c.layers; ++l)
-      if (c.d_model % c.heads_in_layer(l) != 0)
-        options.Fail("model.heads", Concat("layer ", l, " has ", c.heads_in_layer(l),
-                                           " heads, which must divide model.d_model=", c.d_model));
+  // Rules that combine keys, once every key they read was read cleanly (Problems: one home).
+  if (layers_ok && d_model_ok && heads_ok && mixers_ok)
+    for (const ModelConfig::Problem& p : c.Problems())
+      if (p.key.rfind("model.", 0) == 0) options.Fail(p.key, p.message);
   return c;
 }
 
@@ -80,22 +83,80 @@ void ModelConfig::ApplyTask(const TaskInfo& task) {
   max_len = task.length;
 }
 
-void ModelConfig::Validate() const {
-  if (layers < 1) throw ConfigError(Concat("model.layers: must be >= 1 (given ", layers, ")"));
-  if (heads.size() != 1 && static_cast<int>(heads.size()) != layers)
-    throw ConfigError(Concat("model.heads: expected one value or ", layers, " (one per layer), got ",
-                             heads.size()));
+const MixerEntry& ModelConfig::mixer_entry(int layer) const {
+  const MixerEntry* entry = FindMixer(mixer_in_layer(layer));
+  if (entry == nullptr)
+    throw ConfigError(Concat("model.mixer: unknown mixer '", mixer_in_layer(layer), "' (valid: ", MixerNames(", "), ")"));
+  return *entry;
+}
+
+MixerArgs ModelConfig::mixer_args(int layer) const {
+  MixerArgs args;
+  args.d_model = d_model;
+  args.n_heads = heads_in_layer(layer);
+  args.causal = causal;
+  args.bias = bias;
+  return args;
+}
+
+bool ModelConfig::any_heads() const {
   for (int l = 0; l < layers; ++l)
-    if (heads_in_layer(l) < 1 || d_model % heads_in_layer(l) != 0)
-      throw ConfigError(Concat("model.heads: layer ", l, " has ", heads_in_layer(l),
-                               " heads, which must divide model.d_model=", d_model));
-  if (d_mlp < 0) throw ConfigError(Concat("model.d_mlp: must be >= 0 (given ", d_mlp, ")"));
+    if (mixer_entry(l).has_heads) return true;
+  return false;
+}
+
+bool ModelConfig::causal_everywhere() const {
+  for (int l = 0; l < layers; ++l)
+    if (!mixer_entry(l).causal(mixer_args(l))) return false;
+  return true;
+}
+
+std::vector<ModelConfig::Problem> ModelConfig::Problems() const {
+  std::vector<Problem> out;
+  if (layers < 1) return {{"model.layers", Concat("must be >= 1 (given ", layers, ")")}};
+  if (mixers.size() != 1 && static_cast<int>(mixers.size()) != layers)
+    out.push_back({"model.mixer", Concat("expected one value or one per layer (model.layers=", layers, "), got ",
+                                         mixers.size(), " values")});
+  bool mixers_known = out.empty();
+  for (const std::string& name : mixers)
+    if (FindMixer(name) == nullptr) {
+      out.push_back({"model.mixer", Concat("unknown mixer '", name, "' (valid: ", MixerNames(", "), ")")});
+      mixers_known = false;
+    }
+  if (!mixers_known) return out;
+  if (any_heads()) {
+    if (heads.size() != 1 && static_cast<int>(heads.size()) != layers) {
+      out.push_back({"model.heads", Concat("expected one value or one per layer (model.layers=", layers, "), got ",
+                                           heads.size(), " values")});
+    } else {
+      for (int l = 0; l < layers; ++l) {
+        const MixerEntry& entry = mixer_entry(l);
+        if (!entry.has_heads) continue;
+        const std::string problem = entry.problem(mixer_args(l));
+        if (!problem.empty()) out.push_back({"model.heads", Concat("layer ", l, ": ", problem)});
+      }
+    }
+  }
+  for (int l = 0; l < layers; ++l) {  // what mixers without heads require
+    const MixerEntry& entry = mixer_entry(l);
+    if (entry.has_heads) continue;
+    const std::string problem = entry.problem(mixer_args(l));
+    if (!problem.empty()) out.push_back({"model.mixer", Concat("layer ", l, " (", entry.name, "): ", problem)});
+  }
+  if (d_mlp < 0) out.push_back({"model.d_mlp", Concat("must be >= 0 (given ", d_mlp, ")")});
   if (input == InputKind::kTokens && vocab < 1)
-    throw ConfigError(Concat("task: token vocabulary must be >= 1 (got ", vocab, ")"));
+    out.push_back({"task", Concat("token vocabulary must be >= 1 (got ", vocab, ")")});
   if (input == InputKind::kVectors && d_in < 1)
-    throw ConfigError(Concat("task: input width must be >= 1 (got ", d_in, ")"));
-  if (n_classes < 1) throw ConfigError(Concat("task: output classes must be >= 1 (got ", n_classes, ")"));
-  if (max_len < 1) throw ConfigError(Concat("task: sequence length must be >= 1 (got ", max_len, ")"));
+    out.push_back({"task", Concat("input width must be >= 1 (got ", d_in, ")")});
+  if (n_classes < 1) out.push_back({"task", Concat("output classes must be >= 1 (got ", n_classes, ")")});
+  if (max_len < 1) out.push_back({"task", Concat("sequence length must be >= 1 (got ", max_len, ")")});
+  return out;
+}
+
+void ModelConfig::Validate() const {
+  std::string message;
+  for (const Problem& p : Problems()) message += Concat(message.empty() ? "" : "\n", p.key, ": ", p.message);
+  if (!message.empty()) throw ConfigError(message);
 }
 
 }  // namespace sim

@@ -8,6 +8,7 @@
 #include "sim/config/options.h"
 #include "sim/data/task.h"
 #include "sim/layers/embedding.h"
+#include "sim/layers/mixer.h"
 #include "sim/layers/mlp.h"
 
 namespace sim {
@@ -28,22 +29,40 @@ struct ModelConfig {
 
   // From model.* options.
   int layers = 2;                 // L
-  std::vector<int> heads = {4};   // per layer, or one value for all
+  std::vector<int> heads = {4};   // per layer, or one value for all (layers whose mixer has heads)
   int d_model = 64;               // D
   int d_mlp = 256;                // F, 0 = attention-only blocks
   NormKind norm = NormKind::kPreLn;
   PosKind pos = PosKind::kLearned;
   int segment = 7;  // S of kLearnedFactored
   bool causal = true;
-  std::string mixer = "attention";
+  std::vector<std::string> mixers = {"attention"};  // per layer, or one name for all (MixerRegistry)
   Activation act = Activation::kGelu;
   bool bias = true;
   InitScheme init = InitScheme::kFanIn;
 
   int heads_in_layer(int layer) const { return heads.size() == 1 ? heads[0] : heads[layer]; }
+  const std::string& mixer_in_layer(int layer) const { return mixers.size() == 1 ? mixers[0] : mixers[layer]; }
+  // The registry entry of layer l's mixer (the names must have been checked: Problems()).
+  const MixerEntry& mixer_entry(int layer) const;
+  // What builds layer l's mixer, initialization scales left at 0 (the model sets them).
+  MixerArgs mixer_args(int layer) const;
+  // True when some layer's mixer has heads (model.heads applies).
+  bool any_heads() const;
+  // True when every layer's mixer is causal: output t never depends on inputs after t.
+  bool causal_everywhere() const;
   // Takes sizes from the task.
   void ApplyTask(const TaskInfo& task);
-  // Throws ConfigError naming the option for every inconsistency (heads must divide d_model, ...).
+
+  // Every inconsistency, each naming its option: list lengths, unknown mixers, what each layer's
+  // mixer requires (attention: heads divide d_model), sizes. The one place these rules live;
+  // ReadModelConfig reports them as option errors and Validate throws them.
+  struct Problem {
+    std::string key;      // "model.heads"
+    std::string message;  // "layer 0: 5 heads must divide model.d_model=64 (...)"
+  };
+  std::vector<Problem> Problems() const;
+  // Throws ConfigError listing Problems(), one per line ("key: message").
   void Validate() const;
 };
 

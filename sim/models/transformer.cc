@@ -7,7 +7,6 @@
 #include "sim/core/check.h"
 #include "sim/kernels/parallel.h"
 #include "sim/core/rng.h"
-#include "sim/layers/self_attention.h"
 
 namespace sim {
 
@@ -30,19 +29,14 @@ InitStds ComputeInitStds(const ModelConfig& c) {
           1.0 / std::sqrt(d), 1.0 / std::sqrt(std::max(1, c.d_mlp)), 1.0 / std::sqrt(d)};
 }
 
-std::unique_ptr<Mixer> MakeMixer(const ModelConfig& c, int layer, const InitStds& stds,
-                                 ParamRegistry& registry, const std::string& prefix) {
-  if (c.mixer == "attention") {
-    SelfAttentionConfig ac;
-    ac.d_model = c.d_model;
-    ac.n_heads = c.heads_in_layer(layer);
-    ac.causal = c.causal;
-    ac.bias = c.bias;
-    ac.init_std = stds.attn;
-    ac.init_std_out = stds.attn_out;
-    return std::make_unique<SelfAttention>(ac, registry, prefix + ".attn");
-  }
-  throw ConfigError(Concat("model.mixer: unknown mixer '", c.mixer, "' (valid: attention)"));
+// Layer l's mixer from the registry, its parameters under blocks.<l>.<param_name>.
+std::unique_ptr<Mixer> MakeMixer(const ModelConfig& c, int layer, const InitStds& stds, ParamRegistry& registry,
+                                 const std::string& prefix) {
+  const MixerEntry& entry = c.mixer_entry(layer);
+  MixerArgs args = c.mixer_args(layer);
+  args.init_std = stds.attn;
+  args.init_std_out = stds.attn_out;
+  return entry.make(args, registry, prefix + "." + entry.param_name);
 }
 
 }  // namespace
@@ -172,9 +166,11 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
     MixerHooks mh;
     if (hooks != nullptr && hooks->head_gates != nullptr) {
       const Vec& gate = (*hooks->head_gates)[l];
+      SIM_CHECK(cfg_.mixer_entry(l).Supports(MixerHook::kHeadGate) || gate.size() == 0, "ForwardHooks: layer ", l,
+                "'s mixer (", cfg_.mixer_in_layer(l), ") has no head gates");
       SIM_CHECK(gate.size() == block.mixer->n_heads(), "ForwardHooks: layer ", l, " gate has ",
                 gate.size(), " entries for ", block.mixer->n_heads(), " heads");
-      mh.head_gate = gate.data();
+      if (gate.size() > 0) mh.head_gate = gate.data();
     }
     ParallelAssign(mid, x);
     block.mixer->Forward(*mixer_in, bt, mh, *bc.mixer, mid, /*accumulate=*/true);
@@ -270,12 +266,14 @@ size_t Workspace::bytes() const {
 }
 
 double TrainingFlopsPerStep(const ModelConfig& c, BatchShape shape, int n_scored) {
-  const double n = shape.tokens(), d = c.d_model, t = shape.length;
+  const double n = shape.tokens(), d = c.d_model;
   double per_token_macs = c.input == InputKind::kVectors ? d * c.d_in : 0.0;
-  per_token_macs += c.layers * (4.0 * d * d + 2.0 * d * c.d_mlp);
+  per_token_macs += c.layers * 2.0 * d * c.d_mlp;
+  double mixer_flops_per_token = 0.0;
+  for (int l = 0; l < c.layers; ++l)
+    mixer_flops_per_token += c.mixer_entry(l).flops_per_token(c.mixer_args(l), shape.length);
   const double readout_macs = d * c.n_classes * n_scored;
-  const double attention = c.layers * 12.0 * shape.batch * t * t * d;  // 2 products x 2 FLOPs x 3 (fwd+bwd)
-  return 6.0 * (per_token_macs * n + readout_macs) + attention;
+  return 6.0 * (per_token_macs * n + readout_macs) + mixer_flops_per_token * n;
 }
 
 const Mat* Transformer::AttentionProbs(const Workspace& ws, int layer) const {

@@ -8,7 +8,8 @@
 //   outputs   = W_head norm_f(stream[L][:, scored]) + b_head         (C, S)
 //
 // Parameters: embed.tok (D, V) | embed.in.w (D, Din), embed.in.b; embed.pos (D, T);
-// blocks.<l>.norm1.{gamma,beta}, blocks.<l>.attn.{wq,bq,wk,bk,wv,bv,wo,bo}, blocks.<l>.norm2.*,
+// blocks.<l>.norm1.{gamma,beta}, blocks.<l>.<mixer>.* (attention: blocks.<l>.attn.{wq,bq,wk,bk,wv,bv,wo,bo};
+// sim/layers/mixer.h), blocks.<l>.norm2.*,
 // blocks.<l>.mlp.{w1,b1,w2,b2}; norm_f.{gamma,beta}; head.w (C, D), head.b (C).
 //
 // A Workspace holds every activation and cache for one batch shape, allocated once; Forward and
@@ -31,7 +32,8 @@ namespace sim {
 
 // Hooks for analyses, passed into Forward. Absent (null) costs nothing.
 struct ForwardHooks {
-  const std::vector<Vec>* head_gates = nullptr;  // per layer, (H_l): 1 = on, 0 = ablated
+  const std::vector<Vec>* head_gates = nullptr;  // per layer, (H_l): 1 = on, 0 = ablated; (0) for a
+                                                 // layer whose mixer has no heads
 };
 
 struct BlockCache {
@@ -105,8 +107,9 @@ class Transformer {
 
 // Model FLOPs of one training step (forward and backward), counted the standard way (Kaplan et al.
 // 2020; docs/benchmarks.md): 6 x (multiply-adds of every weight matrix per token it is applied to)
-// + attention's two T x T products per (example, head), 4·T²·Dh FLOPs forward and twice that
-// backward. Embedding lookups, norms, softmax and the optimizer are not counted.
+// + each layer's mixer's count (MixerEntry::flops_per_token; attention adds its two T x T products
+// per (example, head), 4·T²·Dh FLOPs forward and twice that backward). Embedding lookups, norms,
+// softmax and the optimizer are not counted.
 double TrainingFlopsPerStep(const ModelConfig& config, BatchShape shape, int n_scored);
 
 // Draws every parameter's initial value from `rng`, in registration order.

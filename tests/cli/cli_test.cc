@@ -115,7 +115,7 @@ TEST(CliTest, UnknownChoiceValuesListValidValues) {
   ExpectTrainRejects("--model.norm=batch --model.pos=rotary --model.mixer=mamba",
                      {"model.norm: expected one of: pre_ln, none (given 'batch')",
                       "model.pos: expected one of: learned, sinusoidal, none, learned_factored (given 'rotary')",
-                      "model.mixer: expected one of: attention (given 'mamba')"});
+                      "model.mixer: expected one of: attention (one for every layer, or one per layer) (given 'mamba')"});
 }
 
 TEST(CliTest, OptionOfAnotherTaskIsRejected) {

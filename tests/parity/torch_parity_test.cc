@@ -41,6 +41,7 @@
 #include "sim/core/rng.h"
 #include "sim/io/case_file.h"
 #include "sim/io/hdf5_file.h"
+#include "sim/layers/mixer.h"
 #include "sim/train/metrics.h"
 
 #ifndef SIM_SOURCE_DIR
@@ -287,6 +288,23 @@ std::vector<ParityCase> Cases() {
                                     {"model.d_model", "32"}, {"model.d_mlp", "64"}, {"model.causal", "true"},
                                     {"train.seed", "6"}}),
                    .batch = 4});
+  // Every registered mixer (sim/layers/mixer_registry.cc) against its twin (MIXER_TWINS in
+  // bench/torch_reference.py): a model of it alone, causal and bidirectional (uniform: a task that
+  // allows both), and a hybrid with attention as the second layer.
+  for (const MixerEntry& m : MixerRegistry()) {
+    const std::map<std::string, std::string> base = {
+        {"task.name", "uniform"}, {"task.vocab", "16"},   {"task.length", "10"},  {"task.classes", "5"},
+        {"model.layers", "2"},    {"model.heads", "2"},   {"model.d_model", "16"}, {"model.d_mlp", "32"},
+        {"model.mixer", m.name},  {"train.seed", "7"}};
+    for (const bool causal : {true, false}) {
+      ParityCase c{.name = "mixer_" + m.name + (causal ? "_causal" : "_bidirectional"), .options = base, .batch = 4};
+      c.options["model.causal"] = causal ? "true" : "false";
+      cases.push_back(c);
+    }
+    ParityCase hybrid{.name = "mixer_" + m.name + "_then_attention", .options = base, .batch = 4};
+    hybrid.options["model.mixer"] = m.name + ",attention";
+    cases.push_back(hybrid);
+  }
   return cases;
 }
 

@@ -11,9 +11,11 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "sim/cli/experiment.h"
 #include "sim/kernels/parallel.h"
+#include "sim/layers/mixer.h"
 #include "sim/layers/losses.h"
 #include "sim/optim/optimizer.h"
 #include "sim/train/batch_gradients.h"
@@ -127,6 +129,24 @@ INSTANTIATE_TEST_SUITE_P(
         // the whole batch in one pass (no chunks), 2 threads inside each product
         StepCase{"mqar_whole_batch_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"train.chunk", "64"}}, 2, 1}),
     [](const ::testing::TestParamInfo<StepCase>& info) { return info.param.name; });
+
+// Every registered mixer (sim/layers/mixer_registry.cc), in chunks on 2 threads and whole on 2 threads.
+std::vector<StepCase> MixerCases() {
+  std::vector<StepCase> cases;
+  for (const MixerEntry& m : MixerRegistry()) {
+    const std::map<std::string, std::string> options = {{"task.name", "mqar"},     {"model.d_model", "64"},
+                                                        {"model.heads", "4"},      {"train.batch", "32"},
+                                                        {"model.mixer", m.name}};
+    cases.push_back({"mixer_" + m.name + "_chunks_2threads", options, 2, 4});
+    std::map<std::string, std::string> whole = options;
+    whole["train.chunk"] = "32";
+    cases.push_back({"mixer_" + m.name + "_whole_batch_2threads", whole, 2, 1});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Mixers, NoAllocTest, ::testing::ValuesIn(MixerCases()),
+                         [](const ::testing::TestParamInfo<StepCase>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace sim

@@ -10,10 +10,12 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "sim/cli/experiment.h"
 #include "sim/core/error.h"
 #include "sim/kernels/parallel.h"
+#include "sim/layers/mixer.h"
 #include "sim/train/metrics.h"
 #include "sim/train/train_config.h"
 
@@ -72,6 +74,21 @@ const ModelCase kCases[] = {
       {"model.d_mlp", "0"}, {"model.norm", "none"}, {"model.causal", "false"}, {"train.batch", "12"}}},
 };
 
+// The cases above, plus, for every registered mixer (sim/layers/mixer_registry.cc), a model made of
+// it alone and a hybrid with attention in its second layer: the mixer conformance suite's
+// "chunked batch = whole batch" and "same bits at 1, 2 and 3 threads" at the model level.
+std::vector<ModelCase> AllCases() {
+  std::vector<ModelCase> cases(std::begin(kCases), std::end(kCases));
+  for (const MixerEntry& m : MixerRegistry())
+    for (const std::string& mixers : {m.name, m.name + ",attention"}) {
+      ModelCase c = cases.front();
+      c.name = "mixer_" + m.name + (mixers == m.name ? "" : "_hybrid");
+      c.options["model.mixer"] = mixers;
+      cases.push_back(c);
+    }
+  return cases;
+}
+
 class BatchGradientsTest : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(BatchGradientsTest, ChunksGiveTheWholeBatchLossAndGradient) {
@@ -120,7 +137,7 @@ TEST_P(BatchGradientsTest, OneChunkIsThePlainForwardAndBackward) {
   SetNumThreads(1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, BatchGradientsTest, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Models, BatchGradientsTest, ::testing::ValuesIn(AllCases()),
                          [](const ::testing::TestParamInfo<ModelCase>& info) { return info.param.name; });
 
 // A chunk whose examples score nothing adds nothing, and the mean still runs over the batch's scored
