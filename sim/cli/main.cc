@@ -30,7 +30,8 @@ void PrintUsage() {
       "sim <command> --help lists the command's own flags; sim train --help also lists every\n"
       "configuration option, which follows here with its default.\n"
       "exit codes: 0 ok, 1 internal error (or failed sweep runs), 2 bad input (options, config, files),\n"
-      "3 sim collect found missing runs, 75 interrupted (a checkpoint lets the same command resume).\n\n"
+      "3 sim collect found missing runs, 74 results could not be written (disk full: the last checkpoint\n"
+      "is kept), 75 interrupted (a checkpoint lets the same command resume).\n\n"
       "options (INI section [x] key y is --x.y on the command line):\n%s",
       sim::OptionsHelp(sim::AllOptions()).c_str());
 }
@@ -77,6 +78,9 @@ int main(int argc, char** argv) {
   } catch (const sim::InputError& e) {
     PrintError(e.what());
     return sim::kExitBadInput;
+  } catch (const sim::WriteError& e) {
+    PrintError(e.what());
+    return sim::kExitWriteFailed;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "internal error: %s\n", e.what());
     return sim::kExitInternal;

@@ -27,6 +27,13 @@ class InputError : public Error {
   using Error::Error;
 };
 
+// Results could not be written: the disk or quota is full, or the file system failed. Not the
+// input's fault: the last checkpoint is kept, and the same command resumes once there is room.
+class WriteError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A tensor has the wrong shape at an API boundary.
 class ShapeError : public Error {
  public:

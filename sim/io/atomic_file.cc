@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "sim/core/error.h"
@@ -41,8 +43,11 @@ void WriteTextAtomically(const std::string& path, const std::string& text) {
       [&](const std::string& tmp) {
         std::FILE* f = std::fopen(tmp.c_str(), "w");
         if (f == nullptr) throw InputError(Concat(tmp, ": cannot create"));
+        errno = 0;
         const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-        if (std::fclose(f) != 0 || !ok) throw InputError(Concat(tmp, ": write failed (disk full?)"));
+        const int error_number = errno;
+        if (std::fclose(f) != 0 || !ok)
+          throw WriteError(Concat(tmp, ": write failed: ", std::strerror(errno != 0 ? errno : error_number)));
       },
       true);
 }

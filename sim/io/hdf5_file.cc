@@ -3,19 +3,35 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "sim/core/error.h"
 
 namespace sim {
 
 namespace {
 
-// Silences HDF5's own error printing once; errors are reported through exceptions.
+// Silences HDF5's own error printing once; errors are reported through exceptions. Also keeps HDF5
+// from closing files at exit: a file whose close failed (a full disk) stays registered, and HDF5
+// 1.10's exit handler crashes closing it again (SIGSEGV in H5F__close_cb). Every file is closed
+// explicitly, so nothing is lost. Must run before any other HDF5 call.
 void Quiet() {
   static const bool done = [] {
+    H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     return true;
   }();
   (void)done;
+}
+
+// The error for a failed write: WriteError when the file system is out of room (or failing), else
+// InputError (say, a directory that is not writable).
+[[noreturn]] void ThrowWriteFailure(const std::string& message, int error_number) {
+  if (error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG || error_number == EIO)
+    throw WriteError(Concat(message, ": ", std::strerror(error_number),
+                            " (the last checkpoint is kept; free space and rerun the same command to resume)"));
+  throw InputError(message);
 }
 
 // Closes an HDF5 handle at scope exit.
@@ -43,8 +59,9 @@ H5Writer::H5Writer(const std::string& path) : path_(path) {
   Quiet();
   Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   H5Pset_link_creation_order(fcpl.id, 0);
+  errno = 0;
   file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id, H5P_DEFAULT);
-  if (file_ < 0) throw InputError(Concat(path, ": cannot create HDF5 file (is the directory writable?)"));
+  if (file_ < 0) ThrowWriteFailure(Concat(path, ": cannot create HDF5 file (is the directory writable?)"), errno);
 }
 
 H5Writer::~H5Writer() {
@@ -52,9 +69,10 @@ H5Writer::~H5Writer() {
 }
 
 void H5Writer::Close() {
+  errno = 0;
   if (file_ >= 0 && H5Fclose(file_) < 0) {
     file_ = -1;
-    throw InputError(Concat(path_, ": failed to close (disk full?)"));
+    ThrowWriteFailure(Concat(path_, ": failed to write the file out"), errno == 0 ? EIO : errno);
   }
   file_ = -1;
 }
@@ -83,8 +101,9 @@ void H5Writer::Write(const std::string& path, int64_t mem_type, const void* data
   if (dset.id < 0) throw InputError(Concat(path_, ": cannot create dataset ", path));
   uint64_t count = 1;
   for (uint64_t d : dims) count *= d;
+  errno = 0;
   if (count > 0 && H5Dwrite(dset.id, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    throw InputError(Concat(path_, ": cannot write dataset ", path));
+    ThrowWriteFailure(Concat(path_, ": cannot write dataset ", path), errno == 0 ? EIO : errno);
 }
 
 void H5Writer::Doubles(const std::string& path, const double* data, const std::vector<uint64_t>& dims) {
