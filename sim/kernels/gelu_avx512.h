@@ -5,9 +5,9 @@
 // width 3/16, interpolated at each interval's Chebyshev points when the program starts (double
 // precision, from std::erfc and std::exp); one two-register table lookup (vpermt2ps) per coefficient
 // selects an interval's polynomial for 16 lanes at once. Negative x use Φ(-z) = 1 - Φ(z) and D(-z) =
-// 1 - D(z); from z = 6 on, Φ and D are 1. Neither erf's division nor exp is left: the derivative
-// costs what GELU itself does, where Eigen's erf and exp made it twice GELU's cost (measured on a
-// 256 x 256 block: forward 1.0-1.1x Eigen's speed, derivative 1.9-2.2x; docs/benchmarks.md).
+// 1 - D(z); from z = 6 on, Φ and D are 1. Neither erf's division nor exp is left, so the derivative
+// costs about what GELU itself does, where Eigen's erf and exp made it the dearer of the two
+// (figures: docs/benchmarks.md#gelu).
 //
 // Accuracy: within 2e-7 of the exact Φ and D for every float x (tests/sim/kernels/gelu_test.cc; measured
 // 1.1e-7 and 1.2e-7 against Eigen's 2.1e-7 and 1.9e-7 in float, 1 + erf(x/√2) rounding to float's

@@ -249,9 +249,10 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
   if (extent >= 2 * kMinOutputTile) {
     const bool split_cols = n >= m;
     // Column tiles on the packed kernel share one packing of op(A), made here: without it every tile
-    // packed all of op(A) again (3-9% of such a product, measured). Packing no longer grows with the
-    // tile count, so these products take more, narrower tiles: less waiting at the end of the loop for
-    // the thread with the last tile. Tiles depend on the shape only, never on the thread count.
+    // packed all of op(A) again (docs/benchmarks.md#shared-packing-of-a). Packing no longer grows
+    // with the tile count, so these products take more, narrower tiles: less waiting at the end of
+    // the loop for the thread with the last tile. Tiles depend on the shape only, never on the
+    // thread count.
     const bool share_packed_a = split_cols && UseSgemm() && m * k > kSmallA;  // every tile on the packed kernel
     const int n_tiles = static_cast<int>(
         std::min<Index>(share_packed_a ? kMaxSharedATiles : kMaxTiles, extent / kMinOutputTile));

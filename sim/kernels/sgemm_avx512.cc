@@ -15,7 +15,8 @@ namespace {
 constexpr long kMr = kSgemmPanelRows, kNr = 12;  // register tile: 2 x 16 floats by 12 columns
 constexpr long kKc = 256, kMc = 192, kNc = 3072;
 constexpr long kInPlaceSide = 64, kInPlaceEntries = 1 << 16;  // A Bᵀ read in place up to these (Multiply)
-constexpr long kAPrefetch = 1024;  // floats: 32 depths of the A panel ahead (measured: 512-1024 best)
+// Floats of the A panel prefetched ahead, 32 depths (tuned: docs/benchmarks.md#sgemm-kernel).
+constexpr long kAPrefetch = 1024;
 static_assert(kMc * kKc == static_cast<long>(kSgemmPackA) && kKc * kNc == static_cast<long>(kSgemmPackB));
 
 // Rows of a whole packed op(A) (SgemmPackA): m rounded up to whole panels.
@@ -227,10 +228,9 @@ void Multiply(long m, long n, long k, const float* a, long lda, bool trans_a, co
   // the layout packing would produce, only further apart. So the kernels can read them in place: no
   // packing, the same FMAs in the same order (the same bits). Whole row panels only, and column
   // panels of exactly 4, 8 or 12 (a kernel reads kCols columns: no reading past B's rows). Only for
-  // narrow products (a side of at most 64, C at most 64K entries), where packing costs most per FMA:
-  // in small's and the depth model's steps their time falls by a quarter; wider ones (mid's 128-wide,
-  // large's) ran slower in place inside the step, their operands no longer cache-resident
-  // (docs/benchmarks.md).
+  // narrow products (a side of at most 64, C at most 64K entries), where packing costs most per FMA;
+  // wider ones ran slower in place inside the step, their operands no longer cache-resident
+  // (docs/benchmarks.md#in-place-narrow-weight-gradients).
   if (packed_a == nullptr && !trans_a && trans_b && m % kMr == 0 && n % 4 == 0 && std::min(m, n) <= kInPlaceSide &&
       m * n <= kInPlaceEntries) {
     for (long pc = 0; pc < k; pc += kKc) {

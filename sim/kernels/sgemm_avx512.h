@@ -2,9 +2,9 @@
 //
 // A BLIS-style blocked product (Goto & van de Geijn 2008; Van Zee & van de Geijn 2015): B is packed
 // in kKc x kNc blocks of 12-column panels, A in kMc x kKc blocks of 32-row panels, and a 32 x 12
-// register-tile kernel (24 zmm accumulators, two FMAs per broadcast) computes each tile. On Zen 5 it
-// runs at 190-220 GFLOP/s on the engine's shapes (80-90% of one core's FMA peak), against 100-150
-// for Eigen 3.4's kernel. Blocking sizes are constants, so results depend only on the shapes.
+// register-tile kernel (24 zmm accumulators, two FMAs per broadcast) computes each tile: nearer one
+// core's FMA peak than Eigen 3.4's kernel on the engine's shapes (docs/benchmarks.md#sgemm-kernel).
+// Blocking sizes are constants, so results depend only on the shapes.
 // Narrow products A Bᵀ (a side of at most 64: the weight gradients of small models) skip packing:
 // their panels are already laid out as packing would lay them, only further apart, and the kernel
 // reads them in place (the same FMAs: the same bits as packed).

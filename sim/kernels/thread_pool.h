@@ -2,11 +2,11 @@
 // taking part.
 //
 // Why not OpenMP: an OpenMP parallel region ends in a barrier that waits for every thread of the
-// team, so on a shared machine one descheduled thread stalls every region; with another CPU-bound
-// process on a 2-core machine, 2-thread training ran up to 30x slower than 1 thread (measured). Here
-// items are claimed dynamically, so whoever is running does the work, the caller never waits for a
-// thread that has not started, and idle workers spin only briefly before sleeping on a futex. Which thread runs an item never changes the result: items are fixed by the
-// caller, independent of the thread count.
+// team, so on a shared machine one descheduled thread stalls every region (2-thread training ran
+// far slower than 1 thread beside another busy process: docs/benchmarks.md#thread-pool). Here items
+// are claimed dynamically, so whoever is running does the work, the caller never waits for a thread
+// that has not started, and idle workers spin only briefly before sleeping on a futex. Which thread
+// runs an item never changes the result: items are fixed by the caller, whatever the thread count.
 #pragma once
 
 #include <atomic>

@@ -1,12 +1,15 @@
 // Self-attention in the build's own precision (float here), against a direct double-precision
-// computation from the same parameters: output and gradients (input and Wq). In AVX-512 float builds
-// this runs the per-head kernels, including causal attention's query blocks of 16 that skip the
-// masked part; the gradient checks (double builds) take the portable path, so this is what covers the
-// blocks: T = 17, 40 and 64 give one, several and partial blocks.
+// computation from the same parameters: output, gradients (x, Wq, Wk, Wv) and P. In AVX-512 float
+// builds the layer runs the per-head kernels of sim/layers/self_attention_avx512.h, including
+// causal attention's query blocks that skip the masked part; elsewhere (and in the double build's
+// gradient checks) it runs the reference path in self_attention.cc. T = 17, 40 and 64 give one,
+// several and partial blocks. The kernels are also checked alone: one head with strided blocks,
+// against double.
 #include "sim/layers/self_attention.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <ostream>
@@ -15,6 +18,7 @@
 
 #include "sim/core/error.h"
 #include "sim/kernels/parallel.h"
+#include "sim/layers/self_attention_avx512.h"
 #include "tests/testing/random_matrix.h"
 
 namespace sim {
@@ -129,6 +133,78 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SelfAttentionPrecisionTest,
                                            FloatCase{48, 4, 2, 64, true, 2}, FloatCase{16, 2, 2, 17, true, 1},
                                            FloatCase{64, 8, 2, 35, false, 2}, FloatCase{16, 1, 2, 16, true, 2}),
                          [](const ::testing::TestParamInfo<FloatCase>& info) { return Name(info.param); });
+
+// One head through the AVX-512 kernels alone: (Dh, T) blocks inside wider (ld > Dh) matrices, T not a
+// multiple of the query blocks, outputs and scratch starting as NaN. Checks Pᵀ, V P and the three
+// gradients against double, that masked probabilities are exactly 0, and that nothing outside the
+// head's rows is written.
+struct HeadCase {
+  long t, d_head;
+  bool causal;
+};
+
+class AttentionHeadAvx512Test : public ::testing::TestWithParam<HeadCase> {};
+
+TEST_P(AttentionHeadAvx512Test, MatchesDirectDoubleComputation) {
+  if (!HasAttentionAvx512()) GTEST_SKIP() << "this build has no AVX-512 attention kernels";
+  const HeadCase c = GetParam();
+  const long t = c.t, dh = c.d_head, ld = 3 * dh + 5, row0 = dh + 2;  // the head: rows [row0, row0 + dh)
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto random = [&](uint64_t seed) { return Eigen::MatrixXf(testing::RandomMat(ld, t, seed).cast<float>()); };
+  const Eigen::MatrixXf q = random(31), k = random(32), v = random(33), d_o = random(34);
+  Eigen::MatrixXf heads = Eigen::MatrixXf::Constant(ld, t, nan), d_q = heads, d_k = heads, d_v = heads;
+  Eigen::MatrixXf probs_t = Eigen::MatrixXf::Constant(t, t, nan), d_scores_t = probs_t;
+  Eigen::MatrixXf scratch = Eigen::MatrixXf::Constant(t, dh, nan);
+  const AttentionHead head{t, dh, ld, static_cast<float>(1 / std::sqrt(static_cast<double>(dh))), c.causal};
+  AttendHeadAvx512(head, q.data() + row0, k.data() + row0, v.data() + row0, probs_t.data(), scratch.data(),
+                   heads.data() + row0);
+  AttendHeadBackwardAvx512(head, q.data() + row0, k.data() + row0, v.data() + row0, probs_t.data(),
+                           d_o.data() + row0, d_scores_t.data(), scratch.data(), d_q.data() + row0,
+                           d_k.data() + row0, d_v.data() + row0);
+
+  const auto blk = [&](const Eigen::MatrixXf& m) { return MatD(m.middleRows(row0, dh).cast<double>()); };
+  const MatD qh = blk(q), kh = blk(k), vh = blk(v), d_oh = blk(d_o);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
+  const MatD s = kh.transpose() * qh * scale;  // (T_k, T_q)
+  MatD p = MatD::Zero(t, t);
+  for (long col = 0; col < t; ++col) {
+    const long n = c.causal ? col + 1 : t;
+    p.col(col).head(n) = (s.col(col).head(n).array() - s.col(col).head(n).maxCoeff()).exp().matrix();
+    p.col(col) /= p.col(col).sum();
+  }
+  const MatD d_p = vh.transpose() * d_oh;
+  MatD d_s(t, t);
+  for (long col = 0; col < t; ++col)
+    d_s.col(col) = scale * p.col(col).array() * (d_p.col(col).array() - p.col(col).dot(d_p.col(col)));
+  const auto rel_err = [](const MatD& got, const MatD& want) {  // floor: T = 1 has d_S = 0
+    return (got - want).cwiseAbs().maxCoeff() / std::max(want.cwiseAbs().maxCoeff(), 1e-3);
+  };
+  const double tol = 2e-5;
+  EXPECT_LT(rel_err(MatD(probs_t.transpose().cast<double>()), p), tol);
+  EXPECT_LT(rel_err(blk(heads), vh * p), tol);
+  EXPECT_LT(rel_err(blk(d_v), d_oh * p.transpose()), tol);
+  EXPECT_LT(rel_err(blk(d_q), kh * d_s), tol);
+  EXPECT_LT(rel_err(blk(d_k), qh * d_s.transpose()), tol);
+  if (c.causal)
+    for (long query = 0; query < t; ++query)
+      for (long key = query + 1; key < t; ++key) {
+        ASSERT_EQ(probs_t(query, key), 0.f) << "query " << query << ", key " << key;
+        ASSERT_EQ(d_scores_t(query, key), 0.f) << "query " << query << ", key " << key;
+      }
+  for (const Eigen::MatrixXf* m : {&heads, &d_q, &d_k, &d_v}) {
+    EXPECT_TRUE(m->topRows(row0).array().isNaN().all());
+    EXPECT_TRUE(m->bottomRows(ld - row0 - dh).array().isNaN().all());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionHeadAvx512Test,
+                         ::testing::Values(HeadCase{1, 8, true}, HeadCase{16, 8, true}, HeadCase{33, 12, true},
+                                           HeadCase{70, 16, true}, HeadCase{33, 12, false},
+                                           HeadCase{70, 16, false}, HeadCase{5, 4, false}),
+                         [](const ::testing::TestParamInfo<HeadCase>& info) {
+                           return Concat("T", info.param.t, "_Dh", info.param.d_head,
+                                         info.param.causal ? "_causal" : "_full");
+                         });
 
 }  // namespace
 }  // namespace sim
