@@ -77,7 +77,9 @@ int RunSweep(const std::vector<std::string>& args) {
                  "       [--section.key=value ...]\n\n"
               << flags
               << "\nThe [sweep] section: `key = v1, v2`, `key = a..b` (inclusive integers), `seed = ...` (train.seed),\n"
-                 "`key1 & key2 = a1 & a2, b1 & b2` (zipped). Runs are the cartesian product, first axis outermost.\n";
+                 "`key1 & key2 = a1 & a2, b1 & b2` (zipped), `key = [8,1,1], [4,4,4]` (a value with commas in brackets).\n"
+                 "Runs are the cartesian product, first axis outermost. `#` and `;` start a comment at the start of a\n"
+                 "line or after a space.\n";
     return kExitOk;
   }
   if (!cmd.flags.count("config")) throw ConfigError("sim sweep: --config S.ini is required (a config with a [sweep] section)");

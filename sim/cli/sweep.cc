@@ -1,5 +1,7 @@
 #include "sim/cli/sweep.h"
 
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -18,22 +20,85 @@ namespace {
 
 std::string Where(const SweepLine& line) { return Concat(line.file, ":", line.line, ": [sweep] "); }
 
-// "0..4" -> 0,1,2,3,4; anything else is kept as one value.
+// Whether `text` is a whole (optionally signed) decimal integer.
+bool IsInteger(const std::string& text, long& value) {
+  if (text.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  value = std::strtol(text.c_str(), &end, 10);
+  return *end == '\0' && errno == 0;
+}
+
+// "0..4" -> 0,1,2,3,4 when both sides are integers; anything else (a path like ../x.h5) is one value.
 void ExpandItem(const std::string& item, const SweepLine& line, std::vector<std::string>& out) {
   const size_t dots = item.find("..");
-  if (dots == std::string::npos) {
+  long lo = 0, hi = 0;
+  if (dots == std::string::npos || !IsInteger(Trim(item.substr(0, dots)), lo) ||
+      !IsInteger(Trim(item.substr(dots + 2)), hi)) {
     out.push_back(item);
     return;
   }
-  char* end = nullptr;
-  const std::string lo_text = Trim(item.substr(0, dots)), hi_text = Trim(item.substr(dots + 2));
-  const long lo = std::strtol(lo_text.c_str(), &end, 10);
-  const bool lo_ok = !lo_text.empty() && *end == '\0';
-  const long hi = std::strtol(hi_text.c_str(), &end, 10);
-  const bool hi_ok = !hi_text.empty() && *end == '\0';
-  if (!lo_ok || !hi_ok || hi < lo || hi - lo > 100000)
+  if (hi < lo || hi - lo > 100000)
     throw ConfigError(Concat(Where(line), "range '", item, "': expected integers a..b with a <= b (inclusive)"));
   for (long v = lo; v <= hi; ++v) out.push_back(std::to_string(v));
+}
+
+// The line without its comment: `#` or `;` at the start of the line or after whitespace (inside a
+// value, as in `a#b`, they are part of it).
+std::string StripComment(const std::string& text) {
+  for (size_t i = 0; i < text.size(); ++i)
+    if ((text[i] == '#' || text[i] == ';') && (i == 0 || std::isspace(static_cast<unsigned char>(text[i - 1]))))
+      return text.substr(0, i);
+  return text;
+}
+
+// Splits `text` at `separator` where it is outside brackets; trimmed, empty items dropped (as
+// SplitList). Throws naming the line on an unbalanced bracket.
+std::vector<std::string> SplitOutsideBrackets(const std::string& text, char separator, const SweepLine& line) {
+  std::vector<std::string> items;
+  std::string item;
+  int depth = 0;
+  auto flush = [&] {
+    std::string t = Trim(item);
+    if (!t.empty()) items.push_back(std::move(t));
+    item.clear();
+  };
+  for (char c : text) {
+    if (c == ']' && depth == 0)
+      throw ConfigError(Concat(Where(line), "']' without a '[' before it in '", Trim(text),
+                               "'; write a value that contains commas as [a,b,c]"));
+    depth += c == '[' ? 1 : c == ']' ? -1 : 0;
+    if (c == separator && depth == 0) {
+      flush();
+    } else {
+      item += c;
+    }
+  }
+  if (depth != 0)
+    throw ConfigError(Concat(Where(line), "'[' without its ']' in '", Trim(text),
+                             "'; write a value that contains commas as [a,b,c]"));
+  flush();
+  return items;
+}
+
+// "[8,1,1]" -> "8,1,1" (bracketed: literal, never a range); other values are returned as they are,
+// with `bracketed` false. Brackets must enclose a whole value.
+std::string Unbracket(const std::string& value, const SweepLine& line, bool& bracketed) {
+  bracketed = !value.empty() && value.front() == '[';
+  if (!bracketed) {
+    if (value.find_first_of("[]") != std::string::npos)
+      throw ConfigError(Concat(Where(line), "value '", value, "': brackets must enclose a whole value, as in [a,b]"));
+    return value;
+  }
+  int depth = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    depth += value[i] == '[' ? 1 : value[i] == ']' ? -1 : 0;
+    if (depth == 0 && i + 1 != value.size())
+      throw ConfigError(Concat(Where(line), "value '", value, "': brackets must enclose a whole value, as in [a,b]"));
+  }
+  std::string inner = Trim(value.substr(1, value.size() - 2));
+  if (inner.empty()) throw ConfigError(Concat(Where(line), "empty value '", value, "'"));
+  return inner;
 }
 
 }  // namespace
@@ -51,10 +116,7 @@ std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const Opt
   std::vector<SweepAxis> axes;
   std::set<std::string> seen;
   for (const SweepLine& line : lines) {
-    std::string text = line.text;
-    const size_t comment = text.find_first_of("#;");
-    if (comment != std::string::npos) text.resize(comment);
-    text = Trim(text);
+    std::string text = Trim(StripComment(line.text));
     if (text.empty()) continue;
     const size_t eq = text.find('=');
     if (eq == std::string::npos)
@@ -68,12 +130,18 @@ std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const Opt
       axis.keys.push_back(key);
     }
     if (axis.keys.empty()) throw ConfigError(Concat(Where(line), "no option name before '='"));
-    for (const std::string& group : SplitList(text.substr(eq + 1), ',')) {
-      std::vector<std::string> parts = SplitList(group, '&');
+    for (const std::string& group : SplitOutsideBrackets(text.substr(eq + 1), ',', line)) {
+      std::vector<std::string> parts = SplitOutsideBrackets(group, '&', line);
       if (parts.size() != axis.keys.size())
         throw ConfigError(Concat(Where(line), "value '", group, "' has ", parts.size(), " part(s) for ",
                                  axis.keys.size(), " zipped option(s); write one value per option, joined by &"));
-      if (axis.keys.size() == 1) {
+      std::vector<bool> bracketed(parts.size());
+      for (size_t k = 0; k < parts.size(); ++k) {
+        bool b = false;
+        parts[k] = Unbracket(parts[k], line, b);
+        bracketed[k] = b;
+      }
+      if (axis.keys.size() == 1 && !bracketed[0]) {
         std::vector<std::string> expanded;
         ExpandItem(parts[0], line, expanded);
         for (const std::string& v : expanded) axis.values.push_back({v});

@@ -7,6 +7,7 @@
 //   model.layers = 1..4                   an inclusive integer range
 //   seed = 0..2                           `seed` is short for train.seed
 //   model.d_model & model.heads = 64 & 4, 128 & 8     a zipped group: values move together
+//   model.heads = [8,1,1], [4,4,4]        a value containing commas is written in brackets
 //
 // A run's file is <out-dir>/run-<index>-<hash>.h5, the hash taken over its resolved configuration
 // (without train.threads), so a changed configuration never reuses a stale file and an unchanged
@@ -38,7 +39,9 @@ struct SweepRun {
   std::string file;                              // file name inside the output directory
 };
 
-// Parses [sweep] lines; throws ConfigError naming file, line and problem.
+// Parses [sweep] lines; throws ConfigError naming file, line and problem. Values are split at commas
+// outside brackets; `[a,b]` is the one value `a,b`; `a..b` is a range when a and b are integers; `#`
+// and `;` start a comment at the start of a line or after whitespace.
 std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const OptionSet& set);
 
 // Expands the axes over the base options (INI files and command line): a swept value replaces an INI

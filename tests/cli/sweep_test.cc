@@ -1,7 +1,8 @@
-// Sweeps, checkpoints and collection, through the sim executable: expansion order, the index from
-// SLURM's environment, skipping complete runs, file names that follow the configuration, resumption
-// after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with failed and
-// missing runs, the SLURM batch script, and bad sweep files.
+// Sweeps, checkpoints and collection, through the sim executable: expansion order, list values in
+// brackets, paths and '#' inside values, the index from SLURM's environment, skipping complete
+// runs, file names that follow the configuration (and did not change for existing sweeps),
+// resumption after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with
+// failed and missing runs, the SLURM batch script, and bad sweep files.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -57,6 +58,87 @@ TEST(SweepTest, ExpansionIsTheCartesianProductLastAxisFastest) {
     files.insert(lines[i].substr(0, lines[i].find('\t', lines[i].find('\t') + 1)));
   }
   EXPECT_EQ(files.size(), 8u) << "every run has its own file";
+}
+
+// The field `column` (0-based, tab-separated) of a line.
+std::string Field(const std::string& line, int column) {
+  std::istringstream in(line);
+  std::string field;
+  for (int i = 0; i <= column; ++i) std::getline(in, field, '\t');
+  return field;
+}
+
+TEST(SweepTest, ValuesWithCommasAreWrittenInBrackets) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir,
+                                  "model.layers & model.heads = 3 & [2,1,2], 2 & [1, 2]   # zipped, per-layer heads\n"
+                                  "optim.lr_mult = [blocks.*.attn.wv:4,blocks.*.attn.bv:4], none\n");
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list", "2>&1");
+  ASSERT_EQ(list.code, 0) << list.output;
+  const std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 4u) << list.output;
+  const std::string lr = "optim.lr_mult=blocks.*.attn.wv:4,blocks.*.attn.bv:4";
+  EXPECT_EQ(Field(lines[0], 2), "model.heads=2,1,2 model.layers=3 " + lr);
+  EXPECT_EQ(Field(lines[1], 2), "model.heads=2,1,2 model.layers=3 optim.lr_mult=none");
+  EXPECT_EQ(Field(lines[2], 2), "model.heads=1, 2 model.layers=2 " + lr);
+  EXPECT_EQ(Field(lines[3], 2), "model.heads=1, 2 model.layers=2 optim.lr_mult=none");
+  // The run gets the whole list: its stored configuration has it as written.
+  const std::string out = dir.File("runs");
+  const Result run = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --index 0 --quiet");
+  ASSERT_EQ(run.code, 0) << run.output;
+  const std::string config = sim::H5Reader(out + "/" + Field(lines[0], 1)).AttrString("/", "config");
+  EXPECT_TRUE(Contains(config, "heads = 2,1,2\n")) << config;
+  EXPECT_TRUE(Contains(config, "lr_mult = blocks.*.attn.wv:4,blocks.*.attn.bv:4\n")) << config;
+  // A single option's list values, and the manifest keeps them whole.
+  const std::string m = SweepFile(dir, "model.heads = [2,1], [1,2]\n");
+  const Result two = RunSim("sweep --config " + Quote(m) + " --list --model.layers=2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  ASSERT_EQ(Lines(two.output).size(), 2u) << two.output;
+  EXPECT_EQ(Field(Lines(two.output)[1], 2), "model.heads=1,2");
+  ASSERT_EQ(RunSim("sweep --config " + Quote(m) + " --out-dir " + Quote(out) + " --index 1 --model.layers=2 --quiet").code, 0);
+  EXPECT_TRUE(Contains(ReadText(out + "/manifest.tsv"), "\tmodel.heads=1,2\n")) << ReadText(out + "/manifest.tsv");
+}
+
+// `..` makes a range only between integers, and '#' starts a comment only at the start of a line or
+// after whitespace: `../src/a#1.h5` is one value.
+TEST(SweepTest, PathsWithDotsAndHashesAreValues) {
+  ScratchDir dir;
+  fs::create_directories(dir.File("src"));
+  fs::create_directories(dir.File("work"));
+  const std::string base = dir.File("base.ini");
+  WriteText(base, kBase);
+  for (const char* name : {"src/a#1.h5", "src/b.h5"}) {
+    const Result r = RunSim("train --config " + Quote(base) + " --out " + Quote(dir.File(name)) + " --train.steps=2 --quiet");
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  const std::string s = SweepFile(dir, "# the sources\ntrain.init_from = ../src/a#1.h5, ../src/b.h5 ; two of them\n");
+  const std::string in_work = "cd " + Quote(dir.File("work")) + " && ";
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list", "2>&1", in_work);
+  ASSERT_EQ(list.code, 0) << list.output;
+  const std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 2u) << list.output;
+  EXPECT_EQ(Field(lines[0], 2), "train.init_from=../src/a#1.h5");
+  EXPECT_EQ(Field(lines[1], 2), "train.init_from=../src/b.h5");
+  const std::string r = SweepFile(dir, "model.layers = 1 .. 2\n");
+  EXPECT_EQ(RunSim("sweep --config " + Quote(r) + " --count").output, "2\n") << "integer ranges stay ranges";
+}
+
+// The hash of a sweep without the new features is what the engine computed before them: existing
+// sweeps find their run files again. These names come from the engine before list values and chained
+// sweeps (`sim sweep --list` of this file). They also change when an option is added or a default
+// changes (the hash covers the resolved configuration): then every existing sweep reruns, so such a
+// change should be deliberate, and these names updated with it.
+TEST(SweepTest, ExistingSweepsKeepTheirFileNames) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "model.layers = 1..2   # depth\nseed = 0, 1\nmodel.d_model & model.heads = 16 & 2, 32 & 4\n");
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list");
+  ASSERT_EQ(list.code, 0) << list.output;
+  std::vector<std::string> files;
+  for (const std::string& line : Lines(list.output)) files.push_back(Field(line, 1));
+  const std::vector<std::string> expected = {"run-0000-4eb811fb3109.h5", "run-0001-58a495c759b7.h5", "run-0002-6dbc48f509b4.h5",
+                                             "run-0003-64064bdb489e.h5", "run-0004-ace321b88d7c.h5", "run-0005-39d8c183b778.h5",
+                                             "run-0006-a95735fc217c.h5", "run-0007-76f3d83a6fbb.h5"};
+  EXPECT_EQ(files, expected) << list.output;
 }
 
 TEST(SweepTest, IndexComesFromSlurmAndCompleteRunsAreSkipped) {
@@ -308,6 +390,12 @@ TEST(SweepTest, BadSweepFilesAreRejected) {
   expect_bad("model.heads = 2, 3\n", "", "run 1 (model.heads=3)");
   expect_bad("", "", "nothing to sweep");
   expect_bad("this is not a key value line\n", "", "sweep.ini:");
+  // Brackets: the line is named (line 20: the first of [sweep] after kBase's 19).
+  expect_bad("model.heads = [2,1\n", "", "sweep.ini:20: [sweep] '[' without its ']' in '[2,1'");
+  expect_bad("seed = 1\nmodel.heads = 2,1]\n", "", "sweep.ini:21: [sweep] ']' without a '[' before it");
+  expect_bad("model.layers & model.heads = 2 & [2,1, 1 & 2\n", "", "sweep.ini:20: [sweep] '[' without its ']'");
+  expect_bad("model.heads = x[2,1]\n", "", "sweep.ini:20: [sweep] value 'x[2,1]': brackets must enclose a whole value");
+  expect_bad("model.heads = [], 2\n", "", "sweep.ini:20: [sweep] empty value '[]'");
   const std::string s = SweepFile(dir, "model.layers = 1, 2\n");
   const Result train = RunSim("train --config " + Quote(s) + " --out " + Quote(dir.File("x.h5")));
   EXPECT_EQ(train.code, 2) << train.output;
