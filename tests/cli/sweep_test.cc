@@ -2,7 +2,8 @@
 // brackets, paths and '#' inside values, the index from SLURM's environment, skipping complete
 // runs, file names that follow the configuration (and did not change for existing sweeps),
 // resumption after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with
-// failed and missing runs, the SLURM batch script, and bad sweep files.
+// failed and missing runs, chained sweeps (train.init_from = sweep:DIR), the SLURM batch script,
+// and bad sweep files.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -357,6 +358,108 @@ TEST(SweepTest, ParallelRunsOnATerminalShowALiveBlock) {
       Lines(RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out) + longer).output);
   ASSERT_EQ(states.size(), 4u);
   for (const std::string& line : states) EXPECT_TRUE(Contains(line, "\tcomplete")) << line;
+}
+
+// A pre-training sweep of two seeds, then a fine-tuning sweep chained to it (in its base config,
+// relative to the current directory): each fine-tuning run starts from the pre-training run of its
+// own seed, waits (exit 3) while that run is missing, and is named after the source's parameters,
+// not its path.
+TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
+  ScratchDir dir;
+  const std::string in_dir = "cd " + Quote(dir.path()) + " && ";
+  const std::string pre = dir.File("pre.ini"), ft = dir.File("ft.ini"), ft_dir = dir.File("ft");
+  WriteText(pre, std::string(kBase) + "[sweep]\nseed = 0, 1\n");
+  // Zero steps: a fine-tuning run's parameters are its source's. The seeds in reverse order, and a
+  // second axis, so that index i of one sweep is not index i of the other.
+  WriteText(ft, std::string(kBase) + "[train]\ninit_from = sweep:pre\n[sweep]\nseed = 1, 0\ntrain.lr = 0.001, 0.002\n");
+  auto sweep = [&](const std::string& config, const std::string& args) {
+    return RunSim("sweep --config " + Quote(config) + " " + args, "2>&1", in_dir);
+  };
+  EXPECT_EQ(sweep(ft, "--count").code, 2) << "no manifest in pre/ yet";
+  ASSERT_EQ(sweep(pre, "--out-dir pre --index 0 --quiet").code, 0);  // seed 0 only
+  std::vector<std::string> pre_files;
+  for (const std::string& line : Lines(sweep(pre, "--list").output)) pre_files.push_back(dir.File("pre/" + Field(line, 1)));
+  ASSERT_EQ(pre_files.size(), 2u);
+
+  // Seed 1's source is missing: its runs wait, with provisional names; seed 0's can run.
+  Result list = sweep(ft, "--list --out-dir ft --train.steps=0");
+  ASSERT_EQ(list.code, 0) << list.output;
+  std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 4u) << list.output;
+  EXPECT_EQ(Field(lines[0], 1), "run-0000-pending.h5");
+  EXPECT_EQ(Field(lines[0], 3), "waiting for " + pre_files[1] + " (missing)");
+  EXPECT_EQ(Field(lines[2], 3), "missing");
+  Result r = sweep(ft, "--out-dir ft --index 1 --train.steps=0 --quiet");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(Contains(r.output, "its source run " + pre_files[1] + " is missing; run the source sweep first")) << r.output;
+  r = sweep(ft, "--out-dir ft --all --train.steps=0 --quiet");
+  EXPECT_EQ(r.code, 3) << "seed 0's runs are done, seed 1's wait: " << r.output;
+  EXPECT_TRUE(Contains(r.output, "runs 0, 1 wait for runs of their source sweep")) << r.output;
+
+  ASSERT_EQ(sweep(pre, "--out-dir pre --all --quiet").code, 0);
+  r = sweep(ft, "--out-dir ft --all --train.steps=0 --quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  lines = Lines(sweep(ft, "--list --out-dir ft --train.steps=0").output);
+  ASSERT_EQ(lines.size(), 4u);
+  const std::vector<int> source_of = {1, 1, 0, 0};  // seed = 1, 0 outermost
+  std::vector<std::string> ft_files;
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(Field(lines[i], 3), "complete") << lines[i];
+    ft_files.push_back(ft_dir + "/" + Field(lines[i], 1));
+    sim::H5Reader run(ft_files[i]), source(pre_files[source_of[i]]);
+    EXPECT_TRUE(Contains(run.AttrString("/", "config"), "init_from = " + pre_files[source_of[i]] + "\n")) << i;
+    EXPECT_EQ(run.AttrInt("/", "seed"), source_of[i]);
+    for (const std::string name : {"embed.tok", "blocks.0.attn.wq", "head.w"})
+      EXPECT_EQ(run.Doubles("/params/" + name), source.Doubles("/params/" + name)) << i << " " << name;
+  }
+  EXPECT_NE(sim::H5Reader(ft_files[0]).Doubles("/params/blocks.0.attn.wq"),
+            sim::H5Reader(ft_files[2]).Doubles("/params/blocks.0.attn.wq"));
+
+  // The names follow the source's parameters, not its path: a copy elsewhere gives the same names,
+  // a changed source run new names for the runs that start from it.
+  auto names = [&](const std::string& extra) {
+    std::vector<std::string> files;
+    for (const std::string& line : Lines(sweep(ft, "--list --train.steps=0 " + extra).output)) files.push_back(Field(line, 1));
+    return files;
+  };
+  const std::vector<std::string> before = names("");
+  fs::copy(dir.File("pre"), dir.File("copy"), fs::copy_options::recursive);
+  EXPECT_EQ(names("--train.init_from=sweep:" + Quote(dir.File("copy"))), before);
+  fs::copy_file(pre_files[0], pre_files[1], fs::copy_options::overwrite_existing);
+  const std::vector<std::string> after = names("");
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_NE(after[1], before[1]);
+  EXPECT_EQ(after[2], before[2]);
+  EXPECT_EQ(after[3], before[3]);
+}
+
+TEST(SweepTest, AChainedRunMatchingNoneOrSeveralSourceRunsIsRejected) {
+  ScratchDir dir;
+  const std::string pre = SweepFile(dir, "seed = 0, 1\nmodel.layers = 1, 2\n");
+  ASSERT_EQ(RunSim("slurm --config " + Quote(pre) + " --out-dir " + Quote(dir.File("pre"))).code, 0);  // the manifest
+  const std::string ft = dir.File("ft.ini");
+  WriteText(ft, std::string(kBase) + "[sweep]\ntrain.lr = 0.001, 0.002\n");
+  auto count = [&](const std::string& extra) {
+    return RunSim("sweep --config " + Quote(ft) + " --count --train.init_from=sweep:" + Quote(dir.File("pre")) + " " + extra);
+  };
+  // model.layers is fixed in kBase (1): shared. The seed is not set: two runs match.
+  Result r = count("");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "2 runs of " + dir.File("pre") + " (0, 2) match on model.layers=1")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "set train.seed in this sweep (fixed or swept) to pick one")) << r.output;
+  r = count("--train.seed=5");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "no run of " + dir.File("pre") + " has train.seed=5 model.layers=1")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "its runs have train.seed in {0, 1}; model.layers in {1, 2}")) << r.output;
+  r = count("--train.seed=1");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, "2\n");
+  r = RunSim("sweep --config " + Quote(ft) + " --count --train.seed=1 --train.init_from=sweep:" + Quote(dir.File("nothing")));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "no sweep manifest")) << r.output;
+  r = RunSim("train --config " + Quote(dir.File("ft.ini")) + " --out x.h5 --train.init_from=sweep:pre");
+  EXPECT_EQ(r.code, 2) << r.output;
 }
 
 TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
