@@ -2,8 +2,8 @@
 // brackets, paths and '#' inside values, the index from SLURM's environment, skipping complete
 // runs, file names that follow the configuration (and did not change for existing sweeps),
 // resumption after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with
-// failed and missing runs, chained sweeps (train.init_from = sweep:DIR), the SLURM batch script,
-// and bad sweep files.
+// failed and missing runs, chained sweeps (train.init_from = sweep:DIR), the SLURM batch script
+// (with a dependency), and bad sweep files.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -475,6 +475,19 @@ TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
                            "--index \"$SLURM_ARRAY_TASK_ID\"", "--train.threads=2", "scontrol requeue", "trap"})
     EXPECT_TRUE(Contains(script, part)) << part << "\n" << script;
   EXPECT_TRUE(fs::exists(out + "/manifest.tsv"));
+  EXPECT_FALSE(Contains(script, "--dependency")) << script;
+  EXPECT_TRUE(Contains(script, "\n#SBATCH --chdir=" + fs::current_path().string() + "\n"))
+      << "relative paths in the configs mean what they meant for sim slurm:\n" << script;
+  // --after: the array starts once every task of the given job has succeeded.
+  const std::string flags = "slurm --config " + Quote(s) + " --out-dir " + Quote(out) + " --after ";
+  const Result after = RunSim(flags + "4242");
+  ASSERT_EQ(after.code, 0) << after.output;
+  EXPECT_TRUE(Contains(ReadText(out + "/sweep.sbatch"), "\n#SBATCH --dependency=afterok:4242\n")) << ReadText(out + "/sweep.sbatch");
+  for (const char* bad : {"42a", "''", "'1;rm -rf x'", "-1", "12_3"}) {
+    const Result r = RunSim(flags + bad);
+    EXPECT_EQ(r.code, 2) << bad << r.output;
+    EXPECT_TRUE(Contains(r.output, "--after: expected a SLURM job id, digits only")) << bad << r.output;
+  }
 }
 
 TEST(SweepTest, BadSweepFilesAreRejected) {
