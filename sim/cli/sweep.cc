@@ -137,7 +137,9 @@ const SourceSweep& LoadSource(const std::string& value, std::map<std::string, So
   const std::string dir_text = Trim(Trim(value).substr(std::string(kSweepSource).size()));
   if (dir_text.empty())
     throw ConfigError(Concat("train.init_from = ", Trim(value), ": expected sweep:DIR, DIR the --out-dir of a sweep"));
-  const std::string dir = std::filesystem::absolute(dir_text).lexically_normal().string();
+  std::filesystem::path normal = std::filesystem::absolute(dir_text).lexically_normal();
+  if (!normal.has_filename() && normal.has_parent_path()) normal = normal.parent_path();  // "pre/" = "pre"
+  const std::string dir = normal.string();
   auto it = cache.find(dir);
   if (it != cache.end()) return it->second;
   SourceSweep source;

@@ -425,6 +425,7 @@ TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
   const std::vector<std::string> before = names("");
   fs::copy(dir.File("pre"), dir.File("copy"), fs::copy_options::recursive);
   EXPECT_EQ(names("--train.init_from=sweep:" + Quote(dir.File("copy"))), before);
+  EXPECT_EQ(names("--train.init_from=sweep:" + Quote(dir.File("copy") + "/")), before);
   fs::copy_file(pre_files[0], pre_files[1], fs::copy_options::overwrite_existing);
   const std::vector<std::string> after = names("");
   ASSERT_EQ(after.size(), 4u);
