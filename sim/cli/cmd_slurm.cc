@@ -1,5 +1,7 @@
 // sim slurm --config S.ini --out-dir D [--time --mem --cpus --partition --account --max-parallel]
-//           [--submit]: a SLURM job array running every run of a sweep, preemption-safe.
+//           [--after JOBID] [--submit]: a SLURM job array running every run of a sweep,
+//           preemption-safe; with --after, it starts once every task of job JOBID has succeeded
+//           (a chained sweep, train.init_from = sweep:DIR, after the array that makes DIR).
 //
 // The batch script runs `sim sweep ... --index $SLURM_ARRAY_TASK_ID` in the background and forwards
 // SIGTERM/SIGUSR1 to it (a shell runs traps only when its foreground child exits). sim checkpoints
@@ -55,11 +57,13 @@ int RunSlurm(const std::vector<std::string>& args) {
       ("account", po::value<std::string>()->default_value(""), "account (sbatch --account)")
       ("max-parallel", po::value<int>()->default_value(0), "at most this many runs at once (--array=...%P); 0 = no limit")
       ("signal-lead", po::value<int>()->default_value(120), "seconds before the time limit at which a run checkpoints and is requeued")
+      ("after", po::value<std::string>(), "start only after every task of this job (id, digits) succeeded: #SBATCH --dependency=afterok:JOBID")
       ("submit", "submit the script with sbatch and print the job id");
   std::vector<SweepLine> sweep_lines;
   ParsedCommand cmd = ParseCommand("slurm", args, flags, set, true, &sweep_lines);
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim slurm --config S.ini --out-dir D [--time --mem --cpus --partition --account --max-parallel] [--submit]\n\n"
+    std::cout << "usage: sim slurm --config S.ini --out-dir D [--time --mem --cpus --partition --account --max-parallel]\n"
+                 "                 [--after JOBID] [--submit]\n\n"
               << flags;
     return kExitOk;
   }
@@ -70,6 +74,11 @@ int RunSlurm(const std::vector<std::string>& args) {
   if (cpus < 1) throw ConfigError(Concat("--cpus: must be >= 1 (given ", cpus, ")"));
   if (max_parallel < 0) throw ConfigError(Concat("--max-parallel: must be >= 0 (given ", max_parallel, ")"));
   if (lead < 10) throw ConfigError(Concat("--signal-lead: must be >= 10 seconds (given ", lead, ")"));
+  const std::string after = cmd.flags.count("after") ? cmd.flags["after"].as<std::string>() : "";
+  if (cmd.flags.count("after") &&
+      (after.empty() || after.size() > 18 || after.find_first_not_of("0123456789") != std::string::npos))
+    throw ConfigError(Concat("--after: expected a SLURM job id, digits only (given '", after,
+                             "'); sim slurm --submit and sbatch --parsable print it"));
   if (cmd.given.count("train.threads"))
     throw ConfigError("sim slurm: train.threads comes from --cpus here; drop --train.threads");
   const std::vector<SweepAxis> axes = ParseSweep(sweep_lines, set);
@@ -104,6 +113,9 @@ int RunSlurm(const std::vector<std::string>& args) {
     script += "#SBATCH --partition=" + cmd.flags["partition"].as<std::string>() + "\n";
   if (!cmd.flags["account"].as<std::string>().empty())
     script += "#SBATCH --account=" + cmd.flags["account"].as<std::string>() + "\n";
+  if (!after.empty()) script += "#SBATCH --dependency=afterok:" + after + "\n";
+  // Relative paths in the configs (train.init_from, sweep:DIR) mean what they meant here.
+  script += "#SBATCH --chdir=" + fs::current_path().string() + "\n";
   script += "#SBATCH --output=" + (dir / "logs").string() + "/%A_%a.out\n";
   script += "#SBATCH --open-mode=append\n#SBATCH --requeue\n";
   script += Concat("#SBATCH --signal=B:USR1@", lead, "\n");
@@ -130,7 +142,14 @@ int RunSlurm(const std::vector<std::string>& args) {
   const std::string script_path = (dir / "sweep.sbatch").string();
   WriteTextAtomically(script_path, script);
   WriteTextAtomically((dir / "manifest.tsv").string(), SweepManifest(axes, runs));
-  std::printf("wrote %s: %zu runs, array %s\n", script_path.c_str(), runs.size(), array.c_str());
+  std::printf("wrote %s: %zu runs, array %s%s\n", script_path.c_str(), runs.size(), array.c_str(),
+              after.empty() ? "" : (", after job " + after).c_str());
+  int waiting = 0;
+  for (const SweepRun& run : runs) waiting += run.source_pending ? 1 : 0;
+  if (waiting > 0 && after.empty())
+    std::printf("note: %d run(s) start from source runs that are not complete yet (train.init_from = sweep:...); "
+                "give --after JOBID, the source array's job id, so that they start when it has finished\n",
+                waiting);
   if (!cmd.flags.count("submit")) {
     std::printf("submit with: sbatch %s\n", script_path.c_str());
     return kExitOk;

@@ -45,14 +45,16 @@ po::options_description HiddenSweepFlags() {
   return flags;
 }
 
-// State of a run's result file: "missing", "complete", "diverged", "interrupted" or "unreadable".
-std::string RunState(const std::string& path) {
-  if (!fs::exists(path)) return fs::exists(path + ".ckpt") ? "checkpointed" : "missing";
-  try {
-    return ReadRunFile(path).status;
-  } catch (const Error&) {
-    return "unreadable";
-  }
+// A run's state for --list: its file's, or, when its source run (train.init_from = sweep:DIR) is
+// not complete yet, "waiting for <source> (<its state>)".
+std::string State(const SweepRun& run, const std::string& dir) {
+  if (run.source_pending) return Concat("waiting for ", run.source, " (", run.source_state, ")");
+  return RunFileState(dir + "/" + run.file);
+}
+
+// A source that may yet be completed (exit 3: run it first) rather than a final bad one.
+bool SourceMayComplete(const std::string& state) {
+  return state == "missing" || state == "checkpointed" || state == "interrupted";
 }
 
 bool IsDone(const std::string& state) { return state == "complete" || state == "diverged"; }
@@ -77,7 +79,9 @@ int RunSweep(const std::vector<std::string>& args) {
                  "       [--section.key=value ...]\n\n"
               << flags
               << "\nThe [sweep] section: `key = v1, v2`, `key = a..b` (inclusive integers), `seed = ...` (train.seed),\n"
-                 "`key1 & key2 = a1 & a2, b1 & b2` (zipped). Runs are the cartesian product, first axis outermost.\n";
+                 "`key1 & key2 = a1 & a2, b1 & b2` (zipped), `key = [8,1,1], [4,4,4]` (a value with commas in brackets).\n"
+                 "Runs are the cartesian product, first axis outermost. `#` and `;` start a comment at the start of a\n"
+                 "line or after a space.\n";
     return kExitOk;
   }
   if (!cmd.flags.count("config")) throw ConfigError("sim sweep: --config S.ini is required (a config with a [sweep] section)");
@@ -91,7 +95,7 @@ int RunSweep(const std::vector<std::string>& args) {
   if (cmd.flags.count("list")) {
     for (const SweepRun& run : runs)
       std::printf("%d\t%s\t%s%s\n", run.index, run.file.c_str(), Describe(run).c_str(),
-                  dir.empty() ? "" : ("\t" + RunState(dir + "/" + run.file)).c_str());
+                  dir.empty() ? "" : ("\t" + State(run, dir)).c_str());
     return kExitOk;
   }
   if (dir.empty()) throw ConfigError("sim sweep: --out-dir D is required to run (where the run files go)");
@@ -105,8 +109,17 @@ int RunSweep(const std::vector<std::string>& args) {
     const int jobs = cmd.flags["jobs"].as<int>();
     if (jobs < 1 || jobs > 1024) throw ConfigError(Concat("--jobs: must be in [1, 1024] (given ", jobs, ")"));
     LocalSweep local;
-    for (const SweepRun& run : runs)
-      if (!IsDone(RunState(dir + "/" + run.file))) local.todo.push_back(run.index);
+    std::string waiting;
+    for (const SweepRun& run : runs) {
+      if (run.source_pending) {
+        waiting += Concat(waiting.empty() ? "" : ", ", run.index);
+      } else if (!IsDone(RunFileState(dir + "/" + run.file))) {
+        local.todo.push_back(run.index);
+      }
+    }
+    if (!waiting.empty())
+      std::fprintf(stderr, "sweep: runs %s wait for runs of their source sweep (train.init_from = sweep:...) "
+                   "that are not complete; they are not started\n", waiting.c_str());
     local.total = static_cast<int>(runs.size());
     local.jobs = jobs;
     local.quiet = quiet;
@@ -121,7 +134,8 @@ int RunSweep(const std::vector<std::string>& args) {
       if (args[i].rfind("--jobs=", 0) == 0) continue;
       local.child_args.push_back(args[i]);
     }
-    return RunSweepLocally(local);
+    const int code = RunSweepLocally(local);
+    return code == kExitOk && !waiting.empty() ? kExitIncomplete : code;
   }
   int index = -1;
   if (cmd.flags.count("index")) {
@@ -136,8 +150,14 @@ int RunSweep(const std::vector<std::string>& args) {
   if (index < 0 || index >= static_cast<int>(runs.size()))
     throw ConfigError(Concat("--index: ", index, " outside [0, ", runs.size(), ") (sim sweep --count gives N)"));
   const SweepRun& run = runs[index];
+  if (run.source_pending) {
+    const bool later = SourceMayComplete(run.source_state);
+    std::fprintf(stderr, "error: run %d: train.init_from: its source run %s is %s%s\n", index, run.source.c_str(),
+                 run.source_state.c_str(), later ? "; run the source sweep first" : "");
+    return later ? kExitIncomplete : kExitBadInput;
+  }
   const std::string out = dir + "/" + run.file;
-  const std::string state = RunState(out);
+  const std::string state = RunFileState(out);
   if (IsDone(state)) {
     if (!quiet) std::printf("run %d: already %s -> %s\n", index, state.c_str(), out.c_str());
     return kExitOk;

@@ -48,6 +48,9 @@ Experiment BuildExperiment(Options& options) {
   e.registry->Finalize();
   Rng init = Rng::ForStream(e.train.seed, "init");
   InitializeParams(*e.registry, init);
+  if (e.train.init_from.rfind("sweep:", 0) == 0)  // sim sweep resolves it to a run file before this
+    throw ConfigError(Concat("train.init_from = ", e.train.init_from,
+                             ": a sweep's runs are picked only in a sweep (sim sweep, sim slurm); give a run file here"));
   if (!e.train.init_from.empty()) {
     try {
       if (ReadParams(e.train.init_from, *e.registry, e.train.init_params) == 0)

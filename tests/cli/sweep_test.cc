@@ -1,7 +1,9 @@
-// Sweeps, checkpoints and collection, through the sim executable: expansion order, the index from
-// SLURM's environment, skipping complete runs, file names that follow the configuration, resumption
-// after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with failed and
-// missing runs, the SLURM batch script, and bad sweep files.
+// Sweeps, checkpoints and collection, through the sim executable: expansion order, list values in
+// brackets, paths and '#' inside values, the index from SLURM's environment, skipping complete
+// runs, file names that follow the configuration (and did not change for existing sweeps),
+// resumption after SIGTERM and after kill -9 with bit-identical results, collect on a sweep with
+// failed and missing runs, chained sweeps (train.init_from = sweep:DIR), the SLURM batch script
+// (with a dependency), and bad sweep files.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -57,6 +59,87 @@ TEST(SweepTest, ExpansionIsTheCartesianProductLastAxisFastest) {
     files.insert(lines[i].substr(0, lines[i].find('\t', lines[i].find('\t') + 1)));
   }
   EXPECT_EQ(files.size(), 8u) << "every run has its own file";
+}
+
+// The field `column` (0-based, tab-separated) of a line.
+std::string Field(const std::string& line, int column) {
+  std::istringstream in(line);
+  std::string field;
+  for (int i = 0; i <= column; ++i) std::getline(in, field, '\t');
+  return field;
+}
+
+TEST(SweepTest, ValuesWithCommasAreWrittenInBrackets) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir,
+                                  "model.layers & model.heads = 3 & [2,1,2], 2 & [1, 2]   # zipped, per-layer heads\n"
+                                  "optim.lr_mult = [blocks.*.attn.wv:4,blocks.*.attn.bv:4], none\n");
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list", "2>&1");
+  ASSERT_EQ(list.code, 0) << list.output;
+  const std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 4u) << list.output;
+  const std::string lr = "optim.lr_mult=blocks.*.attn.wv:4,blocks.*.attn.bv:4";
+  EXPECT_EQ(Field(lines[0], 2), "model.heads=2,1,2 model.layers=3 " + lr);
+  EXPECT_EQ(Field(lines[1], 2), "model.heads=2,1,2 model.layers=3 optim.lr_mult=none");
+  EXPECT_EQ(Field(lines[2], 2), "model.heads=1, 2 model.layers=2 " + lr);
+  EXPECT_EQ(Field(lines[3], 2), "model.heads=1, 2 model.layers=2 optim.lr_mult=none");
+  // The run gets the whole list: its stored configuration has it as written.
+  const std::string out = dir.File("runs");
+  const Result run = RunSim("sweep --config " + Quote(s) + " --out-dir " + Quote(out) + " --index 0 --quiet");
+  ASSERT_EQ(run.code, 0) << run.output;
+  const std::string config = sim::H5Reader(out + "/" + Field(lines[0], 1)).AttrString("/", "config");
+  EXPECT_TRUE(Contains(config, "heads = 2,1,2\n")) << config;
+  EXPECT_TRUE(Contains(config, "lr_mult = blocks.*.attn.wv:4,blocks.*.attn.bv:4\n")) << config;
+  // A single option's list values, and the manifest keeps them whole.
+  const std::string m = SweepFile(dir, "model.heads = [2,1], [1,2]\n");
+  const Result two = RunSim("sweep --config " + Quote(m) + " --list --model.layers=2");
+  ASSERT_EQ(two.code, 0) << two.output;
+  ASSERT_EQ(Lines(two.output).size(), 2u) << two.output;
+  EXPECT_EQ(Field(Lines(two.output)[1], 2), "model.heads=1,2");
+  ASSERT_EQ(RunSim("sweep --config " + Quote(m) + " --out-dir " + Quote(out) + " --index 1 --model.layers=2 --quiet").code, 0);
+  EXPECT_TRUE(Contains(ReadText(out + "/manifest.tsv"), "\tmodel.heads=1,2\n")) << ReadText(out + "/manifest.tsv");
+}
+
+// `..` makes a range only between integers, and '#' starts a comment only at the start of a line or
+// after whitespace: `../src/a#1.h5` is one value.
+TEST(SweepTest, PathsWithDotsAndHashesAreValues) {
+  ScratchDir dir;
+  fs::create_directories(dir.File("src"));
+  fs::create_directories(dir.File("work"));
+  const std::string base = dir.File("base.ini");
+  WriteText(base, kBase);
+  for (const char* name : {"src/a#1.h5", "src/b.h5"}) {
+    const Result r = RunSim("train --config " + Quote(base) + " --out " + Quote(dir.File(name)) + " --train.steps=2 --quiet");
+    ASSERT_EQ(r.code, 0) << r.output;
+  }
+  const std::string s = SweepFile(dir, "# the sources\ntrain.init_from = ../src/a#1.h5, ../src/b.h5 ; two of them\n");
+  const std::string in_work = "cd " + Quote(dir.File("work")) + " && ";
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list", "2>&1", in_work);
+  ASSERT_EQ(list.code, 0) << list.output;
+  const std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 2u) << list.output;
+  EXPECT_EQ(Field(lines[0], 2), "train.init_from=../src/a#1.h5");
+  EXPECT_EQ(Field(lines[1], 2), "train.init_from=../src/b.h5");
+  const std::string r = SweepFile(dir, "model.layers = 1 .. 2\n");
+  EXPECT_EQ(RunSim("sweep --config " + Quote(r) + " --count").output, "2\n") << "integer ranges stay ranges";
+}
+
+// The hash of a sweep without the new features is what the engine computed before them: existing
+// sweeps find their run files again. These names come from the engine before list values and chained
+// sweeps (`sim sweep --list` of this file). They also change when an option is added or a default
+// changes (the hash covers the resolved configuration): then every existing sweep reruns, so such a
+// change should be deliberate, and these names updated with it.
+TEST(SweepTest, ExistingSweepsKeepTheirFileNames) {
+  ScratchDir dir;
+  const std::string s = SweepFile(dir, "model.layers = 1..2   # depth\nseed = 0, 1\nmodel.d_model & model.heads = 16 & 2, 32 & 4\n");
+  const Result list = RunSim("sweep --config " + Quote(s) + " --list");
+  ASSERT_EQ(list.code, 0) << list.output;
+  std::vector<std::string> files;
+  for (const std::string& line : Lines(list.output)) files.push_back(Field(line, 1));
+  const std::vector<std::string> expected = {"run-0000-4eb811fb3109.h5", "run-0001-58a495c759b7.h5", "run-0002-6dbc48f509b4.h5",
+                                             "run-0003-64064bdb489e.h5", "run-0004-ace321b88d7c.h5", "run-0005-39d8c183b778.h5",
+                                             "run-0006-a95735fc217c.h5", "run-0007-76f3d83a6fbb.h5"};
+  EXPECT_EQ(files, expected) << list.output;
 }
 
 TEST(SweepTest, IndexComesFromSlurmAndCompleteRunsAreSkipped) {
@@ -277,6 +360,109 @@ TEST(SweepTest, ParallelRunsOnATerminalShowALiveBlock) {
   for (const std::string& line : states) EXPECT_TRUE(Contains(line, "\tcomplete")) << line;
 }
 
+// A pre-training sweep of two seeds, then a fine-tuning sweep chained to it (in its base config,
+// relative to the current directory): each fine-tuning run starts from the pre-training run of its
+// own seed, waits (exit 3) while that run is missing, and is named after the source's parameters,
+// not its path.
+TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
+  ScratchDir dir;
+  const std::string in_dir = "cd " + Quote(dir.path()) + " && ";
+  const std::string pre = dir.File("pre.ini"), ft = dir.File("ft.ini"), ft_dir = dir.File("ft");
+  WriteText(pre, std::string(kBase) + "[sweep]\nseed = 0, 1\n");
+  // Zero steps: a fine-tuning run's parameters are its source's. The seeds in reverse order, and a
+  // second axis, so that index i of one sweep is not index i of the other.
+  WriteText(ft, std::string(kBase) + "[train]\ninit_from = sweep:pre\n[sweep]\nseed = 1, 0\ntrain.lr = 0.001, 0.002\n");
+  auto sweep = [&](const std::string& config, const std::string& args) {
+    return RunSim("sweep --config " + Quote(config) + " " + args, "2>&1", in_dir);
+  };
+  EXPECT_EQ(sweep(ft, "--count").code, 2) << "no manifest in pre/ yet";
+  ASSERT_EQ(sweep(pre, "--out-dir pre --index 0 --quiet").code, 0);  // seed 0 only
+  std::vector<std::string> pre_files;
+  for (const std::string& line : Lines(sweep(pre, "--list").output)) pre_files.push_back(dir.File("pre/" + Field(line, 1)));
+  ASSERT_EQ(pre_files.size(), 2u);
+
+  // Seed 1's source is missing: its runs wait, with provisional names; seed 0's can run.
+  Result list = sweep(ft, "--list --out-dir ft --train.steps=0");
+  ASSERT_EQ(list.code, 0) << list.output;
+  std::vector<std::string> lines = Lines(list.output);
+  ASSERT_EQ(lines.size(), 4u) << list.output;
+  EXPECT_EQ(Field(lines[0], 1), "run-0000-pending.h5");
+  EXPECT_EQ(Field(lines[0], 3), "waiting for " + pre_files[1] + " (missing)");
+  EXPECT_EQ(Field(lines[2], 3), "missing");
+  Result r = sweep(ft, "--out-dir ft --index 1 --train.steps=0 --quiet");
+  EXPECT_EQ(r.code, 3) << r.output;
+  EXPECT_TRUE(Contains(r.output, "its source run " + pre_files[1] + " is missing; run the source sweep first")) << r.output;
+  r = sweep(ft, "--out-dir ft --all --train.steps=0 --quiet");
+  EXPECT_EQ(r.code, 3) << "seed 0's runs are done, seed 1's wait: " << r.output;
+  EXPECT_TRUE(Contains(r.output, "runs 0, 1 wait for runs of their source sweep")) << r.output;
+
+  ASSERT_EQ(sweep(pre, "--out-dir pre --all --quiet").code, 0);
+  r = sweep(ft, "--out-dir ft --all --train.steps=0 --quiet");
+  ASSERT_EQ(r.code, 0) << r.output;
+  lines = Lines(sweep(ft, "--list --out-dir ft --train.steps=0").output);
+  ASSERT_EQ(lines.size(), 4u);
+  const std::vector<int> source_of = {1, 1, 0, 0};  // seed = 1, 0 outermost
+  std::vector<std::string> ft_files;
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(Field(lines[i], 3), "complete") << lines[i];
+    ft_files.push_back(ft_dir + "/" + Field(lines[i], 1));
+    sim::H5Reader run(ft_files[i]), source(pre_files[source_of[i]]);
+    EXPECT_TRUE(Contains(run.AttrString("/", "config"), "init_from = " + pre_files[source_of[i]] + "\n")) << i;
+    EXPECT_EQ(run.AttrInt("/", "seed"), source_of[i]);
+    for (const std::string name : {"embed.tok", "blocks.0.attn.wq", "head.w"})
+      EXPECT_EQ(run.Doubles("/params/" + name), source.Doubles("/params/" + name)) << i << " " << name;
+  }
+  EXPECT_NE(sim::H5Reader(ft_files[0]).Doubles("/params/blocks.0.attn.wq"),
+            sim::H5Reader(ft_files[2]).Doubles("/params/blocks.0.attn.wq"));
+
+  // The names follow the source's parameters, not its path: a copy elsewhere gives the same names,
+  // a changed source run new names for the runs that start from it.
+  auto names = [&](const std::string& extra) {
+    std::vector<std::string> files;
+    for (const std::string& line : Lines(sweep(ft, "--list --train.steps=0 " + extra).output)) files.push_back(Field(line, 1));
+    return files;
+  };
+  const std::vector<std::string> before = names("");
+  fs::copy(dir.File("pre"), dir.File("copy"), fs::copy_options::recursive);
+  EXPECT_EQ(names("--train.init_from=sweep:" + Quote(dir.File("copy"))), before);
+  EXPECT_EQ(names("--train.init_from=sweep:" + Quote(dir.File("copy") + "/")), before);
+  fs::copy_file(pre_files[0], pre_files[1], fs::copy_options::overwrite_existing);
+  const std::vector<std::string> after = names("");
+  ASSERT_EQ(after.size(), 4u);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_NE(after[1], before[1]);
+  EXPECT_EQ(after[2], before[2]);
+  EXPECT_EQ(after[3], before[3]);
+}
+
+TEST(SweepTest, AChainedRunMatchingNoneOrSeveralSourceRunsIsRejected) {
+  ScratchDir dir;
+  const std::string pre = SweepFile(dir, "seed = 0, 1\nmodel.layers = 1, 2\n");
+  ASSERT_EQ(RunSim("slurm --config " + Quote(pre) + " --out-dir " + Quote(dir.File("pre"))).code, 0);  // the manifest
+  const std::string ft = dir.File("ft.ini");
+  WriteText(ft, std::string(kBase) + "[sweep]\ntrain.lr = 0.001, 0.002\n");
+  auto count = [&](const std::string& extra) {
+    return RunSim("sweep --config " + Quote(ft) + " --count --train.init_from=sweep:" + Quote(dir.File("pre")) + " " + extra);
+  };
+  // model.layers is fixed in kBase (1): shared. The seed is not set: two runs match.
+  Result r = count("");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "2 runs of " + dir.File("pre") + " (0, 2) match on model.layers=1")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "set train.seed in this sweep (fixed or swept) to pick one")) << r.output;
+  r = count("--train.seed=5");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "no run of " + dir.File("pre") + " has train.seed=5 model.layers=1")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "its runs have train.seed in {0, 1}; model.layers in {1, 2}")) << r.output;
+  r = count("--train.seed=1");
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output, "2\n");
+  r = RunSim("sweep --config " + Quote(ft) + " --count --train.seed=1 --train.init_from=sweep:" + Quote(dir.File("nothing")));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "no sweep manifest")) << r.output;
+  r = RunSim("train --config " + Quote(dir.File("ft.ini")) + " --out x.h5 --train.init_from=sweep:pre");
+  EXPECT_EQ(r.code, 2) << r.output;
+}
+
 TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
   ScratchDir dir;
   const std::string s = SweepFile(dir, "model.layers = 1..4\n");
@@ -290,6 +476,19 @@ TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
                            "--index \"$SLURM_ARRAY_TASK_ID\"", "--train.threads=2", "scontrol requeue", "trap"})
     EXPECT_TRUE(Contains(script, part)) << part << "\n" << script;
   EXPECT_TRUE(fs::exists(out + "/manifest.tsv"));
+  EXPECT_FALSE(Contains(script, "--dependency")) << script;
+  EXPECT_TRUE(Contains(script, "\n#SBATCH --chdir=" + fs::current_path().string() + "\n"))
+      << "relative paths in the configs mean what they meant for sim slurm:\n" << script;
+  // --after: the array starts once every task of the given job has succeeded.
+  const std::string flags = "slurm --config " + Quote(s) + " --out-dir " + Quote(out) + " --after ";
+  const Result after = RunSim(flags + "4242");
+  ASSERT_EQ(after.code, 0) << after.output;
+  EXPECT_TRUE(Contains(ReadText(out + "/sweep.sbatch"), "\n#SBATCH --dependency=afterok:4242\n")) << ReadText(out + "/sweep.sbatch");
+  for (const char* bad : {"42a", "''", "'1;rm -rf x'", "-1", "12_3"}) {
+    const Result r = RunSim(flags + bad);
+    EXPECT_EQ(r.code, 2) << bad << r.output;
+    EXPECT_TRUE(Contains(r.output, "--after: expected a SLURM job id, digits only")) << bad << r.output;
+  }
 }
 
 TEST(SweepTest, BadSweepFilesAreRejected) {
@@ -308,6 +507,12 @@ TEST(SweepTest, BadSweepFilesAreRejected) {
   expect_bad("model.heads = 2, 3\n", "", "run 1 (model.heads=3)");
   expect_bad("", "", "nothing to sweep");
   expect_bad("this is not a key value line\n", "", "sweep.ini:");
+  // Brackets: the line is named (line 20: the first of [sweep] after kBase's 19).
+  expect_bad("model.heads = [2,1\n", "", "sweep.ini:20: [sweep] '[' without its ']' in '[2,1'");
+  expect_bad("seed = 1\nmodel.heads = 2,1]\n", "", "sweep.ini:21: [sweep] ']' without a '[' before it");
+  expect_bad("model.layers & model.heads = 2 & [2,1, 1 & 2\n", "", "sweep.ini:20: [sweep] '[' without its ']'");
+  expect_bad("model.heads = x[2,1]\n", "", "sweep.ini:20: [sweep] value 'x[2,1]': brackets must enclose a whole value");
+  expect_bad("model.heads = [], 2\n", "", "sweep.ini:20: [sweep] empty value '[]'");
   const std::string s = SweepFile(dir, "model.layers = 1, 2\n");
   const Result train = RunSim("train --config " + Quote(s) + " --out " + Quote(dir.File("x.h5")));
   EXPECT_EQ(train.code, 2) << train.output;
