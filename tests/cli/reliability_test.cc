@@ -15,6 +15,8 @@
 
 namespace {
 
+using namespace sim_test;
+
 // Runs sim with every file it writes limited to `kib` KiB.
 Result RunSimWithFileLimit(int kib, const std::string& args) {
   return RunSim(args, "2>&1", "ulimit -f " + std::to_string(kib) + "; trap '' XFSZ; ");
