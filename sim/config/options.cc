@@ -103,7 +103,12 @@ void Options::Fail(const std::string& key, const std::string& message) {
   errors_.push_back(Concat(key, ": ", message, " (given '", given, "')"));
 }
 
-std::string Options::String(const std::string& key) { return Raw(key); }
+std::string Options::String(const std::string& key) { return Trim(Raw(key)); }
+
+std::string Options::OptionalString(const std::string& key) {
+  std::string text = String(key);
+  return text == "none" ? std::string() : text;
+}
 
 long Options::Int(const std::string& key, long min, long max) {
   const std::string text = Trim(Raw(key));
@@ -175,8 +180,7 @@ std::vector<long> Options::IntList(const std::string& key, long min, long max) {
 }
 
 std::vector<std::string> Options::StringList(const std::string& key) {
-  const std::string text = Trim(Raw(key));
-  if (text == "none") return {};  // an explicit empty list, writable on the command line too
+  const std::string text = OptionalString(key);  // none: an explicit empty list, writable on the command line too
   return SplitList(text);
 }
 

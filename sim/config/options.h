@@ -51,7 +51,11 @@ class Options {
 
   // Typed reads. A bad value records an error naming the key, the expectation and the given value,
   // and returns a harmless fallback so reading can continue and report everything at once.
+  // The value without surrounding whitespace.
   std::string String(const std::string& key);
+  // String(key), or "" when the value is `none` or empty: for keys where none means "not set"
+  // (train.target_metric, train.init_from, analysis.steps_to).
+  std::string OptionalString(const std::string& key);
   long Int(const std::string& key, long min, long max);
   double Double(const std::string& key, double min, double max);
   bool Bool(const std::string& key);

@@ -1,5 +1,7 @@
 #include "sim/config/options.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "sim/cli/experiment.h"
@@ -46,6 +48,26 @@ TEST(OptionsTest, ResolvedIniListsActiveOptionsBySection) {
   EXPECT_NE(ini.find("d = 5"), std::string::npos);
   EXPECT_EQ(ini.find("vocab"), std::string::npos) << "another task's options are not active";
   EXPECT_NE(ini.find("[model]\nlayers = 3\n"), std::string::npos);
+}
+
+// String trims what a command line can carry around a value (--train.target_split=' test'), and
+// OptionalString is the one reading of "none" as "not set".
+TEST(OptionsTest, StringTrimsAndOptionalStringMapsNoneToEmpty) {
+  const OptionSet set = AllOptions();
+  Options options(set, {{"train.target_split", " test\t"},
+                        {"train.target_metric", " none "},
+                        {"train.init_from", ""},
+                        {"analysis.steps_to", "none"}});
+  EXPECT_EQ(options.String("train.target_split"), "test");
+  EXPECT_EQ(options.OptionalString("train.target_split"), "test");
+  EXPECT_EQ(options.OptionalString("train.target_metric"), "");
+  EXPECT_EQ(options.OptionalString("train.init_from"), "");
+  const TrainConfig train = ReadTrainConfig(options);
+  EXPECT_EQ(train.target_split, "test");
+  EXPECT_EQ(train.target_metric, "");
+  EXPECT_EQ(train.init_from, "");
+  EXPECT_TRUE(std::isnan(ReadAnalysisConfig(options).steps_to));
+  EXPECT_TRUE(options.errors().empty()) << options.errors().front();
 }
 
 TEST(OptionsTest, ClosestKeySuggestion) {
