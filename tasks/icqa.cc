@@ -58,18 +58,18 @@ void DeclareIcqaOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeIcqa(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   IcqaConfig c;
   c.questions = static_cast<int>(options.Int("task.questions", 1, 1 << 16));
   c.answers = static_cast<int>(options.Int("task.answers", 2, 1 << 16));
   c.pairs = static_cast<int>(options.Int("task.pairs", 1, 1 << 12));
   c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 12));
-  if (options.errors().size() == errors_before) {
+  if (read.ok()) {
     if (c.pairs > c.questions) options.Fail("task.pairs", Concat("must be <= task.questions=", c.questions, " (distinct questions)"));
     if (c.pairs > c.answers) options.Fail("task.pairs", Concat("must be <= task.answers=", c.answers, " (distinct answers)"));
     if (c.n_queries > c.pairs) options.Fail("task.n_queries", Concat("must be <= task.pairs=", c.pairs, " (distinct queries)"));
   }
-  if (options.errors().size() > errors_before) return nullptr;
+  if (!read.ok()) return nullptr;
   return std::make_unique<IcqaTask>(c);
 }
 

@@ -78,7 +78,7 @@ void DeclareIctemplateOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeIctemplate(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   IctemplateConfig c;
   c.vocab = static_cast<int>(options.Int("task.vocab", 1, 1 << 16));
   c.labels = static_cast<int>(options.Int("task.labels", 2, 1 << 16));
@@ -87,7 +87,7 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
   c.templates_train = static_cast<int>(options.Int("task.templates_train", 1, 1 << 20));
   c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 10));
   c.pad_to = static_cast<int>(options.Int("task.pad_to", 0, 1 << 16));
-  if (options.errors().size() == errors_before) {
+  if (read.ok()) {
     if (c.length % 2 != 0) {
       options.Fail("task.length", "must be even (every symbol occurs twice)");
     } else {
@@ -102,7 +102,7 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
     if (c.pad_to != 0 && c.pad_to < natural)
       options.Fail("task.pad_to", Concat("must be 0 or >= the prompt's length (task.pairs + task.n_queries) * (task.length + 1) = ", natural));
   }
-  if (options.errors().size() > errors_before) return nullptr;
+  if (!read.ok()) return nullptr;
   return std::make_unique<IctemplateTask>(c);
 }
 

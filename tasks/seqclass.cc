@@ -77,18 +77,18 @@ void DeclareSeqclassOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeSeqclass(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   SeqclassConfig c;
   c.vocab = static_cast<int>(options.Int("task.vocab", 2, 1 << 16));
   c.length = static_cast<int>(options.Int("task.length", 1, 4096));
   c.classes = static_cast<int>(options.Int("task.classes", 2, 1 << 16));
   c.n = static_cast<int>(options.Int("task.n", 1, 1 << 22));
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
-  if (options.errors().size() == errors_before &&
+  if (read.ok() &&
       c.length * std::log(static_cast<double>(c.vocab)) < std::log(2.0 * c.n))
     options.Fail("task.n", Concat("cannot draw ", c.n, " distinct sequences from ", c.vocab, "^", c.length,
                                   " (raise task.vocab or task.length)"));
-  if (options.errors().size() > errors_before) return nullptr;
+  if (!read.ok()) return nullptr;
   return std::make_unique<SeqclassTask>(c);
 }
 

@@ -92,7 +92,7 @@ void DeclareTemplateOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeTemplate(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   TemplateConfig c;
   c.vocab_train = static_cast<int>(options.Int("task.vocab_train", 1, 1 << 16));
   c.vocab_test = static_cast<int>(options.Int("task.vocab_test", 0, 1 << 16));
@@ -100,7 +100,7 @@ std::unique_ptr<Task> MakeTemplate(Options& options) {
   c.templates = static_cast<int>(options.Int("task.templates", 1, 1 << 20));
   c.train_size = static_cast<int>(options.Int("task.train_size", 1, 1 << 22));
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
-  if (options.errors().size() == errors_before) {
+  if (read.ok()) {
     const int symbols = c.length / 2;
     if (c.length % 2 != 0) options.Fail("task.length", "must be even (every symbol occurs twice)");
     const size_t n_templates = c.length % 2 == 0 ? PairingTemplates(c.length).size() : 0;
@@ -115,7 +115,7 @@ std::unique_ptr<Task> MakeTemplate(Options& options) {
       options.Fail("task.train_size", Concat("must be at most half of the ", instances,
                                              " possible instances, so test_id can hold out unseen ones"));
   }
-  if (options.errors().size() > errors_before) return nullptr;
+  if (!read.ok()) return nullptr;
   return std::make_unique<TemplateTask>(c);
 }
 
