@@ -73,6 +73,10 @@ int AutoChunkExamples(int batch, int length, int d_model) {
   return best;
 }
 
+void ResolveAutoChunk(TrainConfig& config, int length, int d_model) {
+  if (config.chunk == 0) config.chunk = AutoChunkExamples(config.batch, length, d_model);
+}
+
 bool HigherIsBetter(const std::string& metric) { return metric.rfind("acc", 0) == 0; }
 
 TrainConfig ReadTrainConfig(Options& options) {

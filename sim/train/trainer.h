@@ -77,7 +77,9 @@ struct Progress {
 
 class Trainer {
  public:
-  // Sets the engine's thread count, generates fixed evaluation sets, allocates workspaces.
+  // Sets the engine's thread count, generates fixed evaluation sets, allocates workspaces. `config`
+  // is validated against the task and model beforehand (BuildExperiment): train.chunk resolved
+  // (ResolveAutoChunk), train.target_split an evaluation split of the task.
   Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry);
 
   // Runs to completion, divergence, the target, or until *stop becomes true. `on_progress` (may be
