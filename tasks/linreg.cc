@@ -67,8 +67,7 @@ std::unique_ptr<Task> MakeLinreg(Options& options) {
   c.points = static_cast<int>(options.Int("task.points", 1, 1 << 15));
   c.noise = options.Double("task.noise", 0.0, 1e6);
   c.score_all = options.Choice("task.score", {"all", "last"}) == "all";
-  if (!read.ok()) return nullptr;
-  return std::make_unique<LinregTask>(c);
+  return MakeIfClean<LinregTask>(read, c);
 }
 
 }  // namespace sim

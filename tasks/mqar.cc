@@ -97,8 +97,7 @@ std::unique_ptr<Task> MakeMqar(Options& options) {
       options.Fail("task.length", Concat("must be >= 2*pairs + 2*queries = ", 2 * c.pairs + 2 * c.queries,
                                          " (context plus a slot per query)"));
   }
-  if (!read.ok()) return nullptr;
-  return std::make_unique<MqarTask>(c);
+  return MakeIfClean<MqarTask>(read, c);
 }
 
 }  // namespace sim

@@ -39,8 +39,7 @@ std::unique_ptr<Task> MakeUniform(Options& options) {
   c.length = static_cast<int>(options.Int("task.length", 1, 1 << 16));
   c.classes = static_cast<int>(options.Int("task.classes", 1, 1 << 20));
   c.score_all = options.Choice("task.score", {"all", "last"}) == "all";
-  if (!read.ok()) return nullptr;
-  return std::make_unique<UniformTask>(c);
+  return MakeIfClean<UniformTask>(read, c);
 }
 
 }  // namespace sim
