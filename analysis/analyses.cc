@@ -4,7 +4,6 @@
 #include <limits>
 
 #include "analysis/attention_analysis.h"
-#include "sim/core/glob.h"
 #include "sim/train/train_config.h"
 
 namespace sim {
