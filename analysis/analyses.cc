@@ -4,7 +4,6 @@
 #include <limits>
 
 #include "analysis/attention_analysis.h"
-#include "sim/core/glob.h"
 #include "sim/train/train_config.h"
 
 namespace sim {
@@ -24,7 +23,7 @@ AnalysisConfig ReadAnalysisConfig(Options& options) {
   c.attention = options.Bool("analysis.attention");
   c.probe_examples = static_cast<int>(options.Int("analysis.probe", 1, 1 << 16));
   c.seed = static_cast<uint64_t>(options.Int("eval.seed", 0, std::numeric_limits<long>::max()));
-  if (Trim(options.String("analysis.steps_to")) != "none")
+  if (!options.OptionalString("analysis.steps_to").empty())
     c.steps_to = options.Double("analysis.steps_to", -std::numeric_limits<double>::max(),
                                 std::numeric_limits<double>::max());
   return c;

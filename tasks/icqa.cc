@@ -20,8 +20,7 @@ IcqaTask::IcqaTask(const IcqaConfig& config) : cfg_(config) {
   }
   for (int i = 1; i <= cfg_.n_queries; ++i)
     info_.position_labels.push_back(cfg_.n_queries == 1 ? "q*" : Concat("q*", i));
-  info_.requires_causal = cfg_.n_queries > 1;
-  info_.causal_reason = "with task.n_queries > 1 a readout would see the later queries";
+  RequireCausalForQueries(info_, cfg_.n_queries);
   q_.resize(cfg_.pairs);
   a_.resize(cfg_.pairs);
   asked_.resize(cfg_.n_queries);
@@ -54,23 +53,22 @@ void DeclareIcqaOptions(OptionSet& set) {
   set.Declare({"task.questions", "32", "question vocabulary |Q| (tokens 0..|Q|-1)", owner});
   set.Declare({"task.answers", "16", "answer vocabulary |A| (tokens |Q|..|Q|+|A|-1; the classes)", owner});
   set.Declare({"task.pairs", "6", "question-answer pairs m per prompt (chance 1/m)", owner});
-  set.Declare({"task.n_queries", "1", "queries per training prompt k (k > 1 needs model.causal = true); evaluation uses 1", owner});
+  DeclareNQueries(set, owner);
 }
 
 std::unique_ptr<Task> MakeIcqa(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   IcqaConfig c;
   c.questions = static_cast<int>(options.Int("task.questions", 1, 1 << 16));
   c.answers = static_cast<int>(options.Int("task.answers", 2, 1 << 16));
   c.pairs = static_cast<int>(options.Int("task.pairs", 1, 1 << 12));
   c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 12));
-  if (options.errors().size() == errors_before) {
+  if (read.ok()) {
     if (c.pairs > c.questions) options.Fail("task.pairs", Concat("must be <= task.questions=", c.questions, " (distinct questions)"));
     if (c.pairs > c.answers) options.Fail("task.pairs", Concat("must be <= task.answers=", c.answers, " (distinct answers)"));
-    if (c.n_queries > c.pairs) options.Fail("task.n_queries", Concat("must be <= task.pairs=", c.pairs, " (distinct queries)"));
+    CheckNQueries(options, c.n_queries, c.pairs);
   }
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<IcqaTask>(c);
+  return MakeIfClean<IcqaTask>(read, c);
 }
 
 }  // namespace sim

@@ -16,6 +16,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "tasks/task_helpers.h"
 
 namespace sim {
 

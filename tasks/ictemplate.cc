@@ -34,8 +34,7 @@ IctemplateTask::IctemplateTask(const IctemplateConfig& config) : cfg_(config) {
     info_.position_labels.push_back(query ? Concat("OUT", seg.substr(1)) : Concat("y", seg));
   }
   while (static_cast<int>(info_.position_labels.size()) < info_.length) info_.position_labels.push_back("PAD");
-  info_.requires_causal = cfg_.n_queries > 1;
-  info_.causal_reason = "with task.n_queries > 1 a readout would see the later queries";
+  RequireCausalForQueries(info_, cfg_.n_queries);
   which_.resize(cfg_.pairs);
   label_of_.resize(cfg_.pairs);
   asked_.resize(cfg_.n_queries);
@@ -73,12 +72,12 @@ void DeclareIctemplateOptions(OptionSet& set) {
   set.Declare({"task.pairs", "4", "(instance, label) segments m per prompt (chance 1/m)", owner});
   set.Declare({"task.length", "6", "template length L (even)", owner});
   set.Declare({"task.templates_train", "10", "templates in the training pool; the other pairing templates are held out", owner});
-  set.Declare({"task.n_queries", "1", "queries per training prompt k (k > 1 needs model.causal = true); evaluation uses 1", owner});
+  DeclareNQueries(set, owner);
   set.Declare({"task.pad_to", "0", "prompt length in tokens, filled with PAD after the last query (0 = (m + k)(L + 1)); lets the stages of a curriculum over m share one model", owner});
 }
 
 std::unique_ptr<Task> MakeIctemplate(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   IctemplateConfig c;
   c.vocab = static_cast<int>(options.Int("task.vocab", 1, 1 << 16));
   c.labels = static_cast<int>(options.Int("task.labels", 2, 1 << 16));
@@ -87,7 +86,7 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
   c.templates_train = static_cast<int>(options.Int("task.templates_train", 1, 1 << 20));
   c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 10));
   c.pad_to = static_cast<int>(options.Int("task.pad_to", 0, 1 << 16));
-  if (options.errors().size() == errors_before) {
+  if (read.ok()) {
     if (c.length % 2 != 0) {
       options.Fail("task.length", "must be even (every symbol occurs twice)");
     } else {
@@ -97,13 +96,12 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
     }
     if (c.pairs > c.labels) options.Fail("task.pairs", Concat("must be <= task.labels=", c.labels, " (distinct labels)"));
     if (c.vocab < c.length / 2) options.Fail("task.vocab", Concat("needs >= ", c.length / 2, " tokens"));
-    if (c.n_queries > c.pairs) options.Fail("task.n_queries", Concat("must be <= task.pairs=", c.pairs));
+    CheckNQueries(options, c.n_queries, c.pairs);
     const int natural = (c.pairs + c.n_queries) * (c.length + 1);
     if (c.pad_to != 0 && c.pad_to < natural)
       options.Fail("task.pad_to", Concat("must be 0 or >= the prompt's length (task.pairs + task.n_queries) * (task.length + 1) = ", natural));
   }
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<IctemplateTask>(c);
+  return MakeIfClean<IctemplateTask>(read, c);
 }
 
 }  // namespace sim

@@ -20,6 +20,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "tasks/task_helpers.h"
 #include "tasks/templates.h"
 
 namespace sim {

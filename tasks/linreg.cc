@@ -61,14 +61,13 @@ void DeclareLinregOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeLinreg(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   LinregConfig c;
   c.d = static_cast<int>(options.Int("task.d", 1, 4096));
   c.points = static_cast<int>(options.Int("task.points", 1, 1 << 15));
   c.noise = options.Double("task.noise", 0.0, 1e6);
   c.score_all = options.Choice("task.score", {"all", "last"}) == "all";
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<LinregTask>(c);
+  return MakeIfClean<LinregTask>(read, c);
 }
 
 }  // namespace sim

@@ -81,6 +81,7 @@ void DeclareMqarOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeMqar(Options& options) {
+  const OptionErrorScope read(options);
   MqarConfig c;
   c.vocab = static_cast<int>(options.Int("task.vocab", 4, 1 << 20));
   c.length = static_cast<int>(options.Int("task.length", 4, 1 << 16));
@@ -88,19 +89,15 @@ std::unique_ptr<Task> MakeMqar(Options& options) {
   c.queries = static_cast<int>(options.Int("task.queries", 1, 1 << 15));
   c.power_a = options.Double("task.power_a", 1e-6, 1.0);
   c.random_fill = options.Bool("task.random_fill");
-  const size_t errors_before = options.errors().size();
-  if (c.queries > c.pairs) {
-    options.Fail("task.queries", Concat("must be <= task.pairs=", c.pairs));
+  if (read.ok()) {  // the sizes' relations, only between values the user gave
+    if (c.queries > c.pairs) options.Fail("task.queries", Concat("must be <= task.pairs=", c.pairs));
+    if (c.pairs > c.vocab / 2 - 1)
+      options.Fail("task.pairs", Concat("must be <= task.vocab/2 - 1 = ", c.vocab / 2 - 1, " (distinct keys)"));
+    if (c.length < 2 * c.pairs + 2 * c.queries)
+      options.Fail("task.length", Concat("must be >= 2*pairs + 2*queries = ", 2 * c.pairs + 2 * c.queries,
+                                         " (context plus a slot per query)"));
   }
-  if (c.pairs > c.vocab / 2 - 1) {
-    options.Fail("task.pairs", Concat("must be <= task.vocab/2 - 1 = ", c.vocab / 2 - 1, " (distinct keys)"));
-  }
-  if (c.length < 2 * c.pairs + 2 * c.queries) {
-    options.Fail("task.length", Concat("must be >= 2*pairs + 2*queries = ", 2 * c.pairs + 2 * c.queries,
-                                       " (context plus a slot per query)"));
-  }
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<MqarTask>(c);
+  return MakeIfClean<MqarTask>(read, c);
 }
 
 }  // namespace sim

@@ -7,7 +7,7 @@
 
 namespace sim {
 
-SeqclassTask::SeqclassTask(const SeqclassConfig& config) : cfg_(config) {
+SeqclassTask::SeqclassTask(const SeqclassConfig& config) : cfg_(config), pool_(config.length, config.vocab) {
   info_.name = "seqclass";
   info_.input = InputKind::kTokens;
   info_.vocab = cfg_.vocab + 1;  // + OUT
@@ -24,48 +24,30 @@ SeqclassTask::SeqclassTask(const SeqclassConfig& config) : cfg_(config) {
   Rng rng = Rng::ForStream(cfg_.seed, "task/seqclass");
   std::set<std::vector<int32_t>> seen;
   std::vector<int32_t> seq(cfg_.length);
-  while (static_cast<int>(labels_.size()) < cfg_.n) {
+  while (pool_.size() < cfg_.n) {
     for (int32_t& t : seq) t = static_cast<int32_t>(rng.Below(cfg_.vocab));
     if (!seen.insert(seq).second) continue;
-    sequences_.insert(sequences_.end(), seq.begin(), seq.end());
-    labels_.push_back(static_cast<int32_t>(rng.Below(cfg_.classes)));
+    pool_.Add(seq.data(), static_cast<int32_t>(rng.Below(cfg_.classes)));
   }
   fresh_.resize(cfg_.length);
 }
 
-void SeqclassTask::Write(Batch& batch, int b, const int32_t* seq, int32_t label, bool scored) const {
-  const int t_len = info_.length;
-  int32_t* tokens = batch.tokens.data() + static_cast<size_t>(b) * t_len;
-  for (int t = 0; t < cfg_.length; ++t) tokens[t] = seq[t];
-  tokens[cfg_.length] = cfg_.vocab;  // OUT
-  if (scored) batch.AddClassTarget(b, cfg_.length, label);
-}
-
 void SeqclassTask::Sample(int split, Rng& rng, int batch_size, Batch& batch) const {
-  batch.Reset({batch_size, info_.length}, InputKind::kTokens, OutputKind::kClasses, 0);
-  if (split == 0) {
-    const bool full = batch_size == cfg_.n;  // full batch: every sequence once, in order
-    for (int b = 0; b < batch_size; ++b) {
-      const int i = full ? b : static_cast<int>(rng.Below(cfg_.n));
-      Write(batch, b, sequences_.data() + static_cast<size_t>(i) * cfg_.length, labels_[i], true);
-    }
+  if (split == 0) {  // a full batch is every sequence once, in order
+    pool_.SampleTrain(rng, batch_size, /*whole_in_order=*/true, batch);
     return;
   }
   SIM_CHECK(split == 2, "seqclass: split ", split, " is not drawn afresh");
+  batch.Reset({batch_size, info_.length}, InputKind::kTokens, OutputKind::kClasses, 0);
   for (int b = 0; b < batch_size; ++b) {
     for (int32_t& t : fresh_) t = static_cast<int32_t>(rng.Below(cfg_.vocab));
-    Write(batch, b, fresh_.data(), static_cast<int32_t>(rng.Below(cfg_.classes)), true);
+    pool_.Write(batch, b, fresh_.data(), static_cast<int32_t>(rng.Below(cfg_.classes)), true);
   }
 }
 
 void SeqclassTask::SampleFixed(int split, int begin, int count, int batch_size, Batch& batch) const {
-  SIM_CHECK(split == 1 && begin >= 0 && count >= 1 && begin + count <= cfg_.n && count <= batch_size,
-            "seqclass: fixed split ", split, " [", begin, ", ", begin + count, ") of ", cfg_.n);
-  batch.Reset({batch_size, info_.length}, InputKind::kTokens, OutputKind::kClasses, 0);
-  for (int b = 0; b < batch_size; ++b) {
-    const int i = b < count ? begin + b : begin;
-    Write(batch, b, sequences_.data() + static_cast<size_t>(i) * cfg_.length, labels_[i], b < count);
-  }
+  SIM_CHECK(split == 1, "seqclass: split ", split, " is not a fixed split");
+  pool_.SampleFixed("seqclass", begin, count, batch_size, batch);
 }
 
 void DeclareSeqclassOptions(OptionSet& set) {
@@ -77,19 +59,18 @@ void DeclareSeqclassOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeSeqclass(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   SeqclassConfig c;
   c.vocab = static_cast<int>(options.Int("task.vocab", 2, 1 << 16));
   c.length = static_cast<int>(options.Int("task.length", 1, 4096));
   c.classes = static_cast<int>(options.Int("task.classes", 2, 1 << 16));
   c.n = static_cast<int>(options.Int("task.n", 1, 1 << 22));
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
-  if (options.errors().size() == errors_before &&
+  if (read.ok() &&
       c.length * std::log(static_cast<double>(c.vocab)) < std::log(2.0 * c.n))
     options.Fail("task.n", Concat("cannot draw ", c.n, " distinct sequences from ", c.vocab, "^", c.length,
                                   " (raise task.vocab or task.length)"));
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<SeqclassTask>(c);
+  return MakeIfClean<SeqclassTask>(read, c);
 }
 
 }  // namespace sim

@@ -13,6 +13,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "tasks/task_helpers.h"
 
 namespace sim {
 
@@ -31,16 +32,13 @@ class SeqclassTask : public Task {
   void Sample(int split, Rng& rng, int batch_size, Batch& batch) const override;
   void SampleFixed(int split, int begin, int count, int batch_size, Batch& batch) const override;
 
-  const std::vector<int32_t>& sequences() const { return sequences_; }  // (N*L)
-  const std::vector<int32_t>& labels() const { return labels_; }        // (N)
+  const std::vector<int32_t>& sequences() const { return pool_.tokens(); }  // (N*L)
+  const std::vector<int32_t>& labels() const { return pool_.labels(); }     // (N)
 
  private:
-  void Write(Batch& batch, int b, const int32_t* seq, int32_t label, bool scored) const;
-
   SeqclassConfig cfg_;
   TaskInfo info_;
-  std::vector<int32_t> sequences_;
-  std::vector<int32_t> labels_;
+  ReadoutPool pool_;  // the N sequences, OUT = V
   mutable std::vector<int32_t> fresh_;
 };
 

@@ -4,7 +4,8 @@
 
 namespace sim {
 
-TemplateTask::TemplateTask(const TemplateConfig& config) : cfg_(config) {
+TemplateTask::TemplateTask(const TemplateConfig& config)
+    : cfg_(config), pool_(config.length, config.vocab_train + config.vocab_test) {
   const std::vector<Template> all = PairingTemplates(cfg_.length);
   SIM_CHECK(cfg_.templates <= static_cast<int>(all.size()), "template: ", cfg_.templates, " of ", all.size());
   // A fixed, spread-out subset: every (all / K)-th template.
@@ -30,12 +31,11 @@ TemplateTask::TemplateTask(const TemplateConfig& config) : cfg_(config) {
   // The training pool: N distinct instances.
   Rng rng = Rng::ForStream(cfg_.seed, "task/template");
   fill_.resize(cfg_.length);
-  while (static_cast<int>(pool_labels_.size()) < cfg_.train_size) {
+  while (pool_.size() < cfg_.train_size) {
     const int32_t label = static_cast<int32_t>(rng.Below(cfg_.templates));
     FillTemplate(templates_[label], train_tokens_, rng, scratch_, fill_.data());
     if (!pool_keys_.insert(Key(fill_.data(), label)).second) continue;
-    pool_.insert(pool_.end(), fill_.begin(), fill_.end());
-    pool_labels_.push_back(label);
+    pool_.Add(fill_.data(), label);
   }
 }
 
@@ -47,39 +47,26 @@ uint64_t TemplateTask::Key(const int32_t* instance, int32_t label) const {
 
 bool TemplateTask::InPool(const int32_t* instance, int32_t label) const { return pool_keys_.count(Key(instance, label)) > 0; }
 
-void TemplateTask::Write(Batch& batch, int b, const int32_t* instance, int32_t label, bool scored) const {
-  int32_t* tokens = batch.tokens.data() + static_cast<size_t>(b) * info_.length;
-  for (int i = 0; i < cfg_.length; ++i) tokens[i] = instance[i];
-  tokens[cfg_.length] = cfg_.vocab_train + cfg_.vocab_test;  // OUT
-  if (scored) batch.AddClassTarget(b, cfg_.length, label);
-}
-
 void TemplateTask::Sample(int split, Rng& rng, int batch_size, Batch& batch) const {
+  if (split == 0) {
+    pool_.SampleTrain(rng, batch_size, /*whole_in_order=*/false, batch);
+    return;
+  }
+  SIM_CHECK(split == 2 || split == 3, "template: split ", split, " is not drawn afresh");
   batch.Reset({batch_size, info_.length}, InputKind::kTokens, OutputKind::kClasses, 0);
   for (int b = 0; b < batch_size; ++b) {
-    if (split == 0) {
-      const int i = static_cast<int>(rng.Below(cfg_.train_size));
-      Write(batch, b, pool_.data() + static_cast<size_t>(i) * cfg_.length, pool_labels_[i], true);
-      continue;
-    }
-    SIM_CHECK(split == 2 || split == 3, "template: split ", split, " is not drawn afresh");
     int32_t label;
     do {  // test_id: instances outside the training pool
       label = static_cast<int32_t>(rng.Below(cfg_.templates));
       FillTemplate(templates_[label], split == 2 ? train_tokens_ : test_tokens_, rng, scratch_, fill_.data());
     } while (split == 2 && InPool(fill_.data(), label));
-    Write(batch, b, fill_.data(), label, true);
+    pool_.Write(batch, b, fill_.data(), label, true);
   }
 }
 
 void TemplateTask::SampleFixed(int split, int begin, int count, int batch_size, Batch& batch) const {
-  SIM_CHECK(split == 1 && begin >= 0 && count >= 1 && begin + count <= cfg_.train_size && count <= batch_size,
-            "template: fixed split ", split, " [", begin, ", ", begin + count, ")");
-  batch.Reset({batch_size, info_.length}, InputKind::kTokens, OutputKind::kClasses, 0);
-  for (int b = 0; b < batch_size; ++b) {
-    const int i = b < count ? begin + b : begin;
-    Write(batch, b, pool_.data() + static_cast<size_t>(i) * cfg_.length, pool_labels_[i], b < count);
-  }
+  SIM_CHECK(split == 1, "template: split ", split, " is not a fixed split");
+  pool_.SampleFixed("template", begin, count, batch_size, batch);
 }
 
 void DeclareTemplateOptions(OptionSet& set) {
@@ -92,7 +79,7 @@ void DeclareTemplateOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeTemplate(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   TemplateConfig c;
   c.vocab_train = static_cast<int>(options.Int("task.vocab_train", 1, 1 << 16));
   c.vocab_test = static_cast<int>(options.Int("task.vocab_test", 0, 1 << 16));
@@ -100,7 +87,7 @@ std::unique_ptr<Task> MakeTemplate(Options& options) {
   c.templates = static_cast<int>(options.Int("task.templates", 1, 1 << 20));
   c.train_size = static_cast<int>(options.Int("task.train_size", 1, 1 << 22));
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
-  if (options.errors().size() == errors_before) {
+  if (read.ok()) {
     const int symbols = c.length / 2;
     if (c.length % 2 != 0) options.Fail("task.length", "must be even (every symbol occurs twice)");
     const size_t n_templates = c.length % 2 == 0 ? PairingTemplates(c.length).size() : 0;
@@ -115,8 +102,7 @@ std::unique_ptr<Task> MakeTemplate(Options& options) {
       options.Fail("task.train_size", Concat("must be at most half of the ", instances,
                                              " possible instances, so test_id can hold out unseen ones"));
   }
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<TemplateTask>(c);
+  return MakeIfClean<TemplateTask>(read, c);
 }
 
 }  // namespace sim

@@ -17,6 +17,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "tasks/task_helpers.h"
 #include "tasks/templates.h"
 
 namespace sim {
@@ -41,14 +42,12 @@ class TemplateTask : public Task {
 
  private:
   uint64_t Key(const int32_t* instance, int32_t label) const;
-  void Write(Batch& batch, int b, const int32_t* instance, int32_t label, bool scored) const;
 
   TemplateConfig cfg_;
   TaskInfo info_;
   std::vector<Template> templates_;
   std::vector<int32_t> train_tokens_, test_tokens_;
-  std::vector<int32_t> pool_;         // (N*L)
-  std::vector<int32_t> pool_labels_;  // (N)
+  ReadoutPool pool_;  // the N training instances, OUT = Vtrain + Vtest
   std::unordered_set<uint64_t> pool_keys_;
   mutable std::vector<int> scratch_;
   mutable std::vector<int32_t> fill_;

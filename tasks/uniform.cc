@@ -33,14 +33,13 @@ void DeclareUniformOptions(OptionSet& set) {
 }
 
 std::unique_ptr<Task> MakeUniform(Options& options) {
-  const size_t errors_before = options.errors().size();
+  const OptionErrorScope read(options);
   UniformConfig c;
   c.vocab = static_cast<int>(options.Int("task.vocab", 1, 1 << 20));
   c.length = static_cast<int>(options.Int("task.length", 1, 1 << 16));
   c.classes = static_cast<int>(options.Int("task.classes", 1, 1 << 20));
   c.score_all = options.Choice("task.score", {"all", "last"}) == "all";
-  if (options.errors().size() > errors_before) return nullptr;
-  return std::make_unique<UniformTask>(c);
+  return MakeIfClean<UniformTask>(read, c);
 }
 
 }  // namespace sim

@@ -24,8 +24,8 @@ std::string StripDashes(std::string name) {
   return name;
 }
 
-[[noreturn]] void ThrowUnknown(const std::string& raw_name, const std::string& where, const OptionSet& set,
-                               const po::options_description& own_flags, bool in_file) {
+[[noreturn]] void ThrowUnknown(const std::string& command, const std::string& raw_name, const std::string& where,
+                               const OptionSet& set, const po::options_description& own_flags, bool in_file) {
   const std::string name = StripDashes(raw_name);
   // A key written outside any [section] of an INI file: suggest the sections that have it.
   if (in_file && name.find('.') == std::string::npos) {
@@ -36,20 +36,13 @@ std::string StripDashes(std::string name) {
     if (!owners.empty())
       throw ConfigError(Concat("key '", name, "'", where, " is outside any section; put it under ", owners));
   }
-  std::string best = set.Closest(name);
-  int best_distance = EditDistance(name, best);
+  std::vector<std::string> candidates = set.Keys();
   if (!in_file)  // the command's own flags (--out, --config) are not INI keys
-    for (const auto& opt : own_flags.options()) {
-      const std::string flag = opt->long_name();
-      const int distance = EditDistance(name, flag);
-      if (distance < best_distance) {
-        best_distance = distance;
-        best = flag;
-      }
-    }
-  std::string hint = best.empty() ? "" : Concat("; did you mean '", best, "'?");
-  throw ConfigError(Concat("unknown option '", name, "'", where, hint,
-                           " (sim train --help lists every option)"));
+    for (const auto& opt : own_flags.options()) candidates.push_back(opt->long_name());
+  const std::string help = command == "train" || in_file ? "sim train --help lists every option"
+                           : set.Keys().empty()          ? Concat("sim ", command, " --help lists its flags")
+                                                         : Concat("sim ", command, " --help lists its flags; sim train --help every option");
+  throw ConfigError(Concat("unknown option '", name, "'", where, DidYouMean(name, candidates), " (", help, ")"));
 }
 
 }  // namespace
@@ -82,7 +75,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
   all.add(own_flags);
   if (with_options) all.add(keys);
   try {
-    po::parsed_options parsed = po::command_line_parser(args).options(all).run();
+    po::parsed_options parsed = po::command_line_parser(args).options(all).style(kExactKeysStyle).run();
     // Without a positional description, Boost keeps a bare argument as an option with no name and
     // po::store silently drops it: reject it here (e.g. a second INI file given without --config).
     for (const po::option& opt : parsed.options)
@@ -98,7 +91,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
       for (const std::string& key : set.Keys())
         if (result.flags.count(key)) result.command_line.insert(key);
   } catch (const po::unknown_option& e) {
-    ThrowUnknown(e.get_option_name(), " on the command line", set, own_flags, false);
+    ThrowUnknown(command, e.get_option_name(), " on the command line", set, own_flags, false);
   } catch (const po::error& e) {
     throw ConfigError(Concat("sim ", command, ": ", e.what()));
   }
@@ -121,7 +114,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
       try {
         po::store(po::parse_config_file(body, keys, /*allow_unregistered=*/false), result.flags);
       } catch (const po::unknown_option& e) {
-        ThrowUnknown(e.get_option_name(), " in " + file, set, own_flags, true);
+        ThrowUnknown(command, e.get_option_name(), " in " + file, set, own_flags, true);
       } catch (const po::error& e) {
         throw ConfigError(Concat(file, ": ", e.what()));
       }

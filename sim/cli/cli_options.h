@@ -2,8 +2,8 @@
 //
 // Every declared option (model.d_model, task.vocab, ...) is accepted on the command line as
 // --section.key=value and in INI files as `key = value` under `[section]`. The command line is
-// stored first, so it wins over files; a later --config file wins over an earlier one. Unknown keys
-// are errors that name the closest valid key.
+// stored first, so it wins over files; a later --config file wins over an earlier one. Keys and
+// flags match exactly (no prefixes); unknown ones are errors that name up to three nearest valid keys.
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -17,6 +17,13 @@
 namespace sim {
 
 namespace po = boost::program_options;
+
+// Boost's command-line style without prefix guessing: every parser in sim/cli uses it, so
+// --model.layer=2 is an unknown option (naming model.layers) rather than a silent model.layers = 2,
+// and --confi is not --config. (INI files always match keys exactly; OptionSet::RequireDeclared is
+// the check for keys read outside Boost, such as a [sweep] section's.)
+inline constexpr int kExactKeysStyle =
+    po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
 
 // A line of a config file's [sweep] section.
 struct SweepLine {

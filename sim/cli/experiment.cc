@@ -42,7 +42,7 @@ Experiment BuildExperiment(Options& options) {
   e.resolved_ini = options.ResolvedIni();
   e.model_config.ApplyTask(e.task->info());
   e.model_config.Validate();
-  if (e.train.chunk == 0) e.train.chunk = AutoChunkExamples(e.train.batch, e.task->info().length, e.model_config.d_model);
+  ResolveAutoChunk(e.train, e.task->info().length, e.model_config.d_model);
   e.registry = std::make_unique<ParamRegistry>();
   e.model = std::make_unique<Transformer>(e.model_config, *e.registry);
   e.registry->Finalize();

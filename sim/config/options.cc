@@ -24,6 +24,40 @@ int EditDistance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
+std::vector<std::string> NearestNames(const std::string& name, const std::vector<std::string>& candidates,
+                                      size_t n) {
+  struct Ranked {
+    bool completion;  // `name` is a prefix of the candidate: what prefix matching would have taken
+    int distance;
+    size_t index;
+  };
+  std::vector<Ranked> ranked;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (std::find(candidates.begin(), candidates.begin() + i, candidates[i]) != candidates.begin() + i) continue;
+    ranked.push_back({candidates[i].rfind(name, 0) == 0, EditDistance(name, candidates[i]), i});
+  }
+  if (ranked.empty()) return {};
+  const int best = std::min_element(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+                     return a.distance < b.distance;
+                   })->distance;
+  std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) {
+    return a.completion != b.completion ? a.completion : a.distance < b.distance;
+  });
+  std::vector<std::string> nearest;
+  for (const Ranked& r : ranked)
+    if (nearest.size() < n && (r.completion || r.distance <= best + 1)) nearest.push_back(candidates[r.index]);
+  return nearest;
+}
+
+std::string DidYouMean(const std::string& name, const std::vector<std::string>& candidates) {
+  const std::vector<std::string> nearest = NearestNames(name, candidates);
+  if (nearest.empty()) return "";
+  std::string text = "; did you mean ";
+  for (size_t i = 0; i < nearest.size(); ++i)
+    text += Concat(i == 0 ? "" : i + 1 == nearest.size() ? " or " : ", ", "'", nearest[i], "'");
+  return text + "?";
+}
+
 void OptionSet::Declare(OptionDecl decl) {
   for (const OptionDecl& d : decls_)
     if (d.key == decl.key && d.owner == decl.owner)
@@ -59,6 +93,12 @@ std::string OptionSet::Closest(const std::string& key) const {
     }
   }
   return best;
+}
+
+void OptionSet::RequireDeclared(const std::string& key, const std::string& where) const {
+  if (Has(key)) return;
+  throw ConfigError(Concat("unknown option '", key, "'", where, DidYouMean(key, Keys()),
+                           " (sim train --help lists every option)"));
 }
 
 Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
@@ -103,7 +143,12 @@ void Options::Fail(const std::string& key, const std::string& message) {
   errors_.push_back(Concat(key, ": ", message, " (given '", given, "')"));
 }
 
-std::string Options::String(const std::string& key) { return Raw(key); }
+std::string Options::String(const std::string& key) { return Trim(Raw(key)); }
+
+std::string Options::OptionalString(const std::string& key) {
+  std::string text = String(key);
+  return text == "none" ? std::string() : text;
+}
 
 long Options::Int(const std::string& key, long min, long max) {
   const std::string text = Trim(Raw(key));
@@ -175,8 +220,7 @@ std::vector<long> Options::IntList(const std::string& key, long min, long max) {
 }
 
 std::vector<std::string> Options::StringList(const std::string& key) {
-  const std::string text = Trim(Raw(key));
-  if (text == "none") return {};  // an explicit empty list, writable on the command line too
+  const std::string text = OptionalString(key);  // none: an explicit empty list, writable on the command line too
   return SplitList(text);
 }
 

@@ -33,6 +33,10 @@ class OptionSet {
   bool Has(const std::string& key) const;
   // The declared key nearest to `key` by edit distance (for "did you mean" hints).
   std::string Closest(const std::string& key) const;
+  // Throws ConfigError unless `key` is declared (for some owner): "unknown option 'model.layer'<where>;
+  // did you mean 'model.layers', ...?", naming up to three nearest keys. `where` is " in FILE:LINE",
+  // " on the command line" or empty. Keys match exactly: a prefix is not a key.
+  void RequireDeclared(const std::string& key, const std::string& where) const;
 
  private:
   std::vector<OptionDecl> decls_;
@@ -51,7 +55,11 @@ class Options {
 
   // Typed reads. A bad value records an error naming the key, the expectation and the given value,
   // and returns a harmless fallback so reading can continue and report everything at once.
+  // The value without surrounding whitespace.
   std::string String(const std::string& key);
+  // String(key), or "" when the value is `none` or empty: for keys where none means "not set"
+  // (train.target_metric, train.init_from, analysis.steps_to).
+  std::string OptionalString(const std::string& key);
   long Int(const std::string& key, long min, long max);
   double Double(const std::string& key, double min, double max);
   bool Bool(const std::string& key);
@@ -96,5 +104,15 @@ class OptionErrorScope {
 
 // Levenshtein distance, for suggestions.
 int EditDistance(const std::string& a, const std::string& b);
+
+// The (at most `n`) candidates nearest to `name`: first those that `name` is a prefix of (what a
+// prefix-guessing parser would have taken), then the others by edit distance, each group nearest
+// first, ties in the candidates' order. Candidates farther than the nearest one plus one are left
+// out, so the list names real alternatives, not filler.
+std::vector<std::string> NearestNames(const std::string& name, const std::vector<std::string>& candidates,
+                                      size_t n = 3);
+
+// "; did you mean 'a', 'b' or 'c'?" for NearestNames(name, candidates), or "" when there are none.
+std::string DidYouMean(const std::string& name, const std::vector<std::string>& candidates);
 
 }  // namespace sim

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "sim/train/trainer.h"
+#include "sim/train/checkpoint.h"
 
 namespace sim {
 

@@ -73,6 +73,10 @@ int AutoChunkExamples(int batch, int length, int d_model) {
   return best;
 }
 
+void ResolveAutoChunk(TrainConfig& config, int length, int d_model) {
+  if (config.chunk == 0) config.chunk = AutoChunkExamples(config.batch, length, d_model);
+}
+
 bool HigherIsBetter(const std::string& metric) { return metric.rfind("acc", 0) == 0; }
 
 TrainConfig ReadTrainConfig(Options& options) {
@@ -80,7 +84,7 @@ TrainConfig ReadTrainConfig(Options& options) {
   constexpr long kMaxInt = std::numeric_limits<int>::max();
   c.steps = static_cast<int>(options.Int("train.steps", 0, kMaxInt));
   c.batch = static_cast<int>(options.Int("train.batch", 1, 1 << 20));
-  const std::string chunk = Trim(options.String("train.chunk"));
+  const std::string chunk = options.String("train.chunk");
   if (chunk != "auto") {
     c.chunk = static_cast<int>(options.Int("train.chunk", 1, 1 << 20));
     if (c.chunk >= 1 && c.batch % c.chunk != 0)
@@ -101,12 +105,10 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.schedule.min_ratio = options.Double("train.min_lr_ratio", 0, 1);
   c.schedule.total_steps = c.steps;
   c.clip = options.Double("train.clip", 0, 1e12);
-  const std::string target = Trim(options.String("train.target_metric"));
-  c.target_metric = target == "none" ? "" : target;
-  c.target_split = Trim(options.String("train.target_split"));
+  c.target_metric = options.OptionalString("train.target_metric");
+  c.target_split = options.String("train.target_split");
   c.target_value = options.Double("train.target_value", -1e300, 1e300);
-  const std::string init_from = Trim(options.String("train.init_from"));
-  c.init_from = init_from == "none" ? "" : init_from;
+  c.init_from = options.OptionalString("train.init_from");
   c.init_params = options.StringList("train.init_params");
   c.eval.size = static_cast<int>(options.Int("eval.size", 1, 100000000));
   c.eval.batch = static_cast<int>(options.Int("eval.batch", 1, 1 << 20));

@@ -24,6 +24,7 @@ struct TrainConfig {
   int steps = 1000;
   int batch = 64;
   int chunk = 0;           // examples per chunk of a training batch (sim/train/batch_gradients.h); 0 = auto
+                           // until ResolveAutoChunk (the trainer takes only a resolved value)
   uint64_t seed = 0;
   int threads = 1;
   int eval_every = 100;
@@ -48,6 +49,11 @@ TrainConfig ReadTrainConfig(Options& options);
 // of width d_model (a rule of the config alone, never of the machine or the thread count, so a
 // config gives the same bits everywhere). See docs/benchmarks.md for the measurements behind it.
 int AutoChunkExamples(int batch, int length, int d_model);
+
+// Replaces train.chunk = auto (0) by AutoChunkExamples for sequences of `length` positions and a model
+// of width d_model: the one place the rule is applied (BuildExperiment calls it, so `sim train`,
+// `sim sweep` and `sim bench` resolve alike and the run file records the value trained with).
+void ResolveAutoChunk(TrainConfig& config, int length, int d_model);
 
 // True when higher values of the metric are better (accuracy-like).
 bool HigherIsBetter(const std::string& metric);

@@ -31,9 +31,10 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   const TaskInfo& info = task.info();
   optimizer_ = std::make_unique<Optimizer>(cfg_.optimizer, registry);
   const int t = info.length;
-  const int chunk = cfg_.chunk > 0 ? cfg_.chunk : AutoChunkExamples(cfg_.batch, t, model.config().d_model);
+  SIM_CHECK(cfg_.chunk >= 1, "Trainer: train.chunk = ", cfg_.chunk,
+            " is not resolved; call ResolveAutoChunk first (BuildExperiment does)");
   gradients_ = std::make_unique<BatchGradients>(model, registry, BatchShape{cfg_.batch, t},
-                                                info.max_scored_per_example, chunk);
+                                                info.max_scored_per_example, cfg_.chunk);
 
   eval_n_batches_ = (cfg_.eval.size + cfg_.eval.batch - 1) / cfg_.eval.batch;
   eval_batch_size_ = (cfg_.eval.size + eval_n_batches_ - 1) / eval_n_batches_;
@@ -55,9 +56,6 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
     }
     eval_batches_.push_back(std::move(batches));
   }
-  if (!cfg_.target_metric.empty() && task.SplitIndex(cfg_.target_split) < 1)
-    throw ConfigError(Concat("train.target_split: '", cfg_.target_split, "' is not an evaluation split of task '",
-                             info.name, "'"));
 }
 
 std::map<std::string, double> Trainer::EvaluateSplit(int which) {

@@ -19,6 +19,7 @@
 #include "sim/models/transformer.h"
 #include "sim/optim/optimizer.h"
 #include "sim/train/batch_gradients.h"
+#include "sim/train/checkpoint.h"
 #include "sim/train/train_config.h"
 
 namespace sim {
@@ -39,32 +40,6 @@ struct TrainResult {
   double wall_seconds = 0.0;
 };
 
-// Everything the loop accumulates besides the parameters and the optimizer: with those and the
-// random-stream positions it makes a checkpoint (a resumed run ends bit-identical to an
-// uninterrupted one).
-struct TrainerState {
-  int step = 0;                // optimizer steps done
-  double loss_sum = 0.0;       // training loss since the last evaluation
-  int loss_count = 0;
-  double last_train_loss = NAN;
-  int last_eval_step = -1;
-  int target_step = -1;
-  std::vector<std::string> curve_names;
-  std::vector<std::vector<double>> curves;
-  std::map<std::string, std::map<std::string, double>> final_metrics;
-  double wall_seconds = 0.0;   // training time of earlier sessions (not part of the results' bits)
-};
-
-struct Checkpoint {
-  TrainerState state;
-  uint64_t train_rng_position = 0;
-  std::vector<uint64_t> eval_rng_positions;  // per evaluation split
-  int64_t optimizer_steps = 0;
-  Vec params;    // (total_size) parameter values
-  Vec moment1;   // (total_size) AdamW first moment / SGD momentum
-  Vec moment2;   // (total_size) AdamW second moment, empty for SGD
-};
-
 struct Progress {
   int step = 0;          // steps done
   int total = 0;
@@ -77,7 +52,9 @@ struct Progress {
 
 class Trainer {
  public:
-  // Sets the engine's thread count, generates fixed evaluation sets, allocates workspaces.
+  // Sets the engine's thread count, generates fixed evaluation sets, allocates workspaces. `config`
+  // is validated against the task and model beforehand (BuildExperiment): train.chunk resolved
+  // (ResolveAutoChunk), train.target_split an evaluation split of the task.
   Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry);
 
   // Runs to completion, divergence, the target, or until *stop becomes true. `on_progress` (may be

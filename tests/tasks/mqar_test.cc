@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "tasks/task_registry.h"
+
 namespace sim {
 namespace {
 
@@ -100,6 +102,18 @@ TEST(MqarTest, SameStreamSameBatch) {
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_EQ(a.labels, b.labels);
   EXPECT_EQ(a.scored, b.scored);
+}
+
+// A bad size is reported once: the relations between sizes (pairs <= vocab/2 - 1, ...) are checked
+// only when every size read cleanly, so no message quotes the fallback of a value the user mistyped.
+TEST(MqarTest, BadSizeIsOneErrorWithoutRelationsOfFallbacks) {
+  OptionSet set;
+  DeclareTaskOptions(set);
+  Options options(set, {{"task.name", "mqar"}, {"task.vocab", "sixty-four"}});
+  EXPECT_EQ(MakeMqar(options), nullptr);
+  ASSERT_EQ(options.errors().size(), 1u) << options.errors().front();
+  EXPECT_NE(options.errors()[0].find("task.vocab: expected an integer"), std::string::npos) << options.errors()[0];
+  EXPECT_NE(options.errors()[0].find("given 'sixty-four'"), std::string::npos) << options.errors()[0];
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "sim/config/options.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "sim/cli/experiment.h"
@@ -48,11 +50,59 @@ TEST(OptionsTest, ResolvedIniListsActiveOptionsBySection) {
   EXPECT_NE(ini.find("[model]\nlayers = 3\n"), std::string::npos);
 }
 
+// String trims what a command line can carry around a value (--train.target_split=' test'), and
+// OptionalString is the one reading of "none" as "not set".
+TEST(OptionsTest, StringTrimsAndOptionalStringMapsNoneToEmpty) {
+  const OptionSet set = AllOptions();
+  Options options(set, {{"train.target_split", " test\t"},
+                        {"train.target_metric", " none "},
+                        {"train.init_from", ""},
+                        {"analysis.steps_to", "none"}});
+  EXPECT_EQ(options.String("train.target_split"), "test");
+  EXPECT_EQ(options.OptionalString("train.target_split"), "test");
+  EXPECT_EQ(options.OptionalString("train.target_metric"), "");
+  EXPECT_EQ(options.OptionalString("train.init_from"), "");
+  const TrainConfig train = ReadTrainConfig(options);
+  EXPECT_EQ(train.target_split, "test");
+  EXPECT_EQ(train.target_metric, "");
+  EXPECT_EQ(train.init_from, "");
+  EXPECT_TRUE(std::isnan(ReadAnalysisConfig(options).steps_to));
+  EXPECT_TRUE(options.errors().empty()) << options.errors().front();
+}
+
 TEST(OptionsTest, ClosestKeySuggestion) {
   const OptionSet set = AllOptions();
   EXPECT_EQ(set.Closest("model.layrs"), "model.layers");
   EXPECT_EQ(set.Closest("train.stpes"), "train.steps");
   EXPECT_EQ(set.Closest("task.vocabulary"), "task.vocab");
+}
+
+// Keys match exactly: a prefix of a key is unknown, and the message names up to three nearest keys
+// (nearest first), what was given and where.
+TEST(OptionsTest, RequireDeclaredIsExactAndNamesNearestKeys) {
+  const OptionSet set = AllOptions();
+  EXPECT_NO_THROW(set.RequireDeclared("model.layers", ""));
+  EXPECT_NO_THROW(set.RequireDeclared("task.n_queries", "")) << "a task's own key is declared";
+  try {
+    set.RequireDeclared("model.layer", " in sweep.ini:3");
+    ADD_FAILURE() << "no ConfigError for a prefix";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_EQ(message.rfind("unknown option 'model.layer' in sweep.ini:3; did you mean 'model.layers'", 0), 0u)
+        << message;
+  }
+  EXPECT_EQ(NearestNames("out-di", {"config", "out-dir", "list", "out-dir", "count"}),
+            (std::vector<std::string>{"out-dir"}));
+  EXPECT_EQ(NearestNames("abcd", {"abcx", "abyy", "azzz", "abcz", "wwww"}),
+            (std::vector<std::string>{"abcx", "abcz", "abyy"}));
+  EXPECT_EQ(NearestNames("abcd", {"abcx", "abcdefgh", "azzz"}), (std::vector<std::string>{"abcdefgh", "abcx"}))
+      << "completions first, whatever their distance";
+  EXPECT_EQ(NearestNames("train.s", set.Keys()),
+            (std::vector<std::string>{"train.seed", "train.steps", "train.schedule"}));
+  EXPECT_EQ(NearestNames("x", {}), std::vector<std::string>{});
+  EXPECT_EQ(DidYouMean("abcd", {"abcx", "abcz", "abyy"}), "; did you mean 'abcx', 'abcz' or 'abyy'?");
+  EXPECT_EQ(DidYouMean("abcd", {"abcx"}), "; did you mean 'abcx'?");
+  EXPECT_EQ(DidYouMean("abcd", {}), "");
 }
 
 TEST(OptionsTest, HeadsPerLayerAndMlpMultiplier) {

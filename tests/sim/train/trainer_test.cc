@@ -143,5 +143,44 @@ TEST(TrainerTest, EvaluationSetIsIndependentOfTheTrainingSeed) {
   EXPECT_EQ(t1.EvaluateAll(), t2.EvaluateAll());
 }
 
+// train.chunk = auto is resolved once, by BuildExperiment (ResolveAutoChunk); the trainer takes the
+// resolved value and refuses an unresolved one instead of applying the rule a second time.
+TEST(TrainerConfigTest, ChunkIsResolvedOnceBeforeTheTrainer) {
+  const OptionSet set = AllOptions();
+  Options options(set, SmallMqar());
+  Experiment e = BuildExperiment(options);
+  EXPECT_EQ(e.train.chunk, AutoChunkExamples(e.train.batch, e.task->info().length, e.model_config.d_model));
+  TrainConfig unresolved = e.train;
+  unresolved.chunk = 0;
+  EXPECT_THROW(Trainer(unresolved, *e.task, *e.model, *e.registry), InternalError);
+  ResolveAutoChunk(unresolved, e.task->info().length, e.model_config.d_model);
+  EXPECT_EQ(unresolved.chunk, e.train.chunk);
+  TrainConfig given = e.train;
+  given.chunk = 4;
+  ResolveAutoChunk(given, e.task->info().length, e.model_config.d_model);
+  EXPECT_EQ(given.chunk, 4) << "a given chunk is kept";
+}
+
+// train.target_split is checked with the other options (all problems at once, with the task's
+// splits listed), not again when the trainer starts.
+TEST(TrainerConfigTest, BadTargetSplitIsReportedWithTheOtherProblems) {
+  const OptionSet set = AllOptions();
+  std::map<std::string, std::string> given = SmallMqar();
+  given["train.target_metric"] = "accuracy";
+  given["train.target_split"] = "tset";
+  given["train.lr"] = "-1";
+  Options options(set, given);
+  try {
+    BuildExperiment(options);
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("train.target_split: not an evaluation split of task 'mqar' (splits: test)"),
+              std::string::npos) << message;
+    EXPECT_NE(message.find("given 'tset'"), std::string::npos) << message;
+    EXPECT_NE(message.find("train.lr"), std::string::npos) << message;
+  }
+}
+
 }  // namespace
 }  // namespace sim
