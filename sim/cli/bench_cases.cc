@@ -121,9 +121,9 @@ BenchScan ParseBenchScan(const std::string& text, const OptionSet& set) {
   if (!set.Has(scan.key))
     throw ConfigError(Concat("--scan: unknown option '",
                              scan.key,
-                             "'; did you mean '",
-                             set.Closest(scan.key),
-                             "'? (sim train --help lists every option)"));
+                             "'",
+                             DidYouMean(scan.key, set.Keys()),
+                             " (sim train --help lists every option)"));
   const std::string list = text.substr(eq + 1);
   for (const std::string& value : SplitList(list, list.find(';') != std::string::npos ? ';' : ','))
     scan.values.push_back(Trim(value));

@@ -266,7 +266,7 @@ std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const Opt
     for (std::string key : SplitList(text.substr(0, eq), '&')) {
       if (key == "seed") key = "train.seed";
       if (!set.Has(key))
-        throw ConfigError(Concat(Where(line), "unknown option '", key, "'; did you mean '", set.Closest(key), "'?"));
+        throw ConfigError(Concat(Where(line), "unknown option '", key, "'", DidYouMean(key, set.Keys())));
       if (!seen.insert(key).second) throw ConfigError(Concat(Where(line), "option '", key, "' is swept twice"));
       axis.keys.push_back(key);
     }

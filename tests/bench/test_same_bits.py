@@ -32,14 +32,14 @@ class SameBits(unittest.TestCase):
     def test_the_same_binary_gives_the_same_bits(self):
         done = run("--threads", "2", "--steps", "0.02", SIM, SIM)
         self.assertEqual(done.returncode, 0, done.stdout)
-        self.assertEqual(done.stdout.count("same bits  "), 5, done.stdout)
+        self.assertEqual(done.stdout.count("same bits  "), 8, done.stdout)
 
     def test_a_different_training_is_found(self):
         with tempfile.TemporaryDirectory() as tmp:
             other = wrapper(tmp, "sim_other_lr", f'exec "{SIM}" "$@" --train.lr=0.00123')
             done = run("--threads", "1", "--steps", "0.02", SIM, other)
         self.assertEqual(done.returncode, 1, done.stdout)
-        self.assertEqual(done.stdout.count("DIFFERENT  "), 5, done.stdout)
+        self.assertEqual(done.stdout.count("DIFFERENT  "), 8, done.stdout)
         self.assertIn("params/", done.stdout)
 
     def test_a_failing_binary_and_bad_arguments(self):
