@@ -11,11 +11,13 @@ namespace sim {
 void DeclareAnalysisOptions(OptionSet& set) {
   set.Declare({"analysis.attention", "false",
                "after training, store attention maps averaged over a probe batch (/analysis/attention) and the "
-               "task's mechanism measurements (/analysis/mech/...)", ""});
+               "task's mechanism measurements (/analysis/mech/...)",
+               ""});
   set.Declare({"analysis.probe", "256", "examples in the probe batch (held out; the same for every run)", ""});
   set.Declare({"analysis.steps_to", "0.9",
                "store /analysis/steps_to_target: the first evaluation step at which train.target_metric on "
-               "train.target_split reached this value (when a target metric is set), or none", ""});
+               "train.target_split reached this value (when a target metric is set), or none",
+               ""});
 }
 
 AnalysisConfig ReadAnalysisConfig(Options& options) {
@@ -24,8 +26,8 @@ AnalysisConfig ReadAnalysisConfig(Options& options) {
   c.probe_examples = static_cast<int>(options.Int("analysis.probe", 1, 1 << 16));
   c.seed = static_cast<uint64_t>(options.Int("eval.seed", 0, std::numeric_limits<long>::max()));
   if (!options.OptionalString("analysis.steps_to").empty())
-    c.steps_to = options.Double("analysis.steps_to", -std::numeric_limits<double>::max(),
-                                std::numeric_limits<double>::max());
+    c.steps_to =
+        options.Double("analysis.steps_to", -std::numeric_limits<double>::max(), std::numeric_limits<double>::max());
   return c;
 }
 

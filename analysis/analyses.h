@@ -14,10 +14,10 @@
 namespace sim {
 
 struct AnalysisConfig {
-  bool attention = false;   // attention maps and the task's mechanism measurements
+  bool attention = false;  // attention maps and the task's mechanism measurements
   int probe_examples = 256;
-  uint64_t seed = 0;        // eval.seed: every run is probed on the same prompts
-  double steps_to = NAN;    // /analysis/steps_to_target threshold; NaN = not written
+  uint64_t seed = 0;      // eval.seed: every run is probed on the same prompts
+  double steps_to = NAN;  // /analysis/steps_to_target threshold; NaN = not written
 };
 
 void DeclareAnalysisOptions(OptionSet& set);

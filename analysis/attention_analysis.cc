@@ -18,8 +18,9 @@ struct Probe {
 
 Probe RunProbe(const Transformer& model, const Task& task, const ProbeOptions& options) {
   const TaskInfo& info = task.info();
-  SIM_CHECK(options.split > 0 && options.split < static_cast<int>(info.splits.size()) && info.split_size(options.split) == 0,
-            "probe: split ", options.split, " is not an evaluation split drawn afresh");
+  SIM_CHECK(
+      options.split > 0 && options.split < static_cast<int>(info.splits.size()) && info.split_size(options.split) == 0,
+      "probe: split ", options.split, " is not an evaluation split drawn afresh");
   Probe p;
   Rng rng = Rng::ForStream(options.seed, "probe/" + info.splits[options.split]);
   task.Sample(options.split, rng, options.examples, p.batch);

@@ -16,9 +16,9 @@
 namespace sim {
 
 struct ProbeOptions {
-  int split = 1;          // index into the task's splits (an evaluation split drawn afresh)
+  int split = 1;  // index into the task's splits (an evaluation split drawn afresh)
   int examples = 256;
-  uint64_t seed = 0;      // eval.seed
+  uint64_t seed = 0;  // eval.seed
 };
 
 // "attention": [L, H, T, T] with [l, h, q, k] = mean over the probe of query q's weight on key k

@@ -66,8 +66,7 @@ int main(int argc, char** argv) {
   if (m <= 0 || n <= 0 || k <= 0 || rounds < 2 || inner < 1) return Usage("M, N, K, INNER must be >= 1, ROUNDS >= 2");
   const bool sgemm = kernel == "sgemm";
   if (!sgemm && kernel != "small") return Usage("KERNEL must be sgemm or small");
-  if (sgemm ? (ops.size() != 2 || ops.find_first_not_of("NT") != std::string::npos)
-            : (ops != "N" && ops != "T"))
+  if (sgemm ? (ops.size() != 2 || ops.find_first_not_of("NT") != std::string::npos) : (ops != "N" && ops != "T"))
     return Usage("OPS must be NN, NT, TN or TT for sgemm, N or T for small");
   const bool trans_a = sgemm && ops[0] == 'T', trans_b = ops.back() == 'T';
 

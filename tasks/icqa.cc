@@ -64,8 +64,10 @@ std::unique_ptr<Task> MakeIcqa(Options& options) {
   c.pairs = static_cast<int>(options.Int("task.pairs", 1, 1 << 12));
   c.n_queries = static_cast<int>(options.Int("task.n_queries", 1, 1 << 12));
   if (read.ok()) {
-    if (c.pairs > c.questions) options.Fail("task.pairs", Concat("must be <= task.questions=", c.questions, " (distinct questions)"));
-    if (c.pairs > c.answers) options.Fail("task.pairs", Concat("must be <= task.answers=", c.answers, " (distinct answers)"));
+    if (c.pairs > c.questions)
+      options.Fail("task.pairs", Concat("must be <= task.questions=", c.questions, " (distinct questions)"));
+    if (c.pairs > c.answers)
+      options.Fail("task.pairs", Concat("must be <= task.answers=", c.answers, " (distinct answers)"));
     CheckNQueries(options, c.n_queries, c.pairs);
   }
   return MakeIfClean<IcqaTask>(read, c);

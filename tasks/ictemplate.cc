@@ -71,9 +71,13 @@ void DeclareIctemplateOptions(OptionSet& set) {
   set.Declare({"task.labels", "8", "label tokens |Y| (the classes)", owner});
   set.Declare({"task.pairs", "4", "(instance, label) segments m per prompt (chance 1/m)", owner});
   set.Declare({"task.length", "6", "template length L (even)", owner});
-  set.Declare({"task.templates_train", "10", "templates in the training pool; the other pairing templates are held out", owner});
+  set.Declare({"task.templates_train", "10", "templates in the training pool; the other pairing templates are held out",
+               owner});
   DeclareNQueries(set, owner);
-  set.Declare({"task.pad_to", "0", "prompt length in tokens, filled with PAD after the last query (0 = (m + k)(L + 1)); lets the stages of a curriculum over m share one model", owner});
+  set.Declare({"task.pad_to", "0",
+               "prompt length in tokens, filled with PAD after the last query (0 = (m + k)(L + 1)); lets the stages of "
+               "a curriculum over m share one model",
+               owner});
 }
 
 std::unique_ptr<Task> MakeIctemplate(Options& options) {
@@ -91,15 +95,21 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
       options.Fail("task.length", "must be even (every symbol occurs twice)");
     } else {
       const int n = static_cast<int>(PairingTemplates(c.length).size());
-      if (c.templates_train > n) options.Fail("task.templates_train", Concat("at most ", n, " templates of length ", c.length));
-      if (c.pairs > c.templates_train) options.Fail("task.pairs", Concat("must be <= task.templates_train=", c.templates_train, " (distinct templates per prompt)"));
+      if (c.templates_train > n)
+        options.Fail("task.templates_train", Concat("at most ", n, " templates of length ", c.length));
+      if (c.pairs > c.templates_train)
+        options.Fail("task.pairs",
+                     Concat("must be <= task.templates_train=", c.templates_train, " (distinct templates per prompt)"));
     }
-    if (c.pairs > c.labels) options.Fail("task.pairs", Concat("must be <= task.labels=", c.labels, " (distinct labels)"));
+    if (c.pairs > c.labels)
+      options.Fail("task.pairs", Concat("must be <= task.labels=", c.labels, " (distinct labels)"));
     if (c.vocab < c.length / 2) options.Fail("task.vocab", Concat("needs >= ", c.length / 2, " tokens"));
     CheckNQueries(options, c.n_queries, c.pairs);
     const int natural = (c.pairs + c.n_queries) * (c.length + 1);
     if (c.pad_to != 0 && c.pad_to < natural)
-      options.Fail("task.pad_to", Concat("must be 0 or >= the prompt's length (task.pairs + task.n_queries) * (task.length + 1) = ", natural));
+      options.Fail(
+          "task.pad_to",
+          Concat("must be 0 or >= the prompt's length (task.pairs + task.n_queries) * (task.length + 1) = ", natural));
   }
   return MakeIfClean<IctemplateTask>(read, c);
 }

@@ -40,8 +40,7 @@ void MqarTask::Sample(int split, Rng& rng, int batch_size, Batch& batch) const {
       tokens[2 * i] = keys_[i] + 1;
       tokens[2 * i + 1] = values_[i] + v / 2;
     }
-    for (int t = 2 * k; t < t_len; ++t)
-      tokens[t] = cfg_.random_fill ? static_cast<int32_t>(rng.Below(v)) : 0;
+    for (int t = 2 * k; t < t_len; ++t) tokens[t] = cfg_.random_fill ? static_cast<int32_t>(rng.Below(v)) : 0;
     // Which pairs are queried (random order), and their slots (power law, without replacement).
     rng.SampleWithoutReplacement(k, q, scratch_, chosen_.data());
     weights_.assign(slot_weights_.begin(), slot_weights_.end());
@@ -77,7 +76,8 @@ void DeclareMqarOptions(OptionSet& set) {
   set.Declare({"task.pairs", "8", "key-value pairs K per example", owner});
   set.Declare({"task.queries", "8", "queried keys per example (<= task.pairs)", owner});
   set.Declare({"task.power_a", "0.01", "query slots drawn with p(g) ∝ (g+1)^(a-1)", owner});
-  set.Declare({"task.random_fill", "false", "fill unused query-region positions with random tokens instead of 0", owner});
+  set.Declare(
+      {"task.random_fill", "false", "fill unused query-region positions with random tokens instead of 0", owner});
 }
 
 std::unique_ptr<Task> MakeMqar(Options& options) {

@@ -21,10 +21,10 @@
 namespace sim {
 
 struct MqarConfig {
-  int vocab = 64;      // V
-  int length = 64;     // T
-  int pairs = 8;       // K
-  int queries = 8;     // Q <= K
+  int vocab = 64;   // V
+  int length = 64;  // T
+  int pairs = 8;    // K
+  int queries = 8;  // Q <= K
   double power_a = 0.01;
   bool random_fill = false;
 };
@@ -39,8 +39,8 @@ class MqarTask : public Task {
  private:
   MqarConfig cfg_;
   TaskInfo info_;
-  std::vector<double> slot_weights_;     // (S) unnormalized p(g)
-  mutable std::vector<int> scratch_;     // sampling scratch (Sample is not re-entrant)
+  std::vector<double> slot_weights_;  // (S) unnormalized p(g)
+  mutable std::vector<int> scratch_;  // sampling scratch (Sample is not re-entrant)
   mutable std::vector<int> keys_, values_, chosen_, slots_;
   mutable std::vector<double> weights_;
   mutable std::vector<std::pair<int, int>> queries_;

@@ -66,8 +66,7 @@ std::unique_ptr<Task> MakeSeqclass(Options& options) {
   c.classes = static_cast<int>(options.Int("task.classes", 2, 1 << 16));
   c.n = static_cast<int>(options.Int("task.n", 1, 1 << 22));
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
-  if (read.ok() &&
-      c.length * std::log(static_cast<double>(c.vocab)) < std::log(2.0 * c.n))
+  if (read.ok() && c.length * std::log(static_cast<double>(c.vocab)) < std::log(2.0 * c.n))
     options.Fail("task.n", Concat("cannot draw ", c.n, " distinct sequences from ", c.vocab, "^", c.length,
                                   " (raise task.vocab or task.length)"));
   return MakeIfClean<SeqclassTask>(read, c);

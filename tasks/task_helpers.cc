@@ -5,7 +5,8 @@
 namespace sim {
 
 void DeclareNQueries(OptionSet& set, const std::string& owner) {
-  set.Declare({"task.n_queries", "1", "queries per training prompt k (k > 1 needs model.causal = true); evaluation uses 1", owner});
+  set.Declare({"task.n_queries", "1",
+               "queries per training prompt k (k > 1 needs model.causal = true); evaluation uses 1", owner});
 }
 
 void CheckNQueries(Options& options, int n_queries, int pairs) {

@@ -14,11 +14,15 @@ const std::vector<TaskEntry>& TaskRegistry() {
   static const std::vector<TaskEntry> entries = {
       {"mqar", "multi-query associative recall (Arora et al. 2023, Zoology)", DeclareMqarOptions, MakeMqar},
       {"linreg", "in-context linear regression (Garg et al. 2022)", DeclareLinregOptions, MakeLinreg},
-      {"seqclass", "memorization: N random sequences with random labels (Chen & Zou 2024, T1)", DeclareSeqclassOptions, MakeSeqclass},
+      {"seqclass", "memorization: N random sequences with random labels (Chen & Zou 2024, T1)", DeclareSeqclassOptions,
+       MakeSeqclass},
       {"icqa", "in-context question answering (Chen & Zou 2024, T2)", DeclareIcqaOptions, MakeIcqa},
-      {"template", "template matching, in- and out-of-vocabulary (Chen & Zou 2024, T3)", DeclareTemplateOptions, MakeTemplate},
-      {"ictemplate", "in-context template matching (Chen & Zou 2024, T4; not validated)", DeclareIctemplateOptions, MakeIctemplate},
-      {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions, MakeUniform},
+      {"template", "template matching, in- and out-of-vocabulary (Chen & Zou 2024, T3)", DeclareTemplateOptions,
+       MakeTemplate},
+      {"ictemplate", "in-context template matching (Chen & Zou 2024, T4; not validated)", DeclareIctemplateOptions,
+       MakeIctemplate},
+      {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions,
+       MakeUniform},
   };
   return entries;
 }

@@ -14,8 +14,8 @@ namespace sim {
 struct TaskEntry {
   std::string name;
   std::string summary;
-  void (*declare)(OptionSet& set);                     // declares task.* options for this task
-  std::unique_ptr<Task> (*make)(Options& options);     // reads them; problems go to options
+  void (*declare)(OptionSet& set);                  // declares task.* options for this task
+  std::unique_ptr<Task> (*make)(Options& options);  // reads them; problems go to options
 };
 
 const std::vector<TaskEntry>& TaskRegistry();

@@ -9,7 +9,8 @@ TemplateTask::TemplateTask(const TemplateConfig& config)
   const std::vector<Template> all = PairingTemplates(cfg_.length);
   SIM_CHECK(cfg_.templates <= static_cast<int>(all.size()), "template: ", cfg_.templates, " of ", all.size());
   // A fixed, spread-out subset: every (all / K)-th template.
-  for (int i = 0; i < cfg_.templates; ++i) templates_.push_back(all[static_cast<size_t>(i) * all.size() / cfg_.templates]);
+  for (int i = 0; i < cfg_.templates; ++i)
+    templates_.push_back(all[static_cast<size_t>(i) * all.size() / cfg_.templates]);
   for (int t = 0; t < cfg_.vocab_train; ++t) train_tokens_.push_back(t);
   for (int t = 0; t < cfg_.vocab_test; ++t) test_tokens_.push_back(cfg_.vocab_train + t);
   info_.name = "template";
@@ -45,7 +46,9 @@ uint64_t TemplateTask::Key(const int32_t* instance, int32_t label) const {
   return key;
 }
 
-bool TemplateTask::InPool(const int32_t* instance, int32_t label) const { return pool_keys_.count(Key(instance, label)) > 0; }
+bool TemplateTask::InPool(const int32_t* instance, int32_t label) const {
+  return pool_keys_.count(Key(instance, label)) > 0;
+}
 
 void TemplateTask::Sample(int split, Rng& rng, int batch_size, Batch& batch) const {
   if (split == 0) {
@@ -93,7 +96,8 @@ std::unique_ptr<Task> MakeTemplate(Options& options) {
     const size_t n_templates = c.length % 2 == 0 ? PairingTemplates(c.length).size() : 0;
     if (c.length % 2 == 0 && c.templates > static_cast<int>(n_templates))
       options.Fail("task.templates", Concat("at most ", n_templates, " pairing templates of length ", c.length));
-    if (c.vocab_train < symbols) options.Fail("task.vocab_train", Concat("needs >= ", symbols, " tokens (distinct symbols)"));
+    if (c.vocab_train < symbols)
+      options.Fail("task.vocab_train", Concat("needs >= ", symbols, " tokens (distinct symbols)"));
     if (c.vocab_test > 0 && c.vocab_test < symbols)
       options.Fail("task.vocab_test", Concat("needs 0 or >= ", symbols, " tokens (distinct symbols)"));
     double instances = c.templates;

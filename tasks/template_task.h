@@ -23,11 +23,11 @@
 namespace sim {
 
 struct TemplateConfig {
-  int vocab_train = 24;  // Vtrain
-  int vocab_test = 8;    // Vtest
-  int length = 6;        // L
-  int templates = 8;     // K
-  int train_size = 4096; // N
+  int vocab_train = 24;   // Vtrain
+  int vocab_test = 8;     // Vtest
+  int length = 6;         // L
+  int templates = 8;      // K
+  int train_size = 4096;  // N
   uint64_t seed = 0;
 };
 

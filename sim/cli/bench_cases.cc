@@ -43,8 +43,7 @@ namespace {
 
 bool IsPreset(const std::string& name) {
   const std::vector<BenchPreset>& presets = BenchPresets();
-  return std::any_of(
-      presets.begin(), presets.end(), [&](const BenchPreset& p) { return p.name == name; });
+  return std::any_of(presets.begin(), presets.end(), [&](const BenchPreset& p) { return p.name == name; });
 }
 
 std::string PresetNames() {
@@ -56,11 +55,9 @@ std::string PresetNames() {
 // "a,b" -> true when every item is a preset or "all" (names appended to `out`).
 bool ReadPresetList(const std::string& value, std::vector<std::string>& out) {
   const std::vector<std::string> items = SplitList(value);
-  if (items.empty())
-    return false;
+  if (items.empty()) return false;
   for (const std::string& item : items)
-    if (item != "all" && !IsPreset(item))
-      return false;
+    if (item != "all" && !IsPreset(item)) return false;
   for (const std::string& item : items) {
     std::vector<std::string> names;
     if (item == "all")
@@ -68,15 +65,13 @@ bool ReadPresetList(const std::string& value, std::vector<std::string>& out) {
     else
       names.push_back(item);
     for (const std::string& name : names)
-      if (std::find(out.begin(), out.end(), name) == out.end())
-        out.push_back(name);
+      if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   }
   return true;
 }
 
 bool EndsWith(const std::string& text, const std::string& tail) {
-  return text.size() >= tail.size() &&
-         text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
+  return text.size() >= tail.size() && text.compare(text.size() - tail.size(), tail.size(), tail) == 0;
 }
 
 }  // namespace
@@ -98,11 +93,8 @@ std::vector<std::string> TakePresetNames(std::vector<std::string>& args) {
     }
     if (!ReadPresetList(value, names)) {
       if (!std::filesystem::exists(value) && !EndsWith(value, ".ini"))
-        throw ConfigError(Concat("--config: '",
-                                 value,
-                                 "' is neither a configuration (",
-                                 PresetNames(),
-                                 ") nor an INI file"));
+        throw ConfigError(
+            Concat("--config: '", value, "' is neither a configuration (", PresetNames(), ") nor an INI file"));
       for (size_t k = 0; k < used; ++k) kept.push_back(args[i + k]);
     }
     i += used - 1;
@@ -114,49 +106,38 @@ std::vector<std::string> TakePresetNames(std::vector<std::string>& args) {
 BenchScan ParseBenchScan(const std::string& text, const OptionSet& set) {
   const size_t eq = text.find('=');
   if (eq == std::string::npos)
-    throw ConfigError(
-        Concat("--scan: expected KEY=v1,v2,... (e.g. task.length=64,256,1024), got '", text, "'"));
+    throw ConfigError(Concat("--scan: expected KEY=v1,v2,... (e.g. task.length=64,256,1024), got '", text, "'"));
   BenchScan scan;
   scan.key = Trim(text.substr(0, eq));
   if (!set.Has(scan.key))
-    throw ConfigError(Concat("--scan: unknown option '",
-                             scan.key,
-                             "'",
-                             DidYouMean(scan.key, set.Keys()),
+    throw ConfigError(Concat("--scan: unknown option '", scan.key, "'", DidYouMean(scan.key, set.Keys()),
                              " (sim train --help lists every option)"));
   const std::string list = text.substr(eq + 1);
   for (const std::string& value : SplitList(list, list.find(';') != std::string::npos ? ';' : ','))
     scan.values.push_back(Trim(value));
-  if (scan.values.empty())
-    throw ConfigError(Concat("--scan ", scan.key, ": no values after '='"));
+  if (scan.values.empty()) throw ConfigError(Concat("--scan ", scan.key, ": no values after '='"));
   return scan;
 }
 
-std::vector<BenchSpec> MakeBenchSpecs(const std::vector<std::string>& presets,
-                                      const std::vector<std::string>& files,
-                                      const std::map<std::string, std::string>& given,
-                                      const BenchScan& scan) {
+std::vector<BenchSpec> MakeBenchSpecs(const std::vector<std::string>& presets, const std::vector<std::string>& files,
+                                      const std::map<std::string, std::string>& given, const BenchScan& scan) {
   std::string file_names;
   for (const std::string& file : files) {
-    if (!file_names.empty())
-      file_names += '+';
+    if (!file_names.empty()) file_names += '+';
     file_names += std::filesystem::path(file).stem().string();
   }
   std::vector<BenchSpec> models;
   for (const std::string& name : presets) {
     const std::vector<BenchPreset>& all = BenchPresets();
-    const auto preset =
-        std::find_if(all.begin(), all.end(), [&](const BenchPreset& p) { return p.name == name; });
+    const auto preset = std::find_if(all.begin(), all.end(), [&](const BenchPreset& p) { return p.name == name; });
     BenchSpec spec;
     spec.name = file_names.empty() ? name : name + "+" + file_names;
     spec.given = preset->options;
     for (const auto& [key, value] : given) spec.given[key] = value;
     models.push_back(spec);
   }
-  if (presets.empty())
-    models.push_back({file_names.empty() ? "options" : file_names, given, "", "", 1});
-  if (scan.key.empty())
-    return models;
+  if (presets.empty()) models.push_back({file_names.empty() ? "options" : file_names, given, "", "", 1});
+  if (scan.key.empty()) return models;
   std::vector<BenchSpec> points;
   for (const BenchSpec& model : models)
     for (const std::string& value : scan.values) {
@@ -172,22 +153,18 @@ std::vector<BenchSpec> MakeBenchSpecs(const std::vector<std::string>& presets,
 void ValidateBenchSpecs(std::vector<BenchSpec>& specs) {
   const OptionSet set = AllOptions();
   for (BenchSpec& spec : specs) {
-    const std::string where =
-        spec.scan_key.empty() ? "" : Concat("--scan ", spec.scan_key, "=", spec.scan_value, ": ");
+    const std::string where = spec.scan_key.empty() ? "" : Concat("--scan ", spec.scan_key, "=", spec.scan_value, ": ");
     try {
       Options options(set, spec.given);
       spec.threads = BuildExperiment(options).train.threads;
     } catch (const ConfigError& error) {
-      if (where.empty())
-        throw;
+      if (where.empty()) throw;
       // Every line gets the scan point, since main prints one "error: " line per line.
       std::string message = where;
-      for (const char c : std::string(error.what()))
-        message += c == '\n' ? "\n" + where : std::string(1, c);
+      for (const char c : std::string(error.what())) message += c == '\n' ? "\n" + where : std::string(1, c);
       throw ConfigError(message);
     } catch (const InputError& error) {
-      if (where.empty())
-        throw;
+      if (where.empty()) throw;
       throw InputError(where + error.what());
     }
   }

@@ -48,20 +48,17 @@ BenchScan ParseBenchScan(const std::string& text, const OptionSet& set);
 
 // One model to time.
 struct BenchSpec {
-  std::string name;  // preset name and/or INI file stem(s): "tiny", "mqar", "small+deltas"
-  std::map<std::string, std::string>
-      given;                         // option values: preset, then INI files and command line
-  std::string scan_key, scan_value;  // empty unless scanning
-  int threads = 1;                   // train.threads as validated (ValidateBenchSpecs)
+  std::string name;                          // preset name and/or INI file stem(s): "tiny", "mqar", "small+deltas"
+  std::map<std::string, std::string> given;  // option values: preset, then INI files and command line
+  std::string scan_key, scan_value;          // empty unless scanning
+  int threads = 1;                           // train.threads as validated (ValidateBenchSpecs)
 };
 
 // The models to time: one per preset (its options with `given` on top), or one of `given` alone
 // when no preset is named (`files` then name it); with a scan, every model once per value (value
 // order within each model).
-std::vector<BenchSpec> MakeBenchSpecs(const std::vector<std::string>& presets,
-                                      const std::vector<std::string>& files,
-                                      const std::map<std::string, std::string>& given,
-                                      const BenchScan& scan);
+std::vector<BenchSpec> MakeBenchSpecs(const std::vector<std::string>& presets, const std::vector<std::string>& files,
+                                      const std::map<std::string, std::string>& given, const BenchScan& scan);
 
 // Builds every spec's experiment once, as `sim train` would, before anything is timed, and records
 // its thread count. A bad option is the ConfigError `sim train` raises, prefixed with the scan

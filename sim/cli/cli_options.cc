@@ -40,8 +40,9 @@ std::string StripDashes(std::string name) {
   if (!in_file)  // the command's own flags (--out, --config) are not INI keys
     for (const auto& opt : own_flags.options()) candidates.push_back(opt->long_name());
   const std::string help = command == "train" || in_file ? "sim train --help lists every option"
-                           : set.Keys().empty()          ? Concat("sim ", command, " --help lists its flags")
-                                                         : Concat("sim ", command, " --help lists its flags; sim train --help every option");
+                           : set.Keys().empty()
+                               ? Concat("sim ", command, " --help lists its flags")
+                               : Concat("sim ", command, " --help lists its flags; sim train --help every option");
   throw ConfigError(Concat("unknown option '", name, "'", where, DidYouMean(name, candidates), " (", help, ")"));
 }
 
@@ -132,8 +133,10 @@ std::string OptionsHelp(const OptionSet& set) {
   std::string current_group;
   auto print = [&](const OptionDecl& d) {
     std::string flag = "  --" + d.key + "=" + (d.default_value.empty() ? "\"\"" : d.default_value);
-    if (flag.size() < 34) flag.resize(34, ' ');
-    else flag += "\n" + std::string(34, ' ');
+    if (flag.size() < 34)
+      flag.resize(34, ' ');
+    else
+      flag += "\n" + std::string(34, ' ');
     out << flag << d.help << "\n";
   };
   for (const OptionDecl& d : set.decls()) {

@@ -22,8 +22,7 @@ namespace po = boost::program_options;
 // --model.layer=2 is an unknown option (naming model.layers) rather than a silent model.layers = 2,
 // and --confi is not --config. (INI files always match keys exactly; OptionSet::RequireDeclared is
 // the check for keys read outside Boost, such as a [sweep] section's.)
-inline constexpr int kExactKeysStyle =
-    po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+inline constexpr int kExactKeysStyle = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
 
 // A line of a config file's [sweep] section.
 struct SweepLine {
@@ -43,8 +42,8 @@ struct ParsedCommand {
 // has that flag). A [sweep] section is handed to `sweep` (sim sweep) or is an error (null).
 // Throws ConfigError / InputError with actionable messages.
 ParsedCommand ParseCommand(const std::string& command, const std::vector<std::string>& args,
-                           const po::options_description& own_flags, const OptionSet& set,
-                           bool with_options, std::vector<SweepLine>* sweep = nullptr);
+                           const po::options_description& own_flags, const OptionSet& set, bool with_options,
+                           std::vector<SweepLine>* sweep = nullptr);
 
 // Help text listing every option with its default, by section, task options grouped by task.
 std::string OptionsHelp(const OptionSet& set);

@@ -68,20 +68,20 @@ struct BenchResult {
   std::string name;
   std::string scan_key, scan_value;  // the scan point, when scanning
   int threads = 1;
-  int batch = 0, length = 0;         // B, T of the timed batch
-  size_t n_params = 0;               // scalars in the parameter registry
+  int batch = 0, length = 0;  // B, T of the timed batch
+  size_t n_params = 0;        // scalars in the parameter registry
   double steps_per_second = 0, min_sps = 0, max_sps = 0;
   double tokens_per_second = 0;
   double gflop_per_step = 0;
   double gflops = 0;
   double peak_fraction = 0;
-  size_t rss_bytes = 0;       // peak resident growth while building and running the config
-  size_t implied_bytes = 0;   // parameters + gradients + AdamW moments + the model's activations
+  size_t rss_bytes = 0;      // peak resident growth while building and running the config
+  size_t implied_bytes = 0;  // parameters + gradients + AdamW moments + the model's activations
   size_t workspace_bytes = 0;
-  int chunk = 0;                            // examples per chunk of the batch (train.chunk)
+  int chunk = 0;  // examples per chunk of the batch (train.chunk)
   int steps = 0;
-  double timed_seconds = 0;                 // all timing windows together
-  std::vector<GemmProfileEntry> gemm;       // --gemm-profile: the timed steps' products by shape
+  double timed_seconds = 0;            // all timing windows together
+  std::vector<GemmProfileEntry> gemm;  // --gemm-profile: the timed steps' products by shape
 };
 
 // A configuration built as `sim train` builds it from the same option values, on train.threads
@@ -260,16 +260,16 @@ void PrintGemmProfile(const BenchResult& r) {
   const double step_ms = 1e3 * r.timed_seconds / r.steps;
   double gemm_ms = 0;
   for (const GemmProfileEntry& e : r.gemm) gemm_ms += 1e3 * e.seconds / r.steps;
-  std::printf("  GEMM profile of %s: %.2f ms per step, of which Gemm/GemmBias calls %.2f ms (%.1f%%)\n",
-              r.name.c_str(), step_ms, gemm_ms, 100 * gemm_ms / step_ms);
-  std::printf("  %6s %6s %6s %5s %5s %-11s %10s %9s %7s %9s\n", "m", "n", "k", "op(A)", "op(B)", "form",
-              "calls/step", "ms/step", "of step", "GFLOP/s");
+  std::printf("  GEMM profile of %s: %.2f ms per step, of which Gemm/GemmBias calls %.2f ms (%.1f%%)\n", r.name.c_str(),
+              step_ms, gemm_ms, 100 * gemm_ms / step_ms);
+  std::printf("  %6s %6s %6s %5s %5s %-11s %10s %9s %7s %9s\n", "m", "n", "k", "op(A)", "op(B)", "form", "calls/step",
+              "ms/step", "of step", "GFLOP/s");
   for (const GemmProfileEntry& e : r.gemm) {
     const double ms = 1e3 * e.seconds / r.steps;
     std::printf("  %6ld %6ld %6ld %5s %5s %-11s %10.1f %9.3f %6.1f%% %9.1f\n", static_cast<long>(e.m),
                 static_cast<long>(e.n), static_cast<long>(e.k), e.op_a == Op::kT ? "T" : "N",
-                e.op_b == Op::kT ? "T" : "N", e.form, static_cast<double>(e.calls) / r.steps, ms,
-                100 * ms / step_ms, 2.0 * e.m * e.n * e.k * e.calls / e.seconds / 1e9);
+                e.op_b == Op::kT ? "T" : "N", e.form, static_cast<double>(e.calls) / r.steps, ms, 100 * ms / step_ms,
+                2.0 * e.m * e.n * e.k * e.calls / e.seconds / 1e9);
   }
 }
 
@@ -310,8 +310,7 @@ std::string JsonString(const std::string& text) {
 std::string JsonScanValue(const std::string& text) {
   char* end = nullptr;
   const double number = std::strtod(text.c_str(), &end);
-  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(number))
-    return JsonString(text);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(number)) return JsonString(text);
   char shortest[32];
   for (int digits = 1; digits <= 17; ++digits) {  // the shortest text that reads back the same
     std::snprintf(shortest, sizeof shortest, "%.*g", digits, number);
@@ -323,22 +322,20 @@ std::string JsonScanValue(const std::string& text) {
 // One configuration's (one scan point's) JSON object, on one line.
 std::string ResultJson(const BenchResult& r, double peak_gflops, bool gemm_profile) {
   char numbers[1024];
-  std::snprintf(
-      numbers, sizeof numbers,
-      "\"threads\": %d, \"steps_per_second\": %.6g, \"min_steps_per_second\": %.6g, "
-      "\"max_steps_per_second\": %.6g, \"seconds_per_step\": %.6g, \"tokens_per_second\": %.6g, "
-      "\"gflop_per_step\": %.6g, \"gflops\": %.6g, \"peak_gflops\": %.6g, \"peak_fraction\": %.4f, "
-      "\"batch\": %d, \"length\": %d, \"params\": %zu, \"param_bytes\": %zu, \"rss_bytes\": %zu, "
-      "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"chunk\": %d, \"timed_steps\": %d, "
-      "\"timed_seconds\": %.6g",
-      r.threads, r.steps_per_second, r.min_sps, r.max_sps, 1 / r.steps_per_second,
-      r.tokens_per_second, r.gflop_per_step, r.gflops, peak_gflops, r.peak_fraction, r.batch,
-      r.length, r.n_params, r.n_params * sizeof(Scalar), r.rss_bytes, r.implied_bytes,
-      r.workspace_bytes, r.chunk, r.steps, r.timed_seconds);
+  std::snprintf(numbers, sizeof numbers,
+                "\"threads\": %d, \"steps_per_second\": %.6g, \"min_steps_per_second\": %.6g, "
+                "\"max_steps_per_second\": %.6g, \"seconds_per_step\": %.6g, \"tokens_per_second\": %.6g, "
+                "\"gflop_per_step\": %.6g, \"gflops\": %.6g, \"peak_gflops\": %.6g, \"peak_fraction\": %.4f, "
+                "\"batch\": %d, \"length\": %d, \"params\": %zu, \"param_bytes\": %zu, \"rss_bytes\": %zu, "
+                "\"implied_bytes\": %zu, \"workspace_bytes\": %zu, \"chunk\": %d, \"timed_steps\": %d, "
+                "\"timed_seconds\": %.6g",
+                r.threads, r.steps_per_second, r.min_sps, r.max_sps, 1 / r.steps_per_second, r.tokens_per_second,
+                r.gflop_per_step, r.gflops, peak_gflops, r.peak_fraction, r.batch, r.length, r.n_params,
+                r.n_params * sizeof(Scalar), r.rss_bytes, r.implied_bytes, r.workspace_bytes, r.chunk, r.steps,
+                r.timed_seconds);
   std::string json = "{\"config\": " + JsonString(r.name) + ", ";
   if (!r.scan_key.empty())
-    json += "\"scan_key\": " + JsonString(r.scan_key) + ", \"scan_value\": " +
-            JsonScanValue(r.scan_value) + ", ";
+    json += "\"scan_key\": " + JsonString(r.scan_key) + ", \"scan_value\": " + JsonScanValue(r.scan_value) + ", ";
   json += numbers;
   if (gemm_profile) json += ", \"gemm_profile\": " + GemmProfileJson(r);
   return json + "}";
@@ -352,36 +349,33 @@ class ResultTable {
     for (const BenchSpec& spec : specs) {
       name_width_ = std::max(name_width_, static_cast<int>(spec.name.size()));
       scan_key_ = spec.scan_key;
-      value_width_ = std::max({value_width_, static_cast<int>(spec.scan_key.size()),
-                               static_cast<int>(spec.scan_value.size())});
+      value_width_ =
+          std::max({value_width_, static_cast<int>(spec.scan_key.size()), static_cast<int>(spec.scan_value.size())});
     }
   }
 
   void PrintHeader() const {
     if (scan_key_.empty())
-      std::printf("%-*s %10s %14s %12s %10s %8s %10s %10s %10s\n", name_width_, "config", "steps/s",
-                  "(min-max)", "tokens/s", "GFLOP/s", "of peak", "RSS MB", "implied", "ratio");
+      std::printf("%-*s %10s %14s %12s %10s %8s %10s %10s %10s\n", name_width_, "config", "steps/s", "(min-max)",
+                  "tokens/s", "GFLOP/s", "of peak", "RSS MB", "implied", "ratio");
     else
-      std::printf("%-*s %*s %10s %14s %10s %12s %10s %8s %11s %12s %10s %10s\n", name_width_,
-                  "config", value_width_, scan_key_.c_str(), "steps/s", "(min-max)", "ms/step",
-                  "tokens/s", "GFLOP/s", "of peak", "params", "workspace MB", "RSS MB",
-                  "implied MB");
+      std::printf("%-*s %*s %10s %14s %10s %12s %10s %8s %11s %12s %10s %10s\n", name_width_, "config", value_width_,
+                  scan_key_.c_str(), "steps/s", "(min-max)", "ms/step", "tokens/s", "GFLOP/s", "of peak", "params",
+                  "workspace MB", "RSS MB", "implied MB");
   }
 
   void PrintRow(const BenchResult& r) const {
     char range[32];
     std::snprintf(range, sizeof range, "(%.4g-%.4g)", r.min_sps, r.max_sps);
     if (scan_key_.empty())
-      std::printf("%-*s %10.4g %14s %12.4g %10.1f %7.1f%% %10.1f %10.1f %10.2f\n", name_width_,
-                  r.name.c_str(), r.steps_per_second, range, r.tokens_per_second, r.gflops,
-                  100 * r.peak_fraction, r.rss_bytes / 1e6, r.implied_bytes / 1e6,
-                  r.implied_bytes ? static_cast<double>(r.rss_bytes) / r.implied_bytes : 0.0);
+      std::printf("%-*s %10.4g %14s %12.4g %10.1f %7.1f%% %10.1f %10.1f %10.2f\n", name_width_, r.name.c_str(),
+                  r.steps_per_second, range, r.tokens_per_second, r.gflops, 100 * r.peak_fraction, r.rss_bytes / 1e6,
+                  r.implied_bytes / 1e6, r.implied_bytes ? static_cast<double>(r.rss_bytes) / r.implied_bytes : 0.0);
     else
-      std::printf("%-*s %*s %10.4g %14s %10.4g %12.4g %10.1f %7.1f%% %11zu %12.2f %10.1f %10.1f\n",
-                  name_width_, r.name.c_str(), value_width_, r.scan_value.c_str(),
-                  r.steps_per_second, range, 1e3 / r.steps_per_second, r.tokens_per_second,
-                  r.gflops, 100 * r.peak_fraction, r.n_params, r.workspace_bytes / 1e6,
-                  r.rss_bytes / 1e6, r.implied_bytes / 1e6);
+      std::printf("%-*s %*s %10.4g %14s %10.4g %12.4g %10.1f %7.1f%% %11zu %12.2f %10.1f %10.1f\n", name_width_,
+                  r.name.c_str(), value_width_, r.scan_value.c_str(), r.steps_per_second, range,
+                  1e3 / r.steps_per_second, r.tokens_per_second, r.gflops, 100 * r.peak_fraction, r.n_params,
+                  r.workspace_bytes / 1e6, r.rss_bytes / 1e6, r.implied_bytes / 1e6);
   }
 
  private:
@@ -413,11 +407,9 @@ po::options_description BenchFlags() {
 
 // --threads and --chunk set train.threads and train.chunk unless left at their defaults (then an
 // INI file or a named configuration may set them); given both ways on the command line is an error.
-void ApplyShorthand(ParsedCommand& cmd, const std::string& flag, const std::string& key,
-                    const std::string& value) {
+void ApplyShorthand(ParsedCommand& cmd, const std::string& flag, const std::string& key, const std::string& value) {
   if (cmd.flags[flag].defaulted()) return;
-  if (cmd.command_line.count(key))
-    throw ConfigError(Concat("sim bench: give --", flag, " or --", key, ", not both"));
+  if (cmd.command_line.count(key)) throw ConfigError(Concat("sim bench: give --", flag, " or --", key, ", not both"));
   cmd.given[key] = value;
   cmd.command_line.insert(key);
 }
@@ -439,23 +431,19 @@ int RunBench(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (cmd.flags.count("list")) {
-    for (const BenchPreset& c : BenchPresets())
-      std::printf("%-6s %s\n", c.name.c_str(), c.summary.c_str());
+    for (const BenchPreset& c : BenchPresets()) std::printf("%-6s %s\n", c.name.c_str(), c.summary.c_str());
     return kExitOk;
   }
   const int threads = cmd.flags["threads"].as<int>();
   const double seconds = cmd.flags["seconds"].as<double>();
   const int reps = cmd.flags["reps"].as<int>();
-  if (threads < 1 || threads > 1024)
-    throw ConfigError(Concat("--threads: must be in [1, 1024] (given ", threads, ")"));
-  if (!(seconds > 0))
-    throw ConfigError(Concat("--seconds: must be positive (given ", seconds, ")"));
+  if (threads < 1 || threads > 1024) throw ConfigError(Concat("--threads: must be in [1, 1024] (given ", threads, ")"));
+  if (!(seconds > 0)) throw ConfigError(Concat("--seconds: must be positive (given ", seconds, ")"));
   if (reps < 1) throw ConfigError(Concat("--reps: must be >= 1 (given ", reps, ")"));
   ApplyShorthand(cmd, "threads", "train.threads", std::to_string(threads));
   ApplyShorthand(cmd, "chunk", "train.chunk", cmd.flags["chunk"].as<std::string>());
   const std::vector<std::string> files =
-      cmd.flags.count("config") ? cmd.flags["config"].as<std::vector<std::string>>()
-                                : std::vector<std::string>{};
+      cmd.flags.count("config") ? cmd.flags["config"].as<std::vector<std::string>>() : std::vector<std::string>{};
   std::vector<std::string> chosen = presets;
   if (chosen.empty() && files.empty())
     for (const BenchPreset& p : BenchPresets()) chosen.push_back(p.name);
@@ -464,8 +452,7 @@ int RunBench(const std::vector<std::string>& args) {
     scan = ParseBenchScan(cmd.flags["scan"].as<std::string>(), set);
     if (cmd.command_line.count(scan.key))
       throw ConfigError(Concat("--scan ", scan.key, ": also set on the command line; keep one"));
-    if (cmd.flags.count("versus-chunk"))
-      throw ConfigError("sim bench: give --scan or --versus-chunk, not both");
+    if (cmd.flags.count("versus-chunk")) throw ConfigError("sim bench: give --scan or --versus-chunk, not both");
   }
   std::vector<BenchSpec> specs = MakeBenchSpecs(chosen, files, cmd.given, scan);
   ValidateBenchSpecs(specs);  // every model and scan value, before anything is timed
@@ -480,16 +467,16 @@ int RunBench(const std::vector<std::string>& args) {
     for (const BenchSpec& spec : specs) {
       const ChunkAbResult r = RunChunkAb(spec, versus, rounds, seconds);
       if (json)
-        std::printf("{\"config\": %s, \"threads\": %d, \"chunk\": %d, \"versus_chunk\": %d, "
-                    "\"speed_ratio\": %.6g, \"ratio_q1\": %.6g, \"ratio_q3\": %.6g, "
-                    "\"rounds\": %d, \"steps_per_side\": %d}\n",
-                    JsonString(r.name).c_str(), r.threads, r.chunk, r.versus, r.median, r.q1, r.q3,
-                    r.rounds, r.steps);
+        std::printf(
+            "{\"config\": %s, \"threads\": %d, \"chunk\": %d, \"versus_chunk\": %d, "
+            "\"speed_ratio\": %.6g, \"ratio_q1\": %.6g, \"ratio_q3\": %.6g, "
+            "\"rounds\": %d, \"steps_per_side\": %d}\n",
+            JsonString(r.name).c_str(), r.threads, r.chunk, r.versus, r.median, r.q1, r.q3, r.rounds, r.steps);
       else
-        std::printf("%-6s %d thread(s): chunk %d against chunk %d: %.3fx the speed (quartiles "
-                    "%.3f-%.3f; %d rounds of %d steps per side)\n",
-                    r.name.c_str(), r.threads, r.chunk, r.versus, r.median, r.q1, r.q3, r.rounds,
-                    r.steps);
+        std::printf(
+            "%-6s %d thread(s): chunk %d against chunk %d: %.3fx the speed (quartiles "
+            "%.3f-%.3f; %d rounds of %d steps per side)\n",
+            r.name.c_str(), r.threads, r.chunk, r.versus, r.median, r.q1, r.q3, r.rounds, r.steps);
       std::fflush(stdout);
     }
     return kExitOk;
@@ -501,8 +488,8 @@ int RunBench(const std::vector<std::string>& args) {
   const ResultTable table(specs);
   if (!json) {
     for (const auto& [n, peak] : peaks)
-      std::printf("FP32 FMA peak, measured: %.1f GFLOP/s on %d thread(s) (%d-lane vectors)\n",
-                  peak.gflops, n, peak.vector_lanes);
+      std::printf("FP32 FMA peak, measured: %.1f GFLOP/s on %d thread(s) (%d-lane vectors)\n", peak.gflops, n,
+                  peak.vector_lanes);
     std::printf("\n");
     table.PrintHeader();
   }

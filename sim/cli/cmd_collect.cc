@@ -61,7 +61,8 @@ int RunCollect(const std::vector<std::string>& args) {
     std::cout << "usage: sim collect D --out summary.h5 [--allow-missing]\n\n" << flags;
     return kExitOk;
   }
-  if (!cmd.flags.count("dir")) throw ConfigError("sim collect: give the sweep's output directory, e.g. sim collect runs/depth --out summary.h5");
+  if (!cmd.flags.count("dir"))
+    throw ConfigError("sim collect: give the sweep's output directory, e.g. sim collect runs/depth --out summary.h5");
   if (!cmd.flags.count("out")) throw ConfigError("sim collect: --out summary.h5 is required");
   const std::string dir = cmd.flags["dir"].as<std::string>();
   std::vector<std::string> keys;
@@ -148,14 +149,16 @@ int RunCollect(const std::vector<std::string>& args) {
 
   // Aggregates over replicate keys: one row per configuration of the other swept options.
   std::set<std::string> seed_keys;
-  for (const std::string& k : SplitList(cmd.flags["seed-keys"].as<std::string>())) seed_keys.insert(k == "seed" ? "train.seed" : k);
+  for (const std::string& k : SplitList(cmd.flags["seed-keys"].as<std::string>()))
+    seed_keys.insert(k == "seed" ? "train.seed" : k);
   std::vector<std::string> group_keys;
   for (const std::string& k : keys)
     if (!seed_keys.count(k)) group_keys.push_back(k);
   std::map<std::vector<std::string>, std::vector<size_t>> groups;
   for (size_t i = 0; i < entries.size(); ++i) {
     std::vector<std::string> g;
-    for (const std::string& k : group_keys) g.push_back(entries[i].overrides.count(k) ? entries[i].overrides.at(k) : "");
+    for (const std::string& k : group_keys)
+      g.push_back(entries[i].overrides.count(k) ? entries[i].overrides.at(k) : "");
     groups[g].push_back(i);
   }
   SummaryTable agg;

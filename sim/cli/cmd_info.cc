@@ -26,8 +26,8 @@ int RunInfo(const std::vector<std::string>& args) {
   std::printf("file:     %s\n", path.c_str());
   std::printf("status:   %s after %d steps", r.status.c_str(), r.steps_done);
   if (r.target_step >= 0) std::printf(" (target reached at step %d)", r.target_step);
-  std::printf("\nseed:     %llu   threads: %d   wall: %.1f s   engine: %s\n",
-              static_cast<unsigned long long>(r.seed), r.threads, r.wall_seconds, version.c_str());
+  std::printf("\nseed:     %llu   threads: %d   wall: %.1f s   engine: %s\n", static_cast<unsigned long long>(r.seed),
+              r.threads, r.wall_seconds, version.c_str());
   std::printf("final:\n");
   for (const auto& [split, metrics] : r.final_metrics)
     for (const auto& [name, value] : metrics) std::printf("  %-28s %.6g\n", (split + "/" + name).c_str(), value);

@@ -46,28 +46,32 @@ std::string SelfPath() {
 int RunSlurm(const std::vector<std::string>& args) {
   const OptionSet set = AllOptions();
   po::options_description flags("sim slurm");
-  flags.add_options()
-      ("help,h", "print this help")
-      ("config", po::value<std::vector<std::string>>(), "sweep file(s), as for sim sweep")
-      ("out-dir", po::value<std::string>(), "directory of the run files, logs and the batch script")
-      ("time", po::value<std::string>()->default_value("01:00:00"), "time limit per run (sbatch --time)")
-      ("mem", po::value<std::string>()->default_value("2G"), "memory per run (sbatch --mem)")
-      ("cpus", po::value<int>()->default_value(1), "CPUs per run (sbatch --cpus-per-task; also train.threads)")
-      ("partition", po::value<std::string>()->default_value(""), "partition (sbatch --partition)")
-      ("account", po::value<std::string>()->default_value(""), "account (sbatch --account)")
-      ("max-parallel", po::value<int>()->default_value(0), "at most this many runs at once (--array=...%P); 0 = no limit")
-      ("signal-lead", po::value<int>()->default_value(120), "seconds before the time limit at which a run checkpoints and is requeued")
-      ("after", po::value<std::string>(), "start only after every task of this job (id, digits) succeeded: #SBATCH --dependency=afterok:JOBID")
-      ("submit", "submit the script with sbatch and print the job id");
+  flags.add_options()("help,h", "print this help")("config", po::value<std::vector<std::string>>(),
+                                                   "sweep file(s), as for sim sweep")(
+      "out-dir", po::value<std::string>(), "directory of the run files, logs and the batch script")(
+      "time", po::value<std::string>()->default_value("01:00:00"), "time limit per run (sbatch --time)")(
+      "mem", po::value<std::string>()->default_value("2G"), "memory per run (sbatch --mem)")(
+      "cpus", po::value<int>()->default_value(1), "CPUs per run (sbatch --cpus-per-task; also train.threads)")(
+      "partition", po::value<std::string>()->default_value(""), "partition (sbatch --partition)")(
+      "account", po::value<std::string>()->default_value(""), "account (sbatch --account)")(
+      "max-parallel", po::value<int>()->default_value(0),
+      "at most this many runs at once (--array=...%P); 0 = no limit")(
+      "signal-lead", po::value<int>()->default_value(120),
+      "seconds before the time limit at which a run checkpoints and is requeued")(
+      "after", po::value<std::string>(),
+      "start only after every task of this job (id, digits) succeeded: #SBATCH --dependency=afterok:JOBID")(
+      "submit", "submit the script with sbatch and print the job id");
   std::vector<SweepLine> sweep_lines;
   ParsedCommand cmd = ParseCommand("slurm", args, flags, set, true, &sweep_lines);
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim slurm --config S.ini --out-dir D [--time --mem --cpus --partition --account --max-parallel]\n"
-                 "                 [--after JOBID] [--submit]\n\n"
-              << flags;
+    std::cout
+        << "usage: sim slurm --config S.ini --out-dir D [--time --mem --cpus --partition --account --max-parallel]\n"
+           "                 [--after JOBID] [--submit]\n\n"
+        << flags;
     return kExitOk;
   }
-  if (!cmd.flags.count("config")) throw ConfigError("sim slurm: --config S.ini is required (a config with a [sweep] section)");
+  if (!cmd.flags.count("config"))
+    throw ConfigError("sim slurm: --config S.ini is required (a config with a [sweep] section)");
   if (!cmd.flags.count("out-dir")) throw ConfigError("sim slurm: --out-dir D is required");
   const int cpus = cmd.flags["cpus"].as<int>(), max_parallel = cmd.flags["max-parallel"].as<int>();
   const int lead = cmd.flags["signal-lead"].as<int>();
@@ -147,9 +151,10 @@ int RunSlurm(const std::vector<std::string>& args) {
   int waiting = 0;
   for (const SweepRun& run : runs) waiting += run.source_pending ? 1 : 0;
   if (waiting > 0 && after.empty())
-    std::printf("note: %d run(s) start from source runs that are not complete yet (train.init_from = sweep:...); "
-                "give --after JOBID, the source array's job id, so that they start when it has finished\n",
-                waiting);
+    std::printf(
+        "note: %d run(s) start from source runs that are not complete yet (train.init_from = sweep:...); "
+        "give --after JOBID, the source array's job id, so that they start when it has finished\n",
+        waiting);
   if (!cmd.flags.count("submit")) {
     std::printf("submit with: sbatch %s\n", script_path.c_str());
     return kExitOk;

@@ -24,17 +24,16 @@ namespace fs = std::filesystem;
 
 po::options_description SweepFlags() {
   po::options_description flags("sim sweep");
-  flags.add_options()
-      ("help,h", "print this help")
-      ("config", po::value<std::vector<std::string>>(), "sweep file: an INI config with a [sweep] section (more files may follow; later win)")
-      ("out-dir", po::value<std::string>(), "directory of the run files (created if missing)")
-      ("list", "print every run: index, hash, swept values (and, with --out-dir, its state)")
-      ("count", "print the number of runs")
-      ("index", po::value<int>(), "run this run (default: $SLURM_ARRAY_TASK_ID)")
-      ("all", "run every run that has no complete result file, --jobs at a time")
-      ("jobs", po::value<int>()->default_value(1), "parallel runs with --all (give each train.threads = cores / jobs)")
-      ("checkpoint-every", po::value<double>()->default_value(60.0), "seconds between checkpoints of a run")
-      ("quiet", "no progress lines");
+  flags.add_options()("help,h", "print this help")(
+      "config", po::value<std::vector<std::string>>(),
+      "sweep file: an INI config with a [sweep] section (more files may follow; later win)")(
+      "out-dir", po::value<std::string>(), "directory of the run files (created if missing)")(
+      "list", "print every run: index, hash, swept values (and, with --out-dir, its state)")(
+      "count", "print the number of runs")("index", po::value<int>(), "run this run (default: $SLURM_ARRAY_TASK_ID)")(
+      "all", "run every run that has no complete result file, --jobs at a time")(
+      "jobs", po::value<int>()->default_value(1), "parallel runs with --all (give each train.threads = cores / jobs)")(
+      "checkpoint-every", po::value<double>()->default_value(60.0), "seconds between checkpoints of a run")(
+      "quiet", "no progress lines");
   return flags;
 }
 
@@ -75,16 +74,18 @@ int RunSweep(const std::vector<std::string>& args) {
   std::vector<SweepLine> sweep_lines;
   ParsedCommand cmd = ParseCommand("sweep", args, parsed_flags, set, true, &sweep_lines);
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim sweep --config S.ini --out-dir D (--list | --count | --index I | --all [--jobs J])\n"
-                 "       [--section.key=value ...]\n\n"
-              << flags
-              << "\nThe [sweep] section: `key = v1, v2`, `key = a..b` (inclusive integers), `seed = ...` (train.seed),\n"
-                 "`key1 & key2 = a1 & a2, b1 & b2` (zipped), `key = [8,1,1], [4,4,4]` (a value with commas in brackets).\n"
-                 "Runs are the cartesian product, first axis outermost. `#` and `;` start a comment at the start of a\n"
-                 "line or after a space.\n";
+    std::cout
+        << "usage: sim sweep --config S.ini --out-dir D (--list | --count | --index I | --all [--jobs J])\n"
+           "       [--section.key=value ...]\n\n"
+        << flags
+        << "\nThe [sweep] section: `key = v1, v2`, `key = a..b` (inclusive integers), `seed = ...` (train.seed),\n"
+           "`key1 & key2 = a1 & a2, b1 & b2` (zipped), `key = [8,1,1], [4,4,4]` (a value with commas in brackets).\n"
+           "Runs are the cartesian product, first axis outermost. `#` and `;` start a comment at the start of a\n"
+           "line or after a space.\n";
     return kExitOk;
   }
-  if (!cmd.flags.count("config")) throw ConfigError("sim sweep: --config S.ini is required (a config with a [sweep] section)");
+  if (!cmd.flags.count("config"))
+    throw ConfigError("sim sweep: --config S.ini is required (a config with a [sweep] section)");
   const std::vector<SweepAxis> axes = ParseSweep(sweep_lines, set);
   const std::vector<SweepRun> runs = ExpandSweep(axes, cmd.given, cmd.command_line, set);
   if (cmd.flags.count("count")) {
@@ -118,8 +119,10 @@ int RunSweep(const std::vector<std::string>& args) {
       }
     }
     if (!waiting.empty())
-      std::fprintf(stderr, "sweep: runs %s wait for runs of their source sweep (train.init_from = sweep:...) "
-                   "that are not complete; they are not started\n", waiting.c_str());
+      std::fprintf(stderr,
+                   "sweep: runs %s wait for runs of their source sweep (train.init_from = sweep:...) "
+                   "that are not complete; they are not started\n",
+                   waiting.c_str());
     local.total = static_cast<int>(runs.size());
     local.jobs = jobs;
     local.quiet = quiet;

@@ -13,16 +13,16 @@ namespace {
 
 po::options_description TrainFlags() {
   po::options_description flags("sim train");
-  flags.add_options()
-      ("help,h", "print this help, with every option and its default")
-      ("config", po::value<std::vector<std::string>>(), "INI file(s) of options; later files win, the command line wins over all")
-      ("out", po::value<std::string>(), "result file to write (HDF5), e.g. runs/mqar.h5")
-      ("threads", po::value<std::string>(), "shorthand for --train.threads")
-      ("checkpoint-every", po::value<double>()->default_value(60.0),
-       "seconds between checkpoints (<out>.ckpt; a rerun with the same options resumes from it); 0 = only on SIGTERM/SIGUSR1/SIGINT")
-      ("restart", "ignore an existing checkpoint and start over")
-      ("print-config", "print the fully resolved configuration as INI and exit")
-      ("quiet", "print only the final summary line");
+  flags.add_options()("help,h", "print this help, with every option and its default")(
+      "config", po::value<std::vector<std::string>>(),
+      "INI file(s) of options; later files win, the command line wins over all")(
+      "out", po::value<std::string>(), "result file to write (HDF5), e.g. runs/mqar.h5")(
+      "threads", po::value<std::string>(), "shorthand for --train.threads")(
+      "checkpoint-every", po::value<double>()->default_value(60.0),
+      "seconds between checkpoints (<out>.ckpt; a rerun with the same options resumes from it); 0 = only on "
+      "SIGTERM/SIGUSR1/SIGINT")("restart", "ignore an existing checkpoint and start over")(
+      "print-config", "print the fully resolved configuration as INI and exit")("quiet",
+                                                                                "print only the final summary line");
   return flags;
 }
 
@@ -39,8 +39,7 @@ int RunTrain(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (cmd.flags.count("threads")) {
-    if (cmd.given.count("train.threads"))
-      throw ConfigError("sim train: give --threads or --train.threads, not both");
+    if (cmd.given.count("train.threads")) throw ConfigError("sim train: give --threads or --train.threads, not both");
     cmd.given["train.threads"] = cmd.flags["threads"].as<std::string>();
   }
   if (cmd.flags.count("print-config")) {
@@ -48,7 +47,8 @@ int RunTrain(const std::vector<std::string>& args) {
     std::cout << BuildExperiment(options).resolved_ini;
     return kExitOk;
   }
-  if (!cmd.flags.count("out")) throw ConfigError("sim train: --out RUN.h5 is required (where to write the result file)");
+  if (!cmd.flags.count("out"))
+    throw ConfigError("sim train: --out RUN.h5 is required (where to write the result file)");
   RunRequest request;
   request.given = cmd.given;
   request.out = cmd.flags["out"].as<std::string>();

@@ -35,7 +35,8 @@ Experiment BuildExperiment(Options& options) {
     if (!e.train.target_metric.empty() && e.task->SplitIndex(e.train.target_split) < 1) {
       std::string splits;
       for (size_t i = 1; i < info.splits.size(); ++i) splits += (splits.empty() ? "" : ", ") + info.splits[i];
-      options.Fail("train.target_split", Concat("not an evaluation split of task '", info.name, "' (splits: ", splits, ")"));
+      options.Fail("train.target_split",
+                   Concat("not an evaluation split of task '", info.name, "' (splits: ", splits, ")"));
     }
   }
   options.ThrowIfErrors();
@@ -49,8 +50,9 @@ Experiment BuildExperiment(Options& options) {
   Rng init = Rng::ForStream(e.train.seed, "init");
   InitializeParams(*e.registry, init);
   if (e.train.init_from.rfind("sweep:", 0) == 0)  // sim sweep resolves it to a run file before this
-    throw ConfigError(Concat("train.init_from = ", e.train.init_from,
-                             ": a sweep's runs are picked only in a sweep (sim sweep, sim slurm); give a run file here"));
+    throw ConfigError(
+        Concat("train.init_from = ", e.train.init_from,
+               ": a sweep's runs are picked only in a sweep (sim sweep, sim slurm); give a run file here"));
   if (!e.train.init_from.empty()) {
     try {
       if (ReadParams(e.train.init_from, *e.registry, e.train.init_params) == 0)

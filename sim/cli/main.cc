@@ -68,9 +68,9 @@ int main(int argc, char** argv) {
     if (command == "sweep") return sim::RunSweep(args);
     if (command == "collect") return sim::RunCollect(args);
     if (command == "slurm") return sim::RunSlurm(args);
-    std::fprintf(stderr,
-                 "error: unknown command '%s'; valid commands: train, info, sweep, slurm, collect, bench (sim --help)\n",
-                 command.c_str());
+    std::fprintf(
+        stderr, "error: unknown command '%s'; valid commands: train, info, sweep, slurm, collect, bench (sim --help)\n",
+        command.c_str());
     return sim::kExitBadInput;
   } catch (const sim::ConfigError& e) {
     PrintError(e.what());

@@ -56,8 +56,7 @@ std::string FormatMetrics(const std::map<std::string, std::map<std::string, doub
 void CheckOutputPath(const std::string& out) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
-  if (!fs::is_directory(dir))
-    throw InputError(Concat("--out ", out, ": directory ", dir.string(), " does not exist"));
+  if (!fs::is_directory(dir)) throw InputError(Concat("--out ", out, ": directory ", dir.string(), " does not exist"));
   if (::access(dir.c_str(), W_OK) != 0)
     throw InputError(Concat("--out ", out, ": directory ", dir.string(), " is not writable"));
   if (fs::is_directory(out)) throw InputError(Concat("--out ", out, ": is a directory; give a file name"));
@@ -146,7 +145,8 @@ int TrainToFile(const RunRequest& request) {
     std::string ckpt_config;
     const Checkpoint ckpt = ReadCheckpoint(ckpt_path, &ckpt_config);
     if (ResultDeterminingConfig(ckpt_config) != ResultDeterminingConfig(e.resolved_ini))
-      throw InputError(Concat(ckpt_path, ": checkpoint of a run with another configuration; rerun with the "
+      throw InputError(Concat(ckpt_path,
+                              ": checkpoint of a run with another configuration; rerun with the "
                               "options it was made with (its config attribute lists them), or pass --restart "
                               "to start over"));
     trainer.Restore(ckpt);
@@ -186,9 +186,9 @@ int TrainToFile(const RunRequest& request) {
   WriteRunFile(request.out, record, *e.registry);
   if (result.status != RunStatus::kInterrupted) std::filesystem::remove(ckpt_path);
 
-  std::printf("%s%s%s: %s after %d steps (%.1f s): %s -> %s\n", request.label.c_str(), request.label.empty() ? "" : "  ",
-              e.task->info().name.c_str(), record.status.c_str(), result.steps_done, result.wall_seconds,
-              FormatMetrics(result.final_metrics).c_str(), request.out.c_str());
+  std::printf("%s%s%s: %s after %d steps (%.1f s): %s -> %s\n", request.label.c_str(),
+              request.label.empty() ? "" : "  ", e.task->info().name.c_str(), record.status.c_str(), result.steps_done,
+              result.wall_seconds, FormatMetrics(result.final_metrics).c_str(), request.out.c_str());
   std::fflush(stdout);
   return result.status == RunStatus::kInterrupted ? kExitInterrupted : kExitOk;
 }

@@ -151,7 +151,8 @@ const SourceSweep& LoadSource(const std::string& value, std::map<std::string, So
                             "; start or submit the source sweep (sim sweep or sim slurm --out-dir ", dir_text,
                             ") first"));
   }
-  if (source.runs.empty()) throw InputError(Concat("train.init_from = ", Trim(value), ": ", dir, "/manifest.tsv lists no runs"));
+  if (source.runs.empty())
+    throw InputError(Concat("train.init_from = ", Trim(value), ": ", dir, "/manifest.tsv lists no runs"));
   return cache.emplace(dir, std::move(source)).first->second;
 }
 
@@ -189,8 +190,8 @@ const ManifestEntry& MatchSource(const SourceSweep& source, const std::string& v
       for (const std::string& v : values) list += (list.empty() ? "" : ", ") + v;
       seen += Concat(seen.empty() ? "" : "; ", key, " in {", list, "}");
     }
-    throw ConfigError(Concat(where, "no run of ", source.dir, " has ", JoinValues(shared, given), rule,
-                             "; its runs have ", seen));
+    throw ConfigError(
+        Concat(where, "no run of ", source.dir, " has ", JoinValues(shared, given), rule, "; its runs have ", seen));
   }
   if (matches.size() > 1) {
     std::string indices;
@@ -260,8 +261,7 @@ std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const Opt
     std::string text = Trim(StripComment(line.text));
     if (text.empty()) continue;
     const size_t eq = text.find('=');
-    if (eq == std::string::npos)
-      throw ConfigError(Concat(Where(line), "expected 'key = values', got '", text, "'"));
+    if (eq == std::string::npos) throw ConfigError(Concat(Where(line), "expected 'key = values', got '", text, "'"));
     SweepAxis axis;
     for (std::string key : SplitList(text.substr(0, eq), '&')) {
       if (key == "seed") key = "train.seed";
@@ -311,7 +311,7 @@ std::vector<SweepRun> ExpandSweep(const std::vector<SweepAxis>& axes, const std:
   std::vector<SweepRun> runs;
   std::vector<size_t> digit(axes.size(), 0);
   std::string errors;
-  std::map<std::string, SourceSweep> sources;  // chained sweeps: by absolute directory
+  std::map<std::string, SourceSweep> sources;   // chained sweeps: by absolute directory
   std::map<std::string, uint64_t> params_hash;  // by source run file
   for (size_t index = 0; index < total; ++index) {
     SweepRun run;

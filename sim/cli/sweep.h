@@ -41,7 +41,7 @@ struct SweepRun {
   std::map<std::string, std::string> given;      // every given option of this run
   std::string resolved_ini;
   uint64_t hash = 0;
-  std::string file;                              // file name inside the output directory
+  std::string file;  // file name inside the output directory
   // With train.init_from = sweep:DIR: the chosen source run file (also in given["train.init_from"]),
   // and whether it is still to be made (not complete): then the run cannot start, its hash and file
   // name are provisional ("pending"), and source_state says why.

@@ -56,7 +56,7 @@ std::string Now() {
 // A running run process. In the live view its stdout and stderr come through pipes.
 struct RunProcess {
   int index = 0;
-  int fds[2] = {-1, -1};    // read ends: [0] the run's stdout, [1] its stderr (-1 = closed or not captured)
+  int fds[2] = {-1, -1};   // read ends: [0] the run's stdout, [1] its stderr (-1 = closed or not captured)
   std::string partial[2];  // text after the last newline read from each
   bool Open() const { return fds[0] >= 0 || fds[1] >= 0; }
 };
@@ -166,7 +166,10 @@ int RunSweepLocally(const LocalSweep& sweep) {
     const double eta = elapsed() / finished * (total_todo - finished);
     char line[256];
     std::snprintf(line, sizeof line, "[%s] sweep: run %d %s; %d/%d finished, %zu running, %d failed; ETA %.0fs",
-                  Now().c_str(), index, code == 0 ? "done" : code == kExitInterrupted ? "interrupted" : "FAILED",
+                  Now().c_str(), index,
+                  code == 0                  ? "done"
+                  : code == kExitInterrupted ? "interrupted"
+                                             : "FAILED",
                   finished, total_todo, running.size(), failed, eta);
     if (live)
       display.PrintLine(line, false);
@@ -213,8 +216,9 @@ int RunSweepLocally(const LocalSweep& sweep) {
     }
     const int finished = done + failed + interrupted;
     const int waiting = total_todo - finished - static_cast<int>(running.size());
-    display.SetSweepLine(Concat("sweep  ", finished, "/", total_todo, " finished, ", failed, " failed, ", running.size(),
-                                " running, ", waiting, " waiting  ", FormatDuration(elapsed()), " elapsed  ETA ",
+    display.SetSweepLine(Concat("sweep  ", finished, "/", total_todo, " finished, ", failed, " failed, ",
+                                running.size(), " running, ", waiting, " waiting  ", FormatDuration(elapsed()),
+                                " elapsed  ETA ",
                                 finished > 0 ? FormatDuration(elapsed() / finished * (total_todo - finished)) : "--"));
     display.Redraw();
   }

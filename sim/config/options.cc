@@ -24,8 +24,7 @@ int EditDistance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::vector<std::string> NearestNames(const std::string& name, const std::vector<std::string>& candidates,
-                                      size_t n) {
+std::vector<std::string> NearestNames(const std::string& name, const std::vector<std::string>& candidates, size_t n) {
   struct Ranked {
     bool completion;  // `name` is a prefix of the candidate: what prefix matching would have taken
     int distance;
@@ -97,8 +96,8 @@ std::string OptionSet::Closest(const std::string& key) const {
 
 void OptionSet::RequireDeclared(const std::string& key, const std::string& where) const {
   if (Has(key)) return;
-  throw ConfigError(Concat("unknown option '", key, "'", where, DidYouMean(key, Keys()),
-                           " (sim train --help lists every option)"));
+  throw ConfigError(
+      Concat("unknown option '", key, "'", where, DidYouMean(key, Keys()), " (sim train --help lists every option)"));
 }
 
 Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
@@ -126,8 +125,8 @@ Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
     std::string own;
     for (const std::string& k : order_)
       if (k.rfind("task.", 0) == 0 && k != "task.name") own += (own.empty() ? "" : ", ") + k;
-    errors_.push_back(Concat(key, ": not an option of task '", task_, "' (its options: ",
-                             own.empty() ? "none" : own, ")"));
+    errors_.push_back(
+        Concat(key, ": not an option of task '", task_, "' (its options: ", own.empty() ? "none" : own, ")"));
   }
 }
 
@@ -236,8 +235,7 @@ std::string Options::ResolvedIni() const {
   std::vector<std::string> sections;
   for (const std::string& key : order_) {
     const std::string section = key.substr(0, key.find('.'));
-    if (std::find(sections.begin(), sections.end(), section) == sections.end())
-      sections.push_back(section);
+    if (std::find(sections.begin(), sections.end(), section) == sections.end()) sections.push_back(section);
   }
   std::ostringstream out;
   for (const std::string& section : sections) {

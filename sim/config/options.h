@@ -19,7 +19,7 @@ struct OptionDecl {
   std::string key;            // "model.d_model"
   std::string default_value;  // as written in an INI file
   std::string help;
-  std::string owner;          // "" = always active; "task:mqar" = only for that task
+  std::string owner;  // "" = always active; "task:mqar" = only for that task
 };
 
 class OptionSet {

@@ -26,9 +26,7 @@ bool GlobMatch(std::string_view pattern, std::string_view text) {
 std::string Trim(std::string_view text) {
   size_t b = 0, e = text.size();
   while (b < e && (text[b] == ' ' || text[b] == '\t' || text[b] == '\n' || text[b] == '\r')) ++b;
-  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t' || text[e - 1] == '\n' ||
-                   text[e - 1] == '\r'))
-    --e;
+  while (e > b && (text[e - 1] == ' ' || text[e - 1] == '\t' || text[e - 1] == '\n' || text[e - 1] == '\r')) --e;
   return std::string(text.substr(b, e - b));
 }
 

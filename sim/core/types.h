@@ -39,8 +39,8 @@ inline const float* AsFloat(const Scalar* p) { return reinterpret_cast<const flo
 
 // The batch shape a forward/backward pass works on.
 struct BatchShape {
-  int batch = 0;   // B
-  int length = 0;  // T
+  int batch = 0;                                 // B
+  int length = 0;                                // T
   int tokens() const { return batch * length; }  // N = B*T
 };
 

@@ -22,8 +22,8 @@ void Batch::Reset(BatchShape new_shape, InputKind in, OutputKind out, int d_in) 
 }
 
 void Batch::CopyExamples(const Batch& from, int first, int count) {
-  SIM_CHECK(first >= 0 && count >= 1 && first + count <= from.shape.batch, "Batch::CopyExamples: examples [",
-            first, ", ", first + count, ") of a batch of ", from.shape.batch);
+  SIM_CHECK(first >= 0 && count >= 1 && first + count <= from.shape.batch, "Batch::CopyExamples: examples [", first,
+            ", ", first + count, ") of a batch of ", from.shape.batch);
   Reset({count, from.shape.length}, from.input, from.output, static_cast<int>(from.vectors.rows()));
   const int t = from.shape.length, begin = first * t, end = (first + count) * t;  // columns of `from`
   if (input == InputKind::kTokens)
@@ -45,20 +45,17 @@ void Batch::CopyExamples(const Batch& from, int first, int count) {
 void Batch::Validate(int n_classes) const {
   const int n = shape.tokens();
   for (size_t i = 0; i < scored.size(); ++i) {
-    SIM_CHECK(scored[i] >= 0 && scored[i] < n, "Batch: scored column ", scored[i], " outside [0, ",
-              n, ")");
-    SIM_CHECK(i == 0 || scored[i] > scored[i - 1], "Batch: scored columns must increase (index ",
-              i, ")");
+    SIM_CHECK(scored[i] >= 0 && scored[i] < n, "Batch: scored column ", scored[i], " outside [0, ", n, ")");
+    SIM_CHECK(i == 0 || scored[i] > scored[i - 1], "Batch: scored columns must increase (index ", i, ")");
   }
   if (output == OutputKind::kClasses) {
-    SIM_CHECK(labels.size() == scored.size(), "Batch: ", labels.size(), " labels for ",
-              scored.size(), " scored positions");
+    SIM_CHECK(labels.size() == scored.size(), "Batch: ", labels.size(), " labels for ", scored.size(),
+              " scored positions");
     for (int32_t label : labels)
-      SIM_CHECK(label >= 0 && label < n_classes, "Batch: label ", label, " outside [0, ", n_classes,
-                ")");
+      SIM_CHECK(label >= 0 && label < n_classes, "Batch: label ", label, " outside [0, ", n_classes, ")");
   } else {
-    SIM_CHECK(values.size() == scored.size(), "Batch: ", values.size(), " targets for ",
-              scored.size(), " scored positions");
+    SIM_CHECK(values.size() == scored.size(), "Batch: ", values.size(), " targets for ", scored.size(),
+              " scored positions");
   }
   if (input == InputKind::kTokens)
     SIM_CHECK(static_cast<int>(tokens.size()) == n, "Batch: ", tokens.size(), " tokens for N=", n);

@@ -16,7 +16,7 @@ enum class InputKind { kTokens, kVectors };
 enum class OutputKind { kClasses, kScalar };
 
 struct Batch {
-  BatchShape shape;             // B examples of T positions, N = B*T
+  BatchShape shape;  // B examples of T positions, N = B*T
   InputKind input = InputKind::kTokens;
   OutputKind output = OutputKind::kClasses;
   std::vector<int32_t> tokens;  // (N) token ids, column b*T + t           (kTokens)

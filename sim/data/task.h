@@ -21,17 +21,17 @@ namespace sim {
 struct TaskInfo {
   std::string name;
   InputKind input = InputKind::kTokens;
-  int vocab = 0;               // V, token tasks: ids in [0, V)
-  int d_in = 0;                // Din, vector tasks
+  int vocab = 0;  // V, token tasks: ids in [0, V)
+  int d_in = 0;   // Din, vector tasks
   OutputKind output = OutputKind::kClasses;
-  int n_classes = 0;           // C, class tasks
-  int length = 0;              // T
+  int n_classes = 0;  // C, class tasks
+  int length = 0;     // T
   int max_scored_per_example = 0;
   std::vector<std::string> splits = {"train"};  // split 0 is "train"
   // Examples per split when the split is a fixed set (a training pool evaluated whole), 0 when
   // examples are drawn afresh; empty = all 0. Fixed splits are read with SampleFixed.
   std::vector<int> split_sizes;
-  double chance = NAN;         // chance accuracy, or NaN where it has no meaning
+  double chance = NAN;  // chance accuracy, or NaN where it has no meaning
   // What each position holds, T labels such as "q1", "a1", ..., "q*" (empty: no fixed roles), so
   // analyses averaged over prompts can label their axes by role rather than by one prompt's tokens.
   std::vector<std::string> position_labels;

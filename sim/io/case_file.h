@@ -20,12 +20,12 @@
 namespace sim {
 
 struct CaseFileContents {
-  std::string config;                  // resolved INI text
+  std::string config;  // resolved INI text
   const TaskInfo* task = nullptr;
   const ParamRegistry* registry = nullptr;
   const Batch* batch = nullptr;
   const std::vector<Vec>* head_gates = nullptr;  // optional, per layer
-  bool with_engine_results = false;    // write /engine/loss and the registry's gradients
+  bool with_engine_results = false;              // write /engine/loss and the registry's gradients
   double engine_loss = 0.0;
 };
 

@@ -76,12 +76,12 @@ void WriteCheckpoint(const std::string& path, const std::string& config, const C
 Checkpoint ReadCheckpoint(const std::string& path, std::string* config) {
   H5Reader in(path);
   if (!in.HasAttr("/", "format") || in.AttrString("/", "format") != kCheckpointFormat)
-    throw InputError(Concat(path, ": not an attnsim checkpoint (root attribute 'format' is not '", kCheckpointFormat,
-                            "')"));
+    throw InputError(
+        Concat(path, ": not an attnsim checkpoint (root attribute 'format' is not '", kCheckpointFormat, "')"));
   const int64_t version = in.AttrInt("/", "format_version");
   if (version != kCheckpointFormatVersion)
-    throw InputError(Concat(path, ": checkpoint format_version ", version, ", this build reads ",
-                            kCheckpointFormatVersion));
+    throw InputError(
+        Concat(path, ": checkpoint format_version ", version, ", this build reads ", kCheckpointFormatVersion));
   Checkpoint c;
   TrainerState& st = c.state;
   if (config != nullptr) *config = in.AttrString("/", "config");

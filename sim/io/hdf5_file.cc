@@ -87,12 +87,11 @@ void H5Writer::Group(const std::string& path) {
   if (group.id < 0) throw InputError(Concat(path_, ": cannot create group ", path));
 }
 
-void H5Writer::Write(const std::string& path, int64_t mem_type, const void* data,
-                     const std::vector<uint64_t>& dims) {
+void H5Writer::Write(const std::string& path, int64_t mem_type, const void* data, const std::vector<uint64_t>& dims) {
   std::vector<hsize_t> hdims(dims.begin(), dims.end());
-  Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
-                            : H5Screate_simple(static_cast<int>(hdims.size()), hdims.data(), nullptr),
-               H5Sclose);
+  Handle space(
+      dims.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(hdims.size()), hdims.data(), nullptr),
+      H5Sclose);
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.id, 1);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
@@ -128,8 +127,8 @@ void H5Writer::Strings(const std::string& path, const std::vector<std::string>& 
 }
 
 namespace {
-void WriteAttr(hid_t file, const std::string& file_path, const std::string& object, const std::string& name,
-               hid_t type, hid_t space, const void* data) {
+void WriteAttr(hid_t file, const std::string& file_path, const std::string& object, const std::string& name, hid_t type,
+               hid_t space, const void* data) {
   Handle obj(H5Oopen(file, object.c_str(), H5P_DEFAULT), H5Oclose);
   if (obj.id < 0) throw InputError(Concat(file_path, ": no object ", object, " for attribute ", name));
   if (H5Aexists(obj.id, name.c_str()) > 0) H5Adelete(obj.id, name.c_str());
@@ -168,7 +167,8 @@ H5Reader::H5Reader(const std::string& path) : path_(path) {
   if (::access(path.c_str(), R_OK) != 0) throw InputError(Concat(path, ": not readable (permissions)"));
   if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(Concat(path, ": not an HDF5 file"));
   file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file_ < 0) throw InputError(Concat(path, ": cannot open HDF5 file (truncated or corrupt, or locked by a process writing it)"));
+  if (file_ < 0)
+    throw InputError(Concat(path, ": cannot open HDF5 file (truncated or corrupt, or locked by a process writing it)"));
 }
 
 H5Reader::~H5Reader() {

@@ -82,8 +82,8 @@ RunRecord ReadRunFile(const std::string& path, std::string* version) {
     throw InputError(Concat(path, ": not an attnsim run file (root attribute 'format' is not '", kRunFormat, "')"));
   const int64_t format_version = in.AttrInt("/", "format_version");
   if (format_version != kRunFormatVersion)
-    throw InputError(Concat(path, ": run file format_version ", format_version, ", this build reads ",
-                            kRunFormatVersion));
+    throw InputError(
+        Concat(path, ": run file format_version ", format_version, ", this build reads ", kRunFormatVersion));
   RunRecord r;
   r.config = in.AttrString("/", "config");
   r.seed = static_cast<uint64_t>(in.AttrInt("/", "seed"));

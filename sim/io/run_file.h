@@ -26,7 +26,7 @@ inline constexpr int kRunFormatVersion = 1;
 // An analysis result stored under /analysis (docs/results-format.md lists them): a float64 array
 // (dims in C order, empty = scalar) with optional attributes.
 struct AnalysisArray {
-  std::string path;                                 // relative to /analysis, e.g. "attention"
+  std::string path;  // relative to /analysis, e.g. "attention"
   std::vector<uint64_t> dims;
   std::vector<double> data;
   std::map<std::string, std::string> string_attrs;
@@ -41,7 +41,7 @@ struct RunRecord {
   int steps_done = 0;
   int target_step = -1;
   int threads = 1;
-  int chunk = 0;       // examples per chunk of a training batch (train.chunk resolved); 0 = not recorded
+  int chunk = 0;  // examples per chunk of a training batch (train.chunk resolved); 0 = not recorded
   double wall_seconds = 0.0;
   std::vector<std::string> curve_names;
   std::vector<std::vector<double>> curves;

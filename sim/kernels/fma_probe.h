@@ -6,9 +6,9 @@
 namespace sim {
 
 struct FmaProbeResult {
-  double gflops = 0.0;       // all threads together (2 FLOPs per FMA lane)
+  double gflops = 0.0;  // all threads together (2 FLOPs per FMA lane)
   int threads = 1;
-  int vector_lanes = 1;      // float lanes per FMA instruction
+  int vector_lanes = 1;  // float lanes per FMA instruction
 };
 
 FmaProbeResult MeasureFmaPeak(int threads, double seconds);

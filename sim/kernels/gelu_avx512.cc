@@ -13,10 +13,10 @@ namespace sim {
 
 namespace {
 
-constexpr int kIntervals = 32;                        // one vpermt2ps table: two registers of 16
-constexpr int kDegree = 4;                            // coefficients c0..c4 in t = z - center
-constexpr double kRange = 6.0;                        // z = |x| in [0, 6); from 6 on, Φ and D are 1 in float
-constexpr double kWidth = kRange / kIntervals;        // 3/16
+constexpr int kIntervals = 32;                  // one vpermt2ps table: two registers of 16
+constexpr int kDegree = 4;                      // coefficients c0..c4 in t = z - center
+constexpr double kRange = 6.0;                  // z = |x| in [0, 6); from 6 on, Φ and D are 1 in float
+constexpr double kWidth = kRange / kIntervals;  // 3/16
 constexpr float kIntervalsPerUnit = static_cast<float>(kIntervals / kRange);
 
 double Phi(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
@@ -52,8 +52,7 @@ Table Interpolate(double (*f)(double)) {
       }
     }
     double scale = 1;  // coefficient of s^k = coefficient of t^k · half^k
-    for (int k = 0; k < kPoints; ++k, scale *= half)
-      table[k][i] = static_cast<float>(v[k][kPoints] / v[k][k] / scale);
+    for (int k = 0; k < kPoints; ++k, scale *= half) table[k][i] = static_cast<float>(v[k][kPoints] / v[k][k] / scale);
   }
   return table;
 }
@@ -87,8 +86,7 @@ inline __m512 Evaluate(const Coefficients& c, __m512 x) {
   const __m512 t = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(index), _mm512_set1_ps(static_cast<float>(kWidth)),
                                     _mm512_sub_ps(z, _mm512_set1_ps(static_cast<float>(0.5 * kWidth))));
   __m512 p = _mm512_permutex2var_ps(c.lo[kDegree], index, c.hi[kDegree]);
-  for (int k = kDegree - 1; k >= 0; --k)
-    p = _mm512_fmadd_ps(p, t, _mm512_permutex2var_ps(c.lo[k], index, c.hi[k]));
+  for (int k = kDegree - 1; k >= 0; --k) p = _mm512_fmadd_ps(p, t, _mm512_permutex2var_ps(c.lo[k], index, c.hi[k]));
   // From z = 6 on exactly 1 (the last interval's polynomial gives 1 or one float above it there).
   const __m512 one = _mm512_set1_ps(1.0f);
   p = _mm512_mask_mov_ps(p, _mm512_cmp_ps_mask(z, _mm512_set1_ps(static_cast<float>(kRange)), _CMP_GE_OQ), one);

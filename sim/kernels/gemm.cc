@@ -109,8 +109,8 @@ void KernelGemm(Index m, Index n, Index k, const Scalar* a, Index lda, const Sca
   Scalar* block_b = PackingBuffers::Grow(buf.b, buf.b_size, static_cast<size_t>(kc * nc));
   PreallocatedBlocking blocking(kc, mc, nc, block_a, block_b);
   Eigen::internal::general_matrix_matrix_product<Index, Scalar, kLhsOrder, false, Scalar, kRhsOrder, false,
-                                                 Eigen::ColMajor, 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc,
-                                                                          Scalar(1), blocking, nullptr);
+                                                 Eigen::ColMajor, 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc, Scalar(1),
+                                                                          blocking, nullptr);
 }
 
 // True when products run on the AVX-512 SGEMM (float builds on AVX-512 machines).
@@ -137,8 +137,8 @@ void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
       PackingBuffers& buf = g_packing[ThreadIndex()];
       if (packed_a != nullptr) {
         float* pack_b = reinterpret_cast<float*>(PackingBuffers::Grow(buf.b, buf.b_size, kSgemmPackB));
-        SgemmAvx512Packed(m, n, k, packed_a, reinterpret_cast<const float*>(b.data()), b.outerStride(),
-                          op_b == Op::kT, reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate, pack_b,
+        SgemmAvx512Packed(m, n, k, packed_a, reinterpret_cast<const float*>(b.data()), b.outerStride(), op_b == Op::kT,
+                          reinterpret_cast<float*>(c.data()), c.outerStride(), accumulate, pack_b,
                           reinterpret_cast<const float*>(bias));
         return;
       }
@@ -184,15 +184,14 @@ void ProductOps(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Ma
     KernelGemm<kRow, kRow>(m, n, k, a.data(), lda, b.data(), ldb, c.data(), ldc);
 }
 
-void CheckGemmShapes(const char* where, const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b,
-                     const MatRef& c) {
+void CheckGemmShapes(const char* where, const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, const MatRef& c) {
   const Index m = op_a == Op::kN ? a.rows() : a.cols();
   const Index k = op_a == Op::kN ? a.cols() : a.rows();
   const Index kb = op_b == Op::kN ? b.rows() : b.cols();
   const Index n = op_b == Op::kN ? b.cols() : b.rows();
   if (k != kb || c.rows() != m || c.cols() != n)
-    throw ShapeError(Concat(where, ": op(A) is (", m, ", ", k, "), op(B) is (", kb, ", ", n, "), C is (",
-                            c.rows(), ", ", c.cols(), ")"));
+    throw ShapeError(Concat(where, ": op(A) is (", m, ", ", k, "), op(B) is (", kb, ", ", n, "), C is (", c.rows(),
+                            ", ", c.cols(), ")"));
 }
 
 }  // namespace
@@ -236,8 +235,7 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
   const auto product = [&](const ConstMatRef& a_part, Op op_a_part, const ConstMatRef& b_part, MatRef c_part,
                            Index row0, Index col0) {
     if (before) before(c_part, row0, col0);
-    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate, bias == nullptr ? nullptr : bias + row0,
-               packed_a);
+    ProductOps(a_part, op_a_part, b_part, op_b, c_part, accumulate, bias == nullptr ? nullptr : bias + row0, packed_a);
     if (after) after(c_part, row0, col0);
   };
   if (static_cast<double>(m) * n * k < kMinTileWork) {
@@ -254,8 +252,8 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
     // the loop for the thread with the last tile. Tiles depend on the shape only, never on the
     // thread count.
     const bool share_packed_a = split_cols && UseSgemm() && m * k > kSmallA;  // every tile on the packed kernel
-    const int n_tiles = static_cast<int>(
-        std::min<Index>(share_packed_a ? kMaxSharedATiles : kMaxTiles, extent / kMinOutputTile));
+    const int n_tiles =
+        static_cast<int>(std::min<Index>(share_packed_a ? kMaxSharedATiles : kMaxTiles, extent / kMinOutputTile));
     Index tile = (extent + n_tiles - 1) / n_tiles;
     const Index quantum = share_packed_a ? kSharedATileQuantum : kTileQuantum;
     tile = (tile + quantum - 1) / quantum * quantum;
@@ -311,13 +309,14 @@ void TiledGemm(const ConstMatRef& a, Op op_a, const ConstMatRef& b, Op op_b, Mat
     const Index block = m * n;
     ReservePacking(m, n, kDepthChunk);
     PackingBuffers& own = g_packing[ThreadIndex()];
-    Scalar* partials = PackingBuffers::Grow(own.partials, own.partials_size,
-                                            static_cast<size_t>(block) * n_chunks);
+    Scalar* partials = PackingBuffers::Grow(own.partials, own.partials_size, static_cast<size_t>(block) * n_chunks);
     ParallelFor(n_chunks, [&](int i) {
       const Index start = i * kDepthChunk, len = std::min(kDepthChunk, k - start);
       MatMap part(partials + i * block, m, n);
-      const ConstMatRef a_part = op_a == Op::kN ? ConstMatRef(a.middleCols(start, len)) : ConstMatRef(a.middleRows(start, len));
-      const ConstMatRef b_part = op_b == Op::kN ? ConstMatRef(b.middleRows(start, len)) : ConstMatRef(b.middleCols(start, len));
+      const ConstMatRef a_part =
+          op_a == Op::kN ? ConstMatRef(a.middleCols(start, len)) : ConstMatRef(a.middleRows(start, len));
+      const ConstMatRef b_part =
+          op_b == Op::kN ? ConstMatRef(b.middleRows(start, len)) : ConstMatRef(b.middleCols(start, len));
       ProductOps(a_part, op_a, b_part, op_b, part, false);
     });
     const int col_blocks = static_cast<int>((n + kTileQuantum - 1) / kTileQuantum);

@@ -35,7 +35,9 @@ class TilePass {
   TilePass() = default;
   template <typename Fn>
   explicit TilePass(const Fn& fn)
-      : run_([](const void* f, MatRef block, Index row0, Index col0) { (*static_cast<const Fn*>(f))(block, row0, col0); }),
+      : run_([](const void* f, MatRef block, Index row0, Index col0) {
+          (*static_cast<const Fn*>(f))(block, row0, col0);
+        }),
         fn_(&fn) {}
   explicit operator bool() const { return run_ != nullptr; }
   void operator()(MatRef block, Index row0, Index col0) const { run_(fn_, block, row0, col0); }

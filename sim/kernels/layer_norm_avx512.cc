@@ -22,8 +22,8 @@ inline __mmask16 Lanes(long v, long d) {
 
 bool HasFastLayerNorm() { return true; }
 
-void LayerNormForwardAvx512(const float* x, long ldx, long d, long n, const float* gamma, const float* beta,
-                            float eps, float* xhat, long ldxhat, float* rstd, float* y, long ldy) {
+void LayerNormForwardAvx512(const float* x, long ldx, long d, long n, const float* gamma, const float* beta, float eps,
+                            float* xhat, long ldxhat, float* rstd, float* y, long ldy) {
   const long vectors = (d + 15) / 16;
   const float inv_d = 1.0f / static_cast<float>(d);
   for (long j = 0; j < n; ++j) {
@@ -53,8 +53,8 @@ void LayerNormForwardAvx512(const float* x, long ldx, long d, long n, const floa
   }
 }
 
-void LayerNormBackwardAvx512(const float* d_y, long lddy, const float* xhat, long ldxhat, const float* rstd,
-                             long d, long n, const float* gamma, float* d_x, long lddx) {
+void LayerNormBackwardAvx512(const float* d_y, long lddy, const float* xhat, long ldxhat, const float* rstd, long d,
+                             long n, const float* gamma, float* d_x, long lddx) {
   const long vectors = (d + 15) / 16;
   const float inv_d = 1.0f / static_cast<float>(d);
   for (long j = 0; j < n; ++j) {
@@ -63,7 +63,8 @@ void LayerNormBackwardAvx512(const float* d_y, long lddy, const float* xhat, lon
     __m512 sum_g = _mm512_setzero_ps(), sum_gx = _mm512_setzero_ps();
     for (long v = 0; v < vectors; ++v) {
       const __mmask16 lanes = Lanes(v, d);
-      const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, gamma + 16 * v), _mm512_maskz_loadu_ps(lanes, dyj + 16 * v));
+      const __m512 g =
+          _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, gamma + 16 * v), _mm512_maskz_loadu_ps(lanes, dyj + 16 * v));
       sum_g = _mm512_add_ps(sum_g, g);
       sum_gx = _mm512_fmadd_ps(g, _mm512_maskz_loadu_ps(lanes, xhj + 16 * v), sum_gx);
     }
@@ -73,7 +74,8 @@ void LayerNormBackwardAvx512(const float* d_y, long lddy, const float* xhat, lon
     float* dxj = d_x + j * lddx;
     for (long v = 0; v < vectors; ++v) {
       const __mmask16 lanes = Lanes(v, d);
-      const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, gamma + 16 * v), _mm512_maskz_loadu_ps(lanes, dyj + 16 * v));
+      const __m512 g =
+          _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, gamma + 16 * v), _mm512_maskz_loadu_ps(lanes, dyj + 16 * v));
       // g - mean(g) - x̂ mean(g x̂)
       const __m512 t = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(lanes, xhj + 16 * v), mean_gx, _mm512_sub_ps(g, mean_g));
       _mm512_mask_storeu_ps(dxj + 16 * v, lanes, _mm512_fmadd_ps(r, t, _mm512_maskz_loadu_ps(lanes, dxj + 16 * v)));

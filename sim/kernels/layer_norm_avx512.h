@@ -18,11 +18,11 @@ bool HasFastLayerNorm();
 
 // Columns [0, n) of x (d x n, column stride ldx): xhat = (x - mean) rstd, rstd[j] = 1 / sqrt(var +
 // eps), y = gamma ⊙ xhat + beta. xhat and y have column strides ldxhat and ldy.
-void LayerNormForwardAvx512(const float* x, long ldx, long d, long n, const float* gamma, const float* beta,
-                            float eps, float* xhat, long ldxhat, float* rstd, float* y, long ldy);
+void LayerNormForwardAvx512(const float* x, long ldx, long d, long n, const float* gamma, const float* beta, float eps,
+                            float* xhat, long ldxhat, float* rstd, float* y, long ldy);
 
 // d_x += rstd ⊙ (g - mean(g) - xhat ⊙ mean(g ⊙ xhat)), g = gamma ⊙ d_y, column by column over [0, n).
-void LayerNormBackwardAvx512(const float* d_y, long lddy, const float* xhat, long ldxhat, const float* rstd,
-                             long d, long n, const float* gamma, float* d_x, long lddx);
+void LayerNormBackwardAvx512(const float* d_y, long lddy, const float* xhat, long ldxhat, const float* rstd, long d,
+                             long n, const float* gamma, float* d_x, long lddx);
 
 }  // namespace sim

@@ -26,7 +26,6 @@ void SetNumThreads(int n) {
 
 int NumThreads() { return ThreadPool::Global().threads(); }
 
-
 namespace {
 
 // fn(start, len) over blocks of about kMinCopyBlock entries of a (rows x cols) matrix's columns, in

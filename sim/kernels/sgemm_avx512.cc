@@ -146,8 +146,8 @@ void PackBRows(const float* b, long ldb, long j0, long nc, long k0, long kc, flo
 // The panels are packed (a_step = kMr, b_step = kNr) or read where they are (see Multiply):
 // depth k's kMr entries of A at ap + k a_step, its kCols entries of B at bp + k b_step.
 template <int kCols>
-void Kernel(long kc, const float* ap, long a_step, const float* bp, long b_step, float* c, long ldc, long mr,
-            long nr, bool overwrite, const float* bias) {
+void Kernel(long kc, const float* ap, long a_step, const float* bp, long b_step, float* c, long ldc, long mr, long nr,
+            bool overwrite, const float* bias) {
   static_assert(kCols >= 1 && kCols <= kNr);
   const long a_prefetch = kAPrefetch / kMr * a_step;  // the same depths ahead either way
   // The tile of C is fetched while the sums are formed (it is stored to at the end, and often lives
@@ -278,8 +278,8 @@ void Multiply(long m, long n, long k, const float* a, long lda, bool trans_a, co
 
 }  // namespace
 
-void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
-                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b, const float* bias) {
+void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb, bool trans_b,
+                 float* c, long ldc, bool accumulate, float* pack_a, float* pack_b, const float* bias) {
   Multiply(m, n, k, a, lda, trans_a, nullptr, b, ldb, trans_b, c, ldc, accumulate, pack_a, pack_b, bias);
 }
 
@@ -314,8 +314,8 @@ void SgemmPackA(long m, long k, const float* a, long lda, bool trans_a, long pan
   }
 }
 
-void SgemmAvx512Packed(long m, long n, long k, const float* packed_a, const float* b, long ldb, bool trans_b,
-                       float* c, long ldc, bool accumulate, float* pack_b, const float* bias) {
+void SgemmAvx512Packed(long m, long n, long k, const float* packed_a, const float* b, long ldb, bool trans_b, float* c,
+                       long ldc, bool accumulate, float* pack_b, const float* bias) {
   Multiply(m, n, k, nullptr, 0, false, packed_a, b, ldb, trans_b, c, ldc, accumulate, nullptr, pack_b, bias);
 }
 

@@ -26,9 +26,8 @@ inline constexpr std::size_t kSgemmPackB = 256 * 3072;
 // C (m x n, leading dimension ldc) (+)= op(A) op(B); op(A) is m x k, op(B) is k x n. With a bias (m
 // entries) and accumulate=false: C = bias 1ᵀ + op(A) op(B), the bias added where the first depth block
 // is stored (the same bits as filling C with the bias and accumulating, without that pass over C).
-void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb,
-                 bool trans_b, float* c, long ldc, bool accumulate, float* pack_a, float* pack_b,
-                 const float* bias = nullptr);
+void SgemmAvx512(long m, long n, long k, const float* a, long lda, bool trans_a, const float* b, long ldb, bool trans_b,
+                 float* c, long ldc, bool accumulate, float* pack_a, float* pack_b, const float* bias = nullptr);
 
 // dst (cols x rows, leading dimension ldd) = srcᵀ, src (rows x cols, leading dimension lds): 16 x 16
 // blocks transposed in registers (a copy: no arithmetic, the same values).
@@ -42,7 +41,7 @@ inline constexpr long kSgemmPanelRows = 32;
 std::size_t SgemmPackedASize(long m, long k);
 void SgemmPackA(long m, long k, const float* a, long lda, bool trans_a, long panel_begin, long panel_end,
                 float* packed_a);
-void SgemmAvx512Packed(long m, long n, long k, const float* packed_a, const float* b, long ldb, bool trans_b,
-                       float* c, long ldc, bool accumulate, float* pack_b, const float* bias = nullptr);
+void SgemmAvx512Packed(long m, long n, long k, const float* packed_a, const float* b, long ldb, bool trans_b, float* c,
+                       long ldc, bool accumulate, float* pack_b, const float* bias = nullptr);
 
 }  // namespace sim

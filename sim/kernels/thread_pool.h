@@ -31,7 +31,8 @@ class ThreadPool {
   // exactly once. Not re-entrant: a nested call runs its items on the calling thread.
   template <typename Fn>
   void Run(int n, const Fn& fn) {
-    Run(n, [](const void* f, int i) { (*static_cast<const Fn*>(f))(i); }, &fn);
+    Run(
+        n, [](const void* f, int i) { (*static_cast<const Fn*>(f))(i); }, &fn);
   }
 
   // Index of the calling thread in [0, threads()): 0 for the caller of Run, 1.. for workers. For

@@ -105,8 +105,7 @@ inline void SoftmaxInPlaceInterleaved(Scalar* const x[G], const Index n[G], Scal
     }
     sum[g] = ei::predux(psum);
     if (rest[g] > 0) {
-      const Packet e =
-          ei::pexp(ei::pmul(ei::psub(vm::LoadTail<Packet>(x[g] + full[g], rest[g]), pshift[g]), pscale));
+      const Packet e = ei::pexp(ei::pmul(ei::psub(vm::LoadTail<Packet>(x[g] + full[g], rest[g]), pshift[g]), pscale));
       vm::StoreTail(x[g] + full[g], rest[g], e);
       sum[g] = vm::AddLanesInOrder(sum[g], e, rest[g]);
     }

@@ -28,14 +28,14 @@ void TokenEmbedding::Backward(const std::vector<int32_t>& tokens, const ConstMat
   for (size_t c = 0; c < tokens.size(); ++c) grad.col(tokens[c]) += d_y.col(c);
 }
 
-PositionalEncoding::PositionalEncoding(PosKind kind, int max_len, int d_model, double init_std,
-                                       ParamRegistry& registry, const std::string& prefix, int segment)
+PositionalEncoding::PositionalEncoding(PosKind kind, int max_len, int d_model, double init_std, ParamRegistry& registry,
+                                       const std::string& prefix, int segment)
     : kind_(kind), max_len_(max_len), d_model_(d_model), registry_(&registry), segment_(segment) {
   if (kind == PosKind::kLearnedFactored) {
     SIM_CHECK(segment >= 1, "PositionalEncoding: factored positions need a segment length >= 1, got ", segment);
     table_ = registry.Add({prefix + ".pos_offset", d_model, segment, InitKind::kNormal, init_std, true});
-    segments_ = registry.Add({prefix + ".pos_segment", d_model, (max_len + segment - 1) / segment, InitKind::kNormal,
-                              init_std, true});
+    segments_ = registry.Add(
+        {prefix + ".pos_segment", d_model, (max_len + segment - 1) / segment, InitKind::kNormal, init_std, true});
   } else if (kind == PosKind::kLearned) {
     table_ = registry.Add({prefix + ".pos", d_model, max_len, InitKind::kNormal, init_std, true});
   } else if (kind == PosKind::kSinusoidal) {

@@ -20,8 +20,7 @@ namespace sim {
 
 class TokenEmbedding {
  public:
-  TokenEmbedding(int vocab, int d_model, double init_std, ParamRegistry& registry,
-                 const std::string& prefix);
+  TokenEmbedding(int vocab, int d_model, double init_std, ParamRegistry& registry, const std::string& prefix);
 
   // y = table[:, tokens]  (overwrites y (D, N)).
   void Forward(const std::vector<int32_t>& tokens, MatRef y) const;
@@ -42,8 +41,8 @@ enum class PosKind { kNone, kLearned, kSinusoidal, kLearnedFactored };
 class PositionalEncoding {
  public:
   // segment: S, the segment length of kLearnedFactored (ignored otherwise).
-  PositionalEncoding(PosKind kind, int max_len, int d_model, double init_std,
-                     ParamRegistry& registry, const std::string& prefix, int segment = 0);
+  PositionalEncoding(PosKind kind, int max_len, int d_model, double init_std, ParamRegistry& registry,
+                     const std::string& prefix, int segment = 0);
 
   // y[:, b*T + t] += pe[:, t].
   void Forward(BatchShape bt, MatRef y) const;
@@ -58,9 +57,9 @@ class PositionalEncoding {
   int d_model_;
   ParamRegistry* registry_;
   int segment_ = 0;
-  ParamId table_ = -1;    // learned: (D, T_max); factored: offsets (D, S)
-  ParamId segments_ = -1; // factored: (D, ceil(T_max / S))
-  Mat fixed_;             // sinusoidal: (D, T_max)
+  ParamId table_ = -1;     // learned: (D, T_max); factored: offsets (D, S)
+  ParamId segments_ = -1;  // factored: (D, ceil(T_max / S))
+  Mat fixed_;              // sinusoidal: (D, T_max)
 };
 
 }  // namespace sim

@@ -25,8 +25,8 @@ void LayerNorm::Forward(const ConstMatRef& x, LayerNormCache& cache, MatRef y) c
   const Index n = x.cols();
   SIM_CHECK_SHAPE("LayerNorm::Forward", x, "D", d_model_, "n", n);
   SIM_CHECK_SHAPE("LayerNorm::Forward", y, "D", d_model_, "n", n);
-  SIM_CHECK(cache.xhat.rows() == d_model_ && cache.xhat.cols() >= n,
-            "LayerNorm::Forward: cache holds ", cache.xhat.cols(), " columns, need ", n);
+  SIM_CHECK(cache.xhat.rows() == d_model_ && cache.xhat.cols() >= n, "LayerNorm::Forward: cache holds ",
+            cache.xhat.cols(), " columns, need ", n);
   const auto gamma = std::as_const(*registry_).Value(gamma_).col(0).array();
   const auto beta = std::as_const(*registry_).Value(beta_).col(0).array();
   const Scalar inv_d = Scalar(1) / d_model_;

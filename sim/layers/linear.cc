@@ -10,10 +10,9 @@ namespace sim {
 Linear::Linear(const LinearConfig& config, ParamRegistry& registry, const std::string& prefix,
                const std::string& weight_name, const std::string& bias_name)
     : cfg_(config), registry_(&registry) {
-  SIM_CHECK(config.in > 0 && config.out > 0, "Linear ", prefix, ": sizes (", config.out, ", ",
-            config.in, ")");
-  w_ = registry.Add({prefix + "." + weight_name, config.out, config.in, InitKind::kNormal,
-                     config.init_std, config.decay});
+  SIM_CHECK(config.in > 0 && config.out > 0, "Linear ", prefix, ": sizes (", config.out, ", ", config.in, ")");
+  w_ = registry.Add(
+      {prefix + "." + weight_name, config.out, config.in, InitKind::kNormal, config.init_std, config.decay});
   if (config.bias) b_ = registry.Add({prefix + "." + bias_name, config.out, 1, InitKind::kZeros, 0.0, false});
 }
 

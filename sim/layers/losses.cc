@@ -22,12 +22,12 @@ Index ArgmaxColumn(const ConstMatRef& m, Index j) {
   return best;
 }
 
-double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat* d_logits,
-                           int* n_correct, Index mean_over) {
+double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat* d_logits, int* n_correct,
+                           Index mean_over) {
   const Index c = logits.rows(), s = logits.cols();
   if (d_logits != nullptr)
-    SIM_CHECK(d_logits->rows() == c && d_logits->cols() >= s, "SoftmaxCrossEntropy: d_logits is (",
-              d_logits->rows(), ", ", d_logits->cols(), "), need (C=", c, ", >= S=", s, ")");
+    SIM_CHECK(d_logits->rows() == c && d_logits->cols() >= s, "SoftmaxCrossEntropy: d_logits is (", d_logits->rows(),
+              ", ", d_logits->cols(), "), need (C=", c, ", >= S=", s, ")");
   if (s == 0) return 0.0;
   SIM_CHECK(mean_over == 0 || mean_over >= s, "SoftmaxCrossEntropy: mean over ", mean_over, " of S=", s, " columns");
   const Index count = mean_over > 0 ? mean_over : s;  // the mean's denominator
@@ -74,8 +74,8 @@ double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_
   const Index s = preds.cols();
   SIM_CHECK(preds.rows() == 1, "MeanSquaredError: preds has ", preds.rows(), " rows, expected 1");
   if (d_preds != nullptr)
-    SIM_CHECK(d_preds->rows() == 1 && d_preds->cols() >= s, "MeanSquaredError: d_preds is (",
-              d_preds->rows(), ", ", d_preds->cols(), "), need (1, >= S=", s, ")");
+    SIM_CHECK(d_preds->rows() == 1 && d_preds->cols() >= s, "MeanSquaredError: d_preds is (", d_preds->rows(), ", ",
+              d_preds->cols(), "), need (1, >= S=", s, ")");
   if (s == 0) return 0.0;
   SIM_CHECK(mean_over == 0 || mean_over >= s, "MeanSquaredError: mean over ", mean_over, " of S=", s, " columns");
   const Index count = mean_over > 0 ? mean_over : s;  // the mean's denominator

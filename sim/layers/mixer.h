@@ -65,13 +65,13 @@ class Mixer {
   // A cache sized for batches of `shape` (allocated once, reused every step).
   virtual std::unique_ptr<MixerCache> MakeCache(BatchShape shape) const = 0;
   // y = mixer(x), or y += mixer(x) when accumulate.   x, y (D, N)
-  virtual void Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks,
-                       MixerCache& cache, MatRef y, bool accumulate) const = 0;
+  virtual void Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks, MixerCache& cache, MatRef y,
+                       bool accumulate) const = 0;
   // Accumulates into d_x (D, N) and the parameter gradients; reads the cache of the last Forward.
   // d_x may be the same matrix as d_y (the residual stream's gradient): implementations read all of
   // d_y before they write d_x.
-  virtual void Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt,
-                        MixerCache& cache, MatRef d_x) const = 0;
+  virtual void Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt, MixerCache& cache,
+                        MatRef d_x) const = 0;
 
   // Heads (0 for mixers without heads): the length of MixerHooks::head_gate.
   virtual int n_heads() const { return 0; }
@@ -83,10 +83,10 @@ class Mixer {
 // One registered mixer: what `model.mixer` names, and the facts the model, validation and `sim bench`
 // need without building it.
 struct MixerEntry {
-  std::string name;        // the model.mixer value
-  std::string param_name;  // parameters are blocks.<l>.<param_name>.<tensor> ("attn")
-  std::string summary;     // one line for --help
-  bool has_heads = false;  // reads model.heads (one head count per layer)
+  std::string name;              // the model.mixer value
+  std::string param_name;        // parameters are blocks.<l>.<param_name>.<tensor> ("attn")
+  std::string summary;           // one line for --help
+  bool has_heads = false;        // reads model.heads (one head count per layer)
   std::vector<MixerHook> hooks;  // hooks it supports
   // What is wrong with `args` for this mixer, naming the option ("" when nothing is).
   std::string (*problem)(const MixerArgs& args) = nullptr;

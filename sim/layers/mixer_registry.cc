@@ -27,8 +27,6 @@ std::string MixerNames(const std::string& separator) {
   return names;
 }
 
-bool MixerEntry::Supports(MixerHook hook) const {
-  return std::find(hooks.begin(), hooks.end(), hook) != hooks.end();
-}
+bool MixerEntry::Supports(MixerHook hook) const { return std::find(hooks.begin(), hooks.end(), hook) != hooks.end(); }
 
 }  // namespace sim

@@ -64,9 +64,9 @@ void ActivationBackward(Activation act, const ConstMatRef& h, MatRef d_h) {
         auto hj = h.col(j).array();
         auto t = t_buffer.head(h.rows());
         t = (kSqrt2OverPi * (hj + Scalar(0.044715) * hj.cube())).tanh();
-        d_h.col(j).array() *= Scalar(0.5) * (Scalar(1) + t) +
-                              Scalar(0.5) * hj * (Scalar(1) - t.square()) * kSqrt2OverPi *
-                                  (Scalar(1) + Scalar(3 * 0.044715) * hj.square());
+        d_h.col(j).array() *= Scalar(0.5) * (Scalar(1) + t) + Scalar(0.5) * hj * (Scalar(1) - t.square()) *
+                                                                  kSqrt2OverPi *
+                                                                  (Scalar(1) + Scalar(3 * 0.044715) * hj.square());
       }
       break;
     }
@@ -80,10 +80,8 @@ void ActivationBackward(Activation act, const ConstMatRef& h, MatRef d_h) {
 
 Mlp::Mlp(const MlpConfig& config, ParamRegistry& registry, const std::string& prefix)
     : cfg_(config),
-      fc1_({config.d_model, config.d_hidden, config.bias, config.init_std_in, true}, registry, prefix,
-           "w1", "b1"),
-      fc2_({config.d_hidden, config.d_model, config.bias, config.init_std_out, true}, registry,
-           prefix, "w2", "b2") {}
+      fc1_({config.d_model, config.d_hidden, config.bias, config.init_std_in, true}, registry, prefix, "w1", "b1"),
+      fc2_({config.d_hidden, config.d_model, config.bias, config.init_std_out, true}, registry, prefix, "w2", "b2") {}
 
 void Mlp::Forward(const ConstMatRef& x, MlpCache& cache, MatRef y, bool accumulate) const {
   const Index n = x.cols();

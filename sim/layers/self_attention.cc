@@ -116,8 +116,7 @@ void SelfAttentionConfig::Validate() const {
   if (!problem.empty()) throw ConfigError("model.heads: " + problem);
 }
 
-SelfAttention::SelfAttention(const SelfAttentionConfig& config, ParamRegistry& registry,
-                             const std::string& prefix)
+SelfAttention::SelfAttention(const SelfAttentionConfig& config, ParamRegistry& registry, const std::string& prefix)
     : cfg_((config.Validate(), config)),
       d_head_(config.d_model / config.n_heads),
       wq_({config.d_model, config.d_model, config.bias, config.init_std, true}, registry, prefix, "wq", "bq"),
@@ -146,8 +145,8 @@ std::unique_ptr<MixerCache> SelfAttention::MakeCache(BatchShape shape) const {
 }
 
 size_t SelfAttentionCache::bytes() const {
-  size_t n = q.size() + k.size() + v.size() + probs.size() + probs_view.size() + heads.size() + gated.size() + gate.size() +
-             d_heads.size() + d_q.size() + d_k.size() + d_v.size();
+  size_t n = q.size() + k.size() + v.size() + probs.size() + probs_view.size() + heads.size() + gated.size() +
+             gate.size() + d_heads.size() + d_q.size() + d_k.size() + d_v.size();
   for (const Mat& m : d_scores) n += m.size();
   for (const Mat& m : transposed) n += m.size();
   return n * sizeof(Scalar);
@@ -165,8 +164,8 @@ const Mat* SelfAttention::AttentionProbs(const MixerCache& cache) const {
   return &c.probs_view;
 }
 
-void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks,
-                            MixerCache& cache_base, MatRef y, bool accumulate) const {
+void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks, MixerCache& cache_base,
+                            MatRef y, bool accumulate) const {
   auto& c = static_cast<SelfAttentionCache&>(cache_base);
   const int d = cfg_.d_model, n_heads = cfg_.n_heads, dh = d_head_, t = bt.length;
   SIM_CHECK_SHAPE("SelfAttention::Forward", x, "D", d, "B*T", bt.tokens());
@@ -196,33 +195,29 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
       SoftmaxColumns(p, scale, cfg_.causal);
       // heads = V P   (Dh, T_q)
       BlockProduct(v, Op::kN, p, Op::kN, c.heads.block(h * dh, b * t, dh, t));
-    } else {  // the same on the AVX-512 kernels; p receives Pᵀ
+    } else {                                                        // the same on the AVX-512 kernels; p receives Pᵀ
       const Index offset = static_cast<Index>(b) * t * d + h * dh;  // block (h, b) of a (D, N)
-      AttendHeadAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal},
-                       AsFloat(c.q.data() + offset), AsFloat(c.k.data() + offset),
-                       AsFloat(c.v.data() + offset), AsFloat(p.data()),
-                       AsFloat(c.transposed[ThreadIndex()].data()),
-                       AsFloat(c.heads.data() + offset));
+      AttendHeadAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal}, AsFloat(c.q.data() + offset),
+                       AsFloat(c.k.data() + offset), AsFloat(c.v.data() + offset), AsFloat(p.data()),
+                       AsFloat(c.transposed[ThreadIndex()].data()), AsFloat(c.heads.data() + offset));
     }
   });
   // O = g_h · heads per head
   if (c.use_gate) {
-    for (int h = 0; h < n_heads; ++h)
-      c.gated.middleRows(h * dh, dh) = c.gate(h) * c.heads.middleRows(h * dh, dh);
+    for (int h = 0; h < n_heads; ++h) c.gated.middleRows(h * dh, dh) = c.gate(h) * c.heads.middleRows(h * dh, dh);
   }
   // y = Wo O + bo
   wo_.Forward(c.use_gate ? c.gated : c.heads, y, accumulate);
 }
 
-void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt,
-                             MixerCache& cache_base, MatRef d_x) const {
+void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt, MixerCache& cache_base,
+                             MatRef d_x) const {
   auto& c = static_cast<SelfAttentionCache&>(cache_base);
   const int d = cfg_.d_model, n_heads = cfg_.n_heads, dh = d_head_, t = bt.length;
   SIM_CHECK_SHAPE("SelfAttention::Backward", d_y, "D", d, "B*T", bt.tokens());
   SIM_CHECK_SHAPE("SelfAttention::Backward", d_x, "D", d, "B*T", bt.tokens());
-  SIM_CHECK(static_cast<int>(c.d_scores.size()) >= NumThreads(),
-            "SelfAttention::Backward: cache made for ", c.d_scores.size(), " threads, running ",
-            NumThreads(), "; make caches after setting the thread count");
+  SIM_CHECK(static_cast<int>(c.d_scores.size()) >= NumThreads(), "SelfAttention::Backward: cache made for ",
+            c.d_scores.size(), " threads, running ", NumThreads(), "; make caches after setting the thread count");
   // y = Wo O + bo  =>  dWo += d_y Oᵀ, dbo += rowsum(d_y), d_O = Woᵀ d_y
   wo_.Backward(c.use_gate ? c.gated : c.heads, d_y, c.d_heads, /*accumulate_dx=*/false);
   // O = g ⊙ heads  =>  d_heads = g ⊙ d_O
@@ -237,7 +232,7 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
     const auto p = c.probs.middleCols(static_cast<Index>(i) * t, t);  // (T_k, T_q)
     if (!avx512) {
       const auto q = c.q.block(h * dh, b * t, dh, t), k = c.k.block(h * dh, b * t, dh, t),
-                 v = c.v.block(h * dh, b * t, dh, t);         // (Dh, T) each
+                 v = c.v.block(h * dh, b * t, dh, t);          // (Dh, T) each
       const auto d_o = c.d_heads.block(h * dh, b * t, dh, t);  // (Dh, T_q)
       // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
       BlockProduct(d_o, Op::kN, p, Op::kT, c.d_v.block(h * dh, b * t, dh, t));
@@ -249,13 +244,11 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
       BlockProduct(q, Op::kN, d_s, Op::kT, c.d_k.block(h * dh, b * t, dh, t));
     } else {  // the same on the AVX-512 kernels; p holds Pᵀ and d_s becomes d_Sᵀ
       const Index offset = static_cast<Index>(b) * t * d + h * dh;
-      AttendHeadBackwardAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal},
-                               AsFloat(c.q.data() + offset), AsFloat(c.k.data() + offset),
-                               AsFloat(c.v.data() + offset), AsFloat(p.data()),
+      AttendHeadBackwardAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal}, AsFloat(c.q.data() + offset),
+                               AsFloat(c.k.data() + offset), AsFloat(c.v.data() + offset), AsFloat(p.data()),
                                AsFloat(c.d_heads.data() + offset), AsFloat(d_s.data()),
-                               AsFloat(c.transposed[ThreadIndex()].data()),
-                               AsFloat(c.d_q.data() + offset), AsFloat(c.d_k.data() + offset),
-                               AsFloat(c.d_v.data() + offset));
+                               AsFloat(c.transposed[ThreadIndex()].data()), AsFloat(c.d_q.data() + offset),
+                               AsFloat(c.d_k.data() + offset), AsFloat(c.d_v.data() + offset));
     }
   });
   // Q = Wq x + bq etc.  =>  d_x += Wqᵀ d_Q + Wkᵀ d_K + Wvᵀ d_V

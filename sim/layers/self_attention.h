@@ -47,10 +47,10 @@ struct SelfAttentionCache : MixerCache {
   Mat gated;                      // (D, N) gated head outputs, the input of Wo (only with a gate)
   Vec gate;                       // (H) gate of the last forward
   bool use_gate = false;
-  Mat d_heads;                    // (D, N) backward scratch
-  Mat d_q, d_k, d_v;              // (D, N) backward scratch
-  std::vector<Mat> d_scores;      // (T, T) per thread, backward scratch
-  std::vector<Mat> transposed;    // (T, Dh) per thread: Kᵀ or Vᵀ of one head for the small kernel
+  Mat d_heads;                  // (D, N) backward scratch
+  Mat d_q, d_k, d_v;            // (D, N) backward scratch
+  std::vector<Mat> d_scores;    // (T, T) per thread, backward scratch
+  std::vector<Mat> transposed;  // (T, Dh) per thread: Kᵀ or Vᵀ of one head for the small kernel
   size_t bytes() const override;
 };
 
@@ -59,8 +59,8 @@ class SelfAttention : public Mixer {
   SelfAttention(const SelfAttentionConfig& config, ParamRegistry& registry, const std::string& prefix);
 
   std::unique_ptr<MixerCache> MakeCache(BatchShape shape) const override;
-  void Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks, MixerCache& cache,
-               MatRef y, bool accumulate) const override;
+  void Forward(const ConstMatRef& x, BatchShape bt, const MixerHooks& hooks, MixerCache& cache, MatRef y,
+               bool accumulate) const override;
   void Backward(const ConstMatRef& x, const ConstMatRef& d_y, BatchShape bt, MixerCache& cache,
                 MatRef d_x) const override;
 

@@ -31,8 +31,7 @@ void SoftmaxRowsAcross(float* st, long t_q, long t_k, long ld, float scale, bool
     const __mmask16 lanes = static_cast<__mmask16>((1u << w) - 1);
     // Lanes (queries q0 + l) that see key k; keys from `end` on are seen by none of them.
     const auto seen_by = [&](long k) -> __mmask16 {
-      if (!causal || k <= q0)
-        return lanes;
+      if (!causal || k <= q0) return lanes;
       return static_cast<__mmask16>(lanes & ~((1u << (k - q0)) - 1));
     };
     const long end = causal ? std::min(t_k, q0 + w) : t_k;
@@ -46,26 +45,21 @@ void SoftmaxRowsAcross(float* st, long t_q, long t_k, long ld, float scale, bool
     for (long k = 0; k < end; ++k) {  // unseen entries become +0: the sums are unchanged by them
       const __mmask16 m = seen_by(k);
       const __m512 e = _mm512_maskz_mov_ps(
-          m,
-          Eigen::internal::pexp(
-              _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, base + k * ld), max), pscale)));
+          m, Eigen::internal::pexp(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, base + k * ld), max), pscale)));
       _mm512_mask_storeu_ps(base + k * ld, lanes, e);
       sum = _mm512_add_ps(sum, e);
     }
     const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), sum);
     for (long k = 0; k < end; ++k)
-      _mm512_mask_storeu_ps(
-          base + k * ld, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, base + k * ld), inv));
-    for (long k = end; k < t_k; ++k)
-      _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_setzero_ps());
+      _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes, base + k * ld), inv));
+    for (long k = end; k < t_k; ++k) _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_setzero_ps());
   }
 }
 
 // In place on dt (T_q, T_k), holding d_Pᵀ on entry, with pt = Pᵀ: row q of d_Sᵀ =
 // scale p ⊙ (d_p - Σ_k p_k d_p,k), the sum in key order. Masked entries have p = 0 (and a finite
 // d_p) and so get 0.
-void SoftmaxRowsBackwardAcross(
-    const float* pt, float* dt, long t_q, long t_k, long ld, float scale) {
+void SoftmaxRowsBackwardAcross(const float* pt, float* dt, long t_q, long t_k, long ld, float scale) {
   const __m512 pscale = _mm512_set1_ps(scale);
   for (long q0 = 0; q0 < t_q; q0 += kLanes) {
     const long w = std::min<long>(kLanes, t_q - q0);
@@ -73,27 +67,17 @@ void SoftmaxRowsBackwardAcross(
     __m512 dot = _mm512_setzero_ps();
     for (long k = 0; k < t_k; ++k)
       dot = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lanes, pt + q0 + k * ld),
-                            _mm512_maskz_loadu_ps(lanes, dt + q0 + k * ld),
-                            dot);
+                            _mm512_maskz_loadu_ps(lanes, dt + q0 + k * ld), dot);
     for (long k = 0; k < t_k; ++k) {
       const __m512 p = _mm512_maskz_loadu_ps(lanes, pt + q0 + k * ld),
                    d = _mm512_maskz_loadu_ps(lanes, dt + q0 + k * ld);
-      _mm512_mask_storeu_ps(
-          dt + q0 + k * ld, lanes, _mm512_mul_ps(_mm512_mul_ps(pscale, p), _mm512_sub_ps(d, dot)));
+      _mm512_mask_storeu_ps(dt + q0 + k * ld, lanes, _mm512_mul_ps(_mm512_mul_ps(pscale, p), _mm512_sub_ps(d, dot)));
     }
   }
 }
 
 // c (ldc) = a (m x k, lda) op(b) (ldb), all column-major, op(b) = b (k x n) or bᵀ with b (n x k).
-inline void Small(bool trans_b,
-                  long m,
-                  long n,
-                  long k,
-                  const float* a,
-                  long lda,
-                  const float* b,
-                  long ldb,
-                  float* c,
+inline void Small(bool trans_b, long m, long n, long k, const float* a, long lda, const float* b, long ldb, float* c,
                   long ldc) {
   SmallGemm(trans_b, m, n, k, a, lda, b, ldb, c, ldc, false);
 }
@@ -119,17 +103,10 @@ inline void ForEachQueryBlock(long t, const Fn& fn, long block = kCausalBlock) {
 
 }  // namespace
 
-bool HasAttentionAvx512() {
-  return true;
-}
+bool HasAttentionAvx512() { return true; }
 
-void AttendHeadAvx512(const AttentionHead& head,
-                      const float* q,
-                      const float* k,
-                      const float* v,
-                      float* probs_t,
-                      float* scratch,
-                      float* heads) {
+void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k, const float* v, float* probs_t,
+                      float* scratch, float* heads) {
   const long t = head.t, dh = head.d_head, ld = head.ld;
   // Sᵀ = Qᵀ K as (Qᵀ, contiguous) K; softmax over each row; O = V P = V (Pᵀ)ᵀ.
   float* qt = scratch;  // Qᵀ (T_q, Dh)
@@ -152,17 +129,9 @@ void AttendHeadAvx512(const AttentionHead& head,
   });
 }
 
-void AttendHeadBackwardAvx512(const AttentionHead& head,
-                              const float* q,
-                              const float* k,
-                              const float* v,
-                              const float* probs_t,
-                              const float* d_heads,
-                              float* d_scores_t,
-                              float* scratch,
-                              float* d_q,
-                              float* d_k,
-                              float* d_v) {
+void AttendHeadBackwardAvx512(const AttentionHead& head, const float* q, const float* k, const float* v,
+                              const float* probs_t, const float* d_heads, float* d_scores_t, float* scratch, float* d_q,
+                              float* d_k, float* d_v) {
   const long t = head.t, dh = head.d_head, ld = head.ld;
   const float* p = probs_t;  // Pᵀ (T_q, T_k)
   float* d_s = d_scores_t;   // d_Pᵀ, then d_Sᵀ (T_q, T_k)
@@ -201,24 +170,12 @@ void AttendHeadBackwardAvx512(const AttentionHead& head,
 
 #else  // no AVX-512 in this build: SelfAttention takes its reference path
 
-bool HasAttentionAvx512() {
-  return false;
-}
+bool HasAttentionAvx512() { return false; }
 
-void AttendHeadAvx512(
-    const AttentionHead&, const float*, const float*, const float*, float*, float*, float*) {}
+void AttendHeadAvx512(const AttentionHead&, const float*, const float*, const float*, float*, float*, float*) {}
 
-void AttendHeadBackwardAvx512(const AttentionHead&,
-                              const float*,
-                              const float*,
-                              const float*,
-                              const float*,
-                              const float*,
-                              float*,
-                              float*,
-                              float*,
-                              float*,
-                              float*) {}
+void AttendHeadBackwardAvx512(const AttentionHead&, const float*, const float*, const float*, const float*,
+                              const float*, float*, float*, float*, float*, float*) {}
 
 #endif
 

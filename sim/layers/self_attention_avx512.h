@@ -40,27 +40,14 @@ struct AttentionHead {
 
 // Forward of one head: probs_t (T_q, T_k) = Pᵀ (masked entries 0) and heads (Dh, T_q; stride ld)
 // = V P, from q, k, v (Dh, T; stride ld). scratch: T·Dh floats (holds Qᵀ).
-void AttendHeadAvx512(const AttentionHead& head,
-                      const float* q,
-                      const float* k,
-                      const float* v,
-                      float* probs_t,
-                      float* scratch,
-                      float* heads);
+void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k, const float* v, float* probs_t,
+                      float* scratch, float* heads);
 
 // Backward of one head, from d_heads = d_O (Dh, T_q, stride ld) and the forward's probs_t = Pᵀ:
 // overwrites d_q, d_k, d_v (Dh, T, stride ld) with K d_S, Q d_Sᵀ and d_O Pᵀ.
 // d_scores_t: (T_q, T_k) scratch, ends holding d_Sᵀ. scratch: T·Dh floats (holds d_Oᵀ).
-void AttendHeadBackwardAvx512(const AttentionHead& head,
-                              const float* q,
-                              const float* k,
-                              const float* v,
-                              const float* probs_t,
-                              const float* d_heads,
-                              float* d_scores_t,
-                              float* scratch,
-                              float* d_q,
-                              float* d_k,
-                              float* d_v);
+void AttendHeadBackwardAvx512(const AttentionHead& head, const float* q, const float* k, const float* v,
+                              const float* probs_t, const float* d_heads, float* d_scores_t, float* scratch, float* d_q,
+                              float* d_k, float* d_v);
 
 }  // namespace sim

@@ -12,16 +12,24 @@ void DeclareModelOptions(OptionSet& set) {
   set.Declare({"model.heads", "4", "attention heads: one value for every layer, or one per layer (8,1,1)", ""});
   set.Declare({"model.d_model", "64", "residual stream width D (a multiple of every layer's heads)", ""});
   set.Declare({"model.d_mlp", "4x", "MLP width F: an integer, 'Nx' for N*d_model, or 0 for attention-only blocks", ""});
-  set.Declare({"model.norm", "pre_ln", "normalization: pre_ln (LayerNorm before each branch and the readout) | none", ""});
-  set.Declare({"model.pos", "learned", "positional encoding: learned | sinusoidal | none | learned_factored "
-                                       "(offset within a segment of model.segment tokens plus the segment's index)", ""});
-  set.Declare({"model.segment", "7", "segment length S of model.pos = learned_factored (ictemplate: task.length + 1)", ""});
+  set.Declare(
+      {"model.norm", "pre_ln", "normalization: pre_ln (LayerNorm before each branch and the readout) | none", ""});
+  set.Declare({"model.pos", "learned",
+               "positional encoding: learned | sinusoidal | none | learned_factored "
+               "(offset within a segment of model.segment tokens plus the segment's index)",
+               ""});
+  set.Declare(
+      {"model.segment", "7", "segment length S of model.pos = learned_factored (ictemplate: task.length + 1)", ""});
   set.Declare({"model.causal", "true", "causal attention (true) or bidirectional (false)", ""});
   set.Declare({"model.mixer", "attention",
-               "sequence mixer: one for every layer, or one per layer (attention,attention): " + MixerNames(" | "), ""});
+               "sequence mixer: one for every layer, or one per layer (attention,attention): " + MixerNames(" | "),
+               ""});
   set.Declare({"model.act", "gelu", "MLP activation: gelu (exact) | gelu_tanh | relu", ""});
   set.Declare({"model.bias", "true", "biases in attention projections and MLP layers", ""});
-  set.Declare({"model.init", "fan_in", "initialization: fan_in (weights N(0,1/fan_in), embeddings N(0,1)) | gpt2 (N(0,0.02^2), residual outputs scaled by 1/sqrt(2L))", ""});
+  set.Declare({"model.init", "fan_in",
+               "initialization: fan_in (weights N(0,1/fan_in), embeddings N(0,1)) | gpt2 (N(0,0.02^2), residual "
+               "outputs scaled by 1/sqrt(2L))",
+               ""});
 }
 
 ModelConfig ReadModelConfig(Options& options) {
@@ -40,8 +48,8 @@ ModelConfig ReadModelConfig(Options& options) {
   const bool heads_ok = heads_read.ok();
   const OptionErrorScope mixers_read(options);
   c.mixers = options.StringList("model.mixer");
-  if (c.mixers.empty() || std::any_of(c.mixers.begin(), c.mixers.end(),
-                                      [](const std::string& name) { return FindMixer(name) == nullptr; }))
+  if (c.mixers.empty() ||
+      std::any_of(c.mixers.begin(), c.mixers.end(), [](const std::string& name) { return FindMixer(name) == nullptr; }))
     options.Fail("model.mixer", "expected one of: " + MixerNames(", ") + " (one for every layer, or one per layer)");
   const bool mixers_ok = mixers_read.ok();
   const std::string mlp = options.String("model.d_mlp");
@@ -86,7 +94,8 @@ void ModelConfig::ApplyTask(const TaskInfo& task) {
 const MixerEntry& ModelConfig::mixer_entry(int layer) const {
   const MixerEntry* entry = FindMixer(mixer_in_layer(layer));
   if (entry == nullptr)
-    throw ConfigError(Concat("model.mixer: unknown mixer '", mixer_in_layer(layer), "' (valid: ", MixerNames(", "), ")"));
+    throw ConfigError(
+        Concat("model.mixer: unknown mixer '", mixer_in_layer(layer), "' (valid: ", MixerNames(", "), ")"));
   return *entry;
 }
 

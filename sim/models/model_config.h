@@ -21,17 +21,17 @@ enum class InitScheme { kFanIn, kGpt2 };
 struct ModelConfig {
   // From the task.
   InputKind input = InputKind::kTokens;
-  int vocab = 0;      // V
-  int d_in = 0;       // Din
+  int vocab = 0;  // V
+  int d_in = 0;   // Din
   OutputKind output = OutputKind::kClasses;
   int n_classes = 0;  // C (1 for a scalar output)
   int max_len = 0;    // T
 
   // From model.* options.
-  int layers = 2;                 // L
-  std::vector<int> heads = {4};   // per layer, or one value for all (layers whose mixer has heads)
-  int d_model = 64;               // D
-  int d_mlp = 256;                // F, 0 = attention-only blocks
+  int layers = 2;                // L
+  std::vector<int> heads = {4};  // per layer, or one value for all (layers whose mixer has heads)
+  int d_model = 64;              // D
+  int d_mlp = 256;               // F, 0 = attention-only blocks
   NormKind norm = NormKind::kPreLn;
   PosKind pos = PosKind::kLearned;
   int segment = 7;  // S of kLearnedFactored

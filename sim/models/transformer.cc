@@ -25,8 +25,14 @@ InitStds ComputeInitStds(const ModelConfig& c) {
     return {0.02, 0.02, 0.02, 0.02, residual, 0.02, residual, 0.02};
   }
   const double d = c.d_model;
-  return {1.0, 1.0, 1.0 / std::sqrt(std::max(1, c.d_in)), 1.0 / std::sqrt(d), 1.0 / std::sqrt(d),
-          1.0 / std::sqrt(d), 1.0 / std::sqrt(std::max(1, c.d_mlp)), 1.0 / std::sqrt(d)};
+  return {1.0,
+          1.0,
+          1.0 / std::sqrt(std::max(1, c.d_in)),
+          1.0 / std::sqrt(d),
+          1.0 / std::sqrt(d),
+          1.0 / std::sqrt(d),
+          1.0 / std::sqrt(std::max(1, c.d_mlp)),
+          1.0 / std::sqrt(d)};
 }
 
 // Layer l's mixer from the registry, its parameters under blocks.<l>.<param_name>.
@@ -55,23 +61,20 @@ void InitializeParams(ParamRegistry& registry, Rng& rng) {
         break;
       case InitKind::kNormal:
         for (Index j = 0; j < value.cols(); ++j)
-          for (Index i = 0; i < value.rows(); ++i)
-            value(i, j) = static_cast<Scalar>(spec.init_std * rng.Normal());
+          for (Index i = 0; i < value.rows(); ++i) value(i, j) = static_cast<Scalar>(spec.init_std * rng.Normal());
         break;
     }
   }
 }
 
-Transformer::Transformer(const ModelConfig& config, ParamRegistry& registry)
-    : cfg_(config), registry_(&registry) {
+Transformer::Transformer(const ModelConfig& config, ParamRegistry& registry) : cfg_(config), registry_(&registry) {
   cfg_.Validate();
   const InitStds stds = ComputeInitStds(cfg_);
   const int d = cfg_.d_model;
   if (cfg_.input == InputKind::kTokens) {
     tok_ = std::make_unique<TokenEmbedding>(cfg_.vocab, d, stds.embed, registry, "embed");
   } else {
-    in_proj_ = std::make_unique<Linear>(LinearConfig{cfg_.d_in, d, true, stds.in_proj, true},
-                                        registry, "embed.in");
+    in_proj_ = std::make_unique<Linear>(LinearConfig{cfg_.d_in, d, true, stds.in_proj, true}, registry, "embed.in");
   }
   pos_ = std::make_unique<PositionalEncoding>(cfg_.pos, cfg_.max_len, d, stds.pos, registry, "embed", cfg_.segment);
   for (int l = 0; l < cfg_.layers; ++l) {
@@ -134,14 +137,14 @@ std::unique_ptr<Workspace> Transformer::MakeWorkspace(BatchShape shape, int max_
 void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks* hooks) const {
   const BatchShape bt = batch.shape;
   const int s = batch.n_scored();
-  SIM_CHECK(bt.batch == ws.shape.batch && bt.length == ws.shape.length, "Transformer::Forward: batch (B=",
-            bt.batch, ", T=", bt.length, ") but workspace (B=", ws.shape.batch, ", T=", ws.shape.length, ")");
+  SIM_CHECK(bt.batch == ws.shape.batch && bt.length == ws.shape.length, "Transformer::Forward: batch (B=", bt.batch,
+            ", T=", bt.length, ") but workspace (B=", ws.shape.batch, ", T=", ws.shape.length, ")");
   SIM_CHECK(s >= 1 && s <= ws.max_scored, "Transformer::Forward: ", s, " scored positions, workspace holds ",
             ws.max_scored);
   SIM_CHECK(batch.input == cfg_.input, "Transformer::Forward: batch input kind differs from the model's");
   if (hooks != nullptr && hooks->head_gates != nullptr)
-    SIM_CHECK(static_cast<int>(hooks->head_gates->size()) == cfg_.layers, "ForwardHooks: ",
-              hooks->head_gates->size(), " gate vectors for ", cfg_.layers, " layers");
+    SIM_CHECK(static_cast<int>(hooks->head_gates->size()) == cfg_.layers, "ForwardHooks: ", hooks->head_gates->size(),
+              " gate vectors for ", cfg_.layers, " layers");
 
   // Embedding and positions.
   Mat& x0 = ws.stream[0];
@@ -168,8 +171,8 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
       const Vec& gate = (*hooks->head_gates)[l];
       SIM_CHECK(cfg_.mixer_entry(l).Supports(MixerHook::kHeadGate) || gate.size() == 0, "ForwardHooks: layer ", l,
                 "'s mixer (", cfg_.mixer_in_layer(l), ") has no head gates");
-      SIM_CHECK(gate.size() == block.mixer->n_heads(), "ForwardHooks: layer ", l, " gate has ",
-                gate.size(), " entries for ", block.mixer->n_heads(), " heads");
+      SIM_CHECK(gate.size() == block.mixer->n_heads(), "ForwardHooks: layer ", l, " gate has ", gate.size(),
+                " entries for ", block.mixer->n_heads(), " heads");
       if (gate.size() > 0) mh.head_gate = gate.data();
     }
     ParallelAssign(mid, x);
@@ -188,7 +191,8 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
   // Readout at the scored positions only.
   const Mat& last = ws.stream[cfg_.layers];
   {
-    const int block = std::max(1, static_cast<int>(kMinGatherEntries / std::max<Index>(1, last.rows())));  // columns per item
+    const int block =
+        std::max(1, static_cast<int>(kMinGatherEntries / std::max<Index>(1, last.rows())));  // columns per item
     ParallelFor((s + block - 1) / block, [&](int b) {
       for (int j = b * block; j < std::min(s, (b + 1) * block); ++j) ws.gathered.col(j) = last.col(batch.scored[j]);
     });

@@ -38,36 +38,34 @@ struct ForwardHooks {
 
 struct BlockCache {
   LayerNormCache ln1, ln2;
-  Mat ln1_out;                        // (D, N) mixer input (pre-LN only)
-  Mat ln2_out;                        // (D, N) MLP input (pre-LN only)
-  Mat mid;                            // (D, N) stream after the mixer (only with an MLP)
+  Mat ln1_out;  // (D, N) mixer input (pre-LN only)
+  Mat ln2_out;  // (D, N) MLP input (pre-LN only)
+  Mat mid;      // (D, N) stream after the mixer (only with an MLP)
   std::unique_ptr<MixerCache> mixer;
   MlpCache mlp;
 };
 
 struct Workspace {
   BatchShape shape;
-  int max_scored = 0;                 // S_max
-  int n_scored = 0;                   // S of the last Forward
-  std::vector<Mat> stream;            // L+1 of (D, N)
-  std::vector<BlockCache> blocks;     // L
-  Mat gathered;                       // (D, S_max) stream[L] at the scored positions
+  int max_scored = 0;              // S_max
+  int n_scored = 0;                // S of the last Forward
+  std::vector<Mat> stream;         // L+1 of (D, N)
+  std::vector<BlockCache> blocks;  // L
+  Mat gathered;                    // (D, S_max) stream[L] at the scored positions
   LayerNormCache ln_f;
-  Mat ln_f_out;                       // (D, S_max)
-  Mat outputs;                        // (C, S_max) logits or (1, S_max) predictions
-  Mat d_outputs;                      // (C, S_max) loss gradient, written by the loss
-  Mat d_readout;                      // (D, S_max)
-  Mat d_gathered;                     // (D, S_max)
-  Mat d_stream;                       // (D, N)
-  Mat d_branch;                       // (D, N) gradient at a normalized branch input
+  Mat ln_f_out;    // (D, S_max)
+  Mat outputs;     // (C, S_max) logits or (1, S_max) predictions
+  Mat d_outputs;   // (C, S_max) loss gradient, written by the loss
+  Mat d_readout;   // (D, S_max)
+  Mat d_gathered;  // (D, S_max)
+  Mat d_stream;    // (D, N)
+  Mat d_branch;    // (D, N) gradient at a normalized branch input
 
   // Memory held by every activation, cache and scratch buffer.
   size_t bytes() const;
 
   // The outputs of the last Forward: (C, S).
-  Eigen::Block<const Mat, Eigen::Dynamic, Eigen::Dynamic, true> Outputs() const {
-    return outputs.leftCols(n_scored);
-  }
+  Eigen::Block<const Mat, Eigen::Dynamic, Eigen::Dynamic, true> Outputs() const { return outputs.leftCols(n_scored); }
 };
 
 class Transformer {

@@ -14,8 +14,7 @@
 
 namespace sim {
 
-Optimizer::Optimizer(const OptimizerConfig& config, ParamRegistry& registry)
-    : cfg_(config), registry_(&registry) {
+Optimizer::Optimizer(const OptimizerConfig& config, ParamRegistry& registry) : cfg_(config), registry_(&registry) {
   SIM_CHECK(registry.finalized(), "Optimizer: registry not finalized");
   m_ = Vec::Zero(registry.total_size());
   if (cfg_.kind == OptimizerKind::kAdamW) v_ = Vec::Zero(registry.total_size());
@@ -100,8 +99,9 @@ double GradNorm(const ParamRegistry& registry) {
   if (squares.size() < static_cast<size_t>(registry.size())) squares.resize(registry.size());
   double* const out = squares.data();  // this thread's buffer (inside the items, `squares` is the worker's)
   ParallelFor(registry.size(), [&](int id) {
-    out[id] = registry.group(id).trainable ? SumOfSquares(registry.grads().data() + registry.offset(id), registry.numel(id))
-                                           : 0.0;
+    out[id] = registry.group(id).trainable
+                  ? SumOfSquares(registry.grads().data() + registry.offset(id), registry.numel(id))
+                  : 0.0;
   });
   double sum = 0.0;
   for (ParamId id = 0; id < registry.size(); ++id)

@@ -18,8 +18,8 @@ ParamRegistry::ScopedGradBuffer::~ScopedGradBuffer() { grad_redirect = GradRedir
 ParamId ParamRegistry::Add(ParamSpec spec) {
   SIM_CHECK(!finalized_, "ParamRegistry::Add(", spec.name, ") after Finalize()");
   SIM_CHECK(Find(spec.name) < 0, "ParamRegistry::Add: duplicate parameter name ", spec.name);
-  SIM_CHECK(spec.rows > 0 && spec.cols > 0, "ParamRegistry::Add: ", spec.name, " has shape (",
-            spec.rows, ", ", spec.cols, ")");
+  SIM_CHECK(spec.rows > 0 && spec.cols > 0, "ParamRegistry::Add: ", spec.name, " has shape (", spec.rows, ", ",
+            spec.cols, ")");
   specs_.push_back(std::move(spec));
   offsets_.push_back(total_);
   total_ += specs_.back().rows * specs_.back().cols;
@@ -64,8 +64,7 @@ std::vector<ParamId> MatchOrThrow(const ParamRegistry& registry, const std::stri
     std::string names;
     for (int i = 0; i < registry.size() && i < 12; ++i) names += (i ? ", " : "") + registry.name(i);
     if (registry.size() > 12) names += ", ...";
-    throw ConfigError(Concat(option, ": pattern '", pattern,
-                             "' matches no parameter; parameters are: ", names));
+    throw ConfigError(Concat(option, ": pattern '", pattern, "' matches no parameter; parameters are: ", names));
   }
   return ids;
 }
@@ -75,18 +74,14 @@ void ParamGroupRules::Apply(ParamRegistry& registry) const {
   if (!trainable.empty()) {
     for (int i = 0; i < registry.size(); ++i) registry.group(i).trainable = false;
     for (const std::string& pattern : trainable)
-      for (ParamId id : MatchOrThrow(registry, "optim.trainable", pattern))
-        registry.group(id).trainable = true;
+      for (ParamId id : MatchOrThrow(registry, "optim.trainable", pattern)) registry.group(id).trainable = true;
   }
   for (const std::string& pattern : freeze)
-    for (ParamId id : MatchOrThrow(registry, "optim.freeze", pattern))
-      registry.group(id).trainable = false;
+    for (ParamId id : MatchOrThrow(registry, "optim.freeze", pattern)) registry.group(id).trainable = false;
   for (const auto& [pattern, mult] : lr_mult)
-    for (ParamId id : MatchOrThrow(registry, "optim.lr_mult", pattern))
-      registry.group(id).lr_mult = mult;
+    for (ParamId id : MatchOrThrow(registry, "optim.lr_mult", pattern)) registry.group(id).lr_mult = mult;
   for (const auto& [pattern, mult] : decay_mult)
-    for (ParamId id : MatchOrThrow(registry, "optim.decay_mult", pattern))
-      registry.group(id).decay_mult = mult;
+    for (ParamId id : MatchOrThrow(registry, "optim.decay_mult", pattern)) registry.group(id).decay_mult = mult;
 }
 
 void ParamRegistry::ZeroGrads() {

@@ -124,10 +124,10 @@ class ParamRegistry {
 // Applied in order, so later rules win. Each rule's pattern must match at least one parameter,
 // otherwise ConfigError names the option and the pattern.
 struct ParamGroupRules {
-  std::vector<std::string> freeze;                                   // optim.freeze
-  std::vector<std::string> trainable;                                // optim.trainable (empty = all)
-  std::vector<std::pair<std::string, double>> lr_mult;               // optim.lr_mult
-  std::vector<std::pair<std::string, double>> decay_mult;            // optim.decay_mult
+  std::vector<std::string> freeze;                         // optim.freeze
+  std::vector<std::string> trainable;                      // optim.trainable (empty = all)
+  std::vector<std::pair<std::string, double>> lr_mult;     // optim.lr_mult
+  std::vector<std::pair<std::string, double>> decay_mult;  // optim.decay_mult
 
   void Apply(ParamRegistry& registry) const;
 };

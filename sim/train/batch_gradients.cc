@@ -17,8 +17,8 @@ constexpr Index kMinReduceEntries = 1 << 14;
 BatchGradients::BatchGradients(const Transformer& model, ParamRegistry& registry, BatchShape shape,
                                int max_scored_per_example, int chunk_examples)
     : model_(&model), registry_(&registry), shape_(shape), chunk_examples_(chunk_examples) {
-  SIM_CHECK(chunk_examples >= 1 && shape.batch % chunk_examples == 0, "BatchGradients: chunks of ",
-            chunk_examples, " examples do not divide a batch of ", shape.batch);
+  SIM_CHECK(chunk_examples >= 1 && shape.batch % chunk_examples == 0, "BatchGradients: chunks of ", chunk_examples,
+            " examples do not divide a batch of ", shape.batch);
   n_chunks_ = shape.batch / chunk_examples;
   const BatchShape chunk_shape{chunk_examples, shape.length};
   const int workspaces = n_chunks_ == 1 ? 1 : NumThreads();
@@ -33,8 +33,8 @@ BatchGradients::BatchGradients(const Transformer& model, ParamRegistry& registry
 
 double BatchGradients::Compute(const Batch& batch) {
   SIM_CHECK(batch.shape.batch == shape_.batch && batch.shape.length == shape_.length,
-            "BatchGradients: batch (B=", batch.shape.batch, ", T=", batch.shape.length, "), made for (B=",
-            shape_.batch, ", T=", shape_.length, ")");
+            "BatchGradients: batch (B=", batch.shape.batch, ", T=", batch.shape.length, "), made for (B=", shape_.batch,
+            ", T=", shape_.length, ")");
   registry_->ZeroGrads();
   if (n_chunks_ == 1) {
     Workspace& ws = *workspaces_[0];
@@ -42,8 +42,8 @@ double BatchGradients::Compute(const Batch& batch) {
     model_->Backward(batch, ws);
     return loss;
   }
-  SIM_CHECK(static_cast<int>(workspaces_.size()) >= NumThreads(), "BatchGradients: made for ",
-            workspaces_.size(), " threads, running on ", NumThreads());
+  SIM_CHECK(static_cast<int>(workspaces_.size()) >= NumThreads(), "BatchGradients: made for ", workspaces_.size(),
+            " threads, running on ", NumThreads());
   const Index batch_scored = batch.n_scored();
   ParallelFor(n_chunks_, [&](int c) {
     Batch& chunk = chunks_[c];

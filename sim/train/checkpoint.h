@@ -16,8 +16,8 @@ namespace sim {
 // Everything the loop accumulates besides the parameters and the optimizer: with those and the
 // random-stream positions it makes a checkpoint.
 struct TrainerState {
-  int step = 0;                // optimizer steps done
-  double loss_sum = 0.0;       // training loss since the last evaluation
+  int step = 0;           // optimizer steps done
+  double loss_sum = 0.0;  // training loss since the last evaluation
   int loss_count = 0;
   double last_train_loss = NAN;
   int last_eval_step = -1;
@@ -25,7 +25,7 @@ struct TrainerState {
   std::vector<std::string> curve_names;
   std::vector<std::vector<double>> curves;
   std::map<std::string, std::map<std::string, double>> final_metrics;
-  double wall_seconds = 0.0;   // training time of earlier sessions (not part of the results' bits)
+  double wall_seconds = 0.0;  // training time of earlier sessions (not part of the results' bits)
 };
 
 struct Checkpoint {
@@ -33,9 +33,9 @@ struct Checkpoint {
   uint64_t train_rng_position = 0;
   std::vector<uint64_t> eval_rng_positions;  // per evaluation split
   int64_t optimizer_steps = 0;
-  Vec params;    // (total_size) parameter values
-  Vec moment1;   // (total_size) AdamW first moment / SGD momentum
-  Vec moment2;   // (total_size) AdamW second moment, empty for SGD
+  Vec params;   // (total_size) parameter values
+  Vec moment1;  // (total_size) AdamW first moment / SGD momentum
+  Vec moment2;  // (total_size) AdamW second moment, empty for SGD
 };
 
 }  // namespace sim

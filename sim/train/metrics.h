@@ -10,12 +10,12 @@ namespace sim {
 // Adds the number of correct argmax predictions to *n_correct when given (class outputs).
 // mean_over > 0: the loss and its gradient are averaged over that many positions instead of the
 // batch's own (when `batch` is one chunk of a larger batch).
-double ForwardLoss(const Transformer& model, Workspace& ws, const Batch& batch, bool with_grad,
-                   int* n_correct, const ForwardHooks* hooks = nullptr, Index mean_over = 0);
+double ForwardLoss(const Transformer& model, Workspace& ws, const Batch& batch, bool with_grad, int* n_correct,
+                   const ForwardHooks* hooks = nullptr, Index mean_over = 0);
 
 // Evaluates `batch` and adds to `sums`: "loss" (per scored position), "accuracy" (class outputs) or
 // "mse" (scalar outputs), and whatever the task's Score adds.
-void EvaluateBatch(const Transformer& model, Workspace& ws, const Task& task, const Batch& batch,
-                   MetricSums& sums, const ForwardHooks* hooks = nullptr);
+void EvaluateBatch(const Transformer& model, Workspace& ws, const Task& task, const Batch& batch, MetricSums& sums,
+                   const ForwardHooks* hooks = nullptr);
 
 }  // namespace sim

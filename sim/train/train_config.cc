@@ -12,13 +12,19 @@ namespace sim {
 void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"train.steps", "1000", "optimizer steps", ""});
   set.Declare({"train.batch", "64", "examples per training batch", ""});
-  set.Declare({"train.chunk", "auto", "examples per chunk of a training batch: each chunk runs forward and backward on its own (faster when activations outgrow the cache) and chunks run concurrently on the threads; the gradient is the batch's (sums in a fixed order, so the bits depend on this value, never on train.threads); N must divide train.batch; auto picks N from the batch and model shape", ""});
+  set.Declare({"train.chunk", "auto",
+               "examples per chunk of a training batch: each chunk runs forward and backward on its own (faster when "
+               "activations outgrow the cache) and chunks run concurrently on the threads; the gradient is the batch's "
+               "(sums in a fixed order, so the bits depend on this value, never on train.threads); N must divide "
+               "train.batch; auto picks N from the batch and model shape",
+               ""});
   set.Declare({"train.lr", "1e-3", "peak learning rate", ""});
   set.Declare({"train.optimizer", "adamw", "adamw | sgd (with momentum)", ""});
   set.Declare({"train.seed", "0", "seed of the parameter init and training-data streams", ""});
   set.Declare({"train.threads", "1", "threads of the engine's pool (results are identical for any count)", ""});
   set.Declare({"train.eval_every", "100", "evaluate every N steps (and after the last step)", ""});
-  set.Declare({"train.weight_decay", "0", "decoupled weight decay (AdamW) or L2 (SGD); matrices only unless optim.decay_mult says otherwise", ""});
+  set.Declare({"train.weight_decay", "0",
+               "decoupled weight decay (AdamW) or L2 (SGD); matrices only unless optim.decay_mult says otherwise", ""});
   set.Declare({"train.beta1", "0.9", "AdamW beta1", ""});
   set.Declare({"train.beta2", "0.999", "AdamW beta2", ""});
   set.Declare({"train.eps", "1e-8", "AdamW epsilon", ""});
@@ -29,17 +35,31 @@ void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"train.min_lr_ratio", "0", "cosine schedule: final lr as a fraction of train.lr", ""});
   set.Declare({"train.target_metric", "none", "early stop: metric to watch (accuracy, loss, mse, ...) or none", ""});
   set.Declare({"train.target_split", "test", "early stop: evaluation split of train.target_metric", ""});
-  set.Declare({"train.init_from", "none", "start from the parameters of this run file (its /params) instead of a random init, e.g. fine-tuning or a curriculum stage", ""});
-  set.Declare({"train.init_params", "*", "with train.init_from: comma-separated glob patterns of the parameters to load; the others keep their random init", ""});
-  set.Declare({"train.target_value", "0.99", "early stop: stop once the metric reaches this (>= for accuracy, <= otherwise)", ""});
+  set.Declare({"train.init_from", "none",
+               "start from the parameters of this run file (its /params) instead of a random init, e.g. fine-tuning or "
+               "a curriculum stage",
+               ""});
+  set.Declare({"train.init_params", "*",
+               "with train.init_from: comma-separated glob patterns of the parameters to load; the others keep their "
+               "random init",
+               ""});
+  set.Declare({"train.target_value", "0.99",
+               "early stop: stop once the metric reaches this (>= for accuracy, <= otherwise)", ""});
   set.Declare({"eval.size", "2000", "examples per evaluation split (rounded up to whole eval batches)", ""});
   set.Declare({"eval.batch", "500", "examples per evaluation batch", ""});
-  set.Declare({"eval.mode", "fixed", "fixed (one held-out set, the same at every evaluation) | fresh (new examples each time)", ""});
-  set.Declare({"eval.seed", "0", "seed of the evaluation streams (independent of train.seed, so every run sees the same held-out set)", ""});
-  set.Declare({"optim.freeze", "none", "comma-separated glob patterns of parameters to freeze (embed.tok, blocks.*.attn.wq)", ""});
+  set.Declare({"eval.mode", "fixed",
+               "fixed (one held-out set, the same at every evaluation) | fresh (new examples each time)", ""});
+  set.Declare({"eval.seed", "0",
+               "seed of the evaluation streams (independent of train.seed, so every run sees the same held-out set)",
+               ""});
+  set.Declare({"optim.freeze", "none",
+               "comma-separated glob patterns of parameters to freeze (embed.tok, blocks.*.attn.wq)", ""});
   set.Declare({"optim.trainable", "none", "comma-separated glob patterns: train only these (none = all)", ""});
   set.Declare({"optim.lr_mult", "none", "comma-separated pattern:multiplier pairs (blocks.*.attn.wv:4)", ""});
-  set.Declare({"optim.decay_mult", "none", "comma-separated pattern:multiplier pairs for weight decay (default: 1 for matrices, 0 for biases and norm gains)", ""});
+  set.Declare({"optim.decay_mult", "none",
+               "comma-separated pattern:multiplier pairs for weight decay (default: 1 for matrices, 0 for biases and "
+               "norm gains)",
+               ""});
 }
 
 namespace {
@@ -93,14 +113,16 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.seed = static_cast<uint64_t>(options.Int("train.seed", 0, std::numeric_limits<long>::max()));
   c.threads = static_cast<int>(options.Int("train.threads", 1, 1024));
   c.eval_every = static_cast<int>(options.Int("train.eval_every", 1, kMaxInt));
-  c.optimizer.kind = options.Choice("train.optimizer", {"adamw", "sgd"}) == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
+  c.optimizer.kind =
+      options.Choice("train.optimizer", {"adamw", "sgd"}) == "adamw" ? OptimizerKind::kAdamW : OptimizerKind::kSgd;
   c.optimizer.weight_decay = options.Double("train.weight_decay", 0, 10);
   c.optimizer.beta1 = options.Double("train.beta1", 0, 0.999999);
   c.optimizer.beta2 = options.Double("train.beta2", 0, 0.999999999);
   c.optimizer.eps = options.Double("train.eps", 0, 1);
   c.optimizer.momentum = options.Double("train.momentum", 0, 0.999999);
   c.schedule.lr = options.Double("train.lr", 0, 1e9);
-  c.schedule.kind = options.Choice("train.schedule", {"constant", "cosine"}) == "constant" ? ScheduleKind::kConstant : ScheduleKind::kCosine;
+  c.schedule.kind = options.Choice("train.schedule", {"constant", "cosine"}) == "constant" ? ScheduleKind::kConstant
+                                                                                           : ScheduleKind::kCosine;
   c.schedule.warmup = static_cast<int>(options.Int("train.warmup", 0, kMaxInt));
   c.schedule.min_ratio = options.Double("train.min_lr_ratio", 0, 1);
   c.schedule.total_steps = c.steps;

@@ -14,23 +14,23 @@
 namespace sim {
 
 struct EvalConfig {
-  int size = 2000;         // examples per evaluation split (rounded up to whole batches)
-  int batch = 500;         // examples per evaluation batch
-  bool fresh = false;      // draw new examples at every evaluation instead of a fixed held-out set
-  uint64_t seed = 0;       // seed of the evaluation streams, independent of train.seed
+  int size = 2000;     // examples per evaluation split (rounded up to whole batches)
+  int batch = 500;     // examples per evaluation batch
+  bool fresh = false;  // draw new examples at every evaluation instead of a fixed held-out set
+  uint64_t seed = 0;   // seed of the evaluation streams, independent of train.seed
 };
 
 struct TrainConfig {
   int steps = 1000;
   int batch = 64;
-  int chunk = 0;           // examples per chunk of a training batch (sim/train/batch_gradients.h); 0 = auto
-                           // until ResolveAutoChunk (the trainer takes only a resolved value)
+  int chunk = 0;  // examples per chunk of a training batch (sim/train/batch_gradients.h); 0 = auto
+                  // until ResolveAutoChunk (the trainer takes only a resolved value)
   uint64_t seed = 0;
   int threads = 1;
   int eval_every = 100;
   OptimizerConfig optimizer;
-  LrSchedule schedule;     // lr, warm-up, kind, min ratio; total_steps = steps
-  double clip = 1.0;       // max gradient norm, 0 = off
+  LrSchedule schedule;  // lr, warm-up, kind, min ratio; total_steps = steps
+  double clip = 1.0;    // max gradient norm, 0 = off
   // Early stop when <target_split>/<target_metric> reaches target_value at an evaluation:
   // metrics named "accuracy"/"acc*" must be >= the value, all others (loss, mse) <= it.
   std::string target_split = "test";
@@ -38,7 +38,7 @@ struct TrainConfig {
   double target_value = 0.0;
   EvalConfig eval;
   ParamGroupRules groups;
-  std::string init_from;                // run file whose /params replace the random init ("" = none)
+  std::string init_from;                 // run file whose /params replace the random init ("" = none)
   std::vector<std::string> init_params;  // glob patterns of the parameters taken from init_from
 };
 

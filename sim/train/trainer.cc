@@ -33,8 +33,8 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   const int t = info.length;
   SIM_CHECK(cfg_.chunk >= 1, "Trainer: train.chunk = ", cfg_.chunk,
             " is not resolved; call ResolveAutoChunk first (BuildExperiment does)");
-  gradients_ = std::make_unique<BatchGradients>(model, registry, BatchShape{cfg_.batch, t},
-                                                info.max_scored_per_example, cfg_.chunk);
+  gradients_ = std::make_unique<BatchGradients>(model, registry, BatchShape{cfg_.batch, t}, info.max_scored_per_example,
+                                                cfg_.chunk);
 
   eval_n_batches_ = (cfg_.eval.size + cfg_.eval.batch - 1) / cfg_.eval.batch;
   eval_batch_size_ = (cfg_.eval.size + eval_n_batches_ - 1) / eval_n_batches_;
@@ -110,10 +110,10 @@ std::map<std::string, std::map<std::string, double>> Trainer::EvaluateAndRecord(
     if (split_it != metrics.end()) {
       auto it = split_it->second.find(cfg_.target_metric);
       if (it == split_it->second.end())
-        throw ConfigError(Concat("train.target_metric: split '", cfg_.target_split, "' has no metric '",
-                                 cfg_.target_metric, "'"));
-      const bool reached = HigherIsBetter(cfg_.target_metric) ? it->second >= cfg_.target_value
-                                                              : it->second <= cfg_.target_value;
+        throw ConfigError(
+            Concat("train.target_metric: split '", cfg_.target_split, "' has no metric '", cfg_.target_metric, "'"));
+      const bool reached =
+          HigherIsBetter(cfg_.target_metric) ? it->second >= cfg_.target_value : it->second <= cfg_.target_value;
       if (reached) st.target_step = st.step;
     }
   }

@@ -41,9 +41,9 @@ struct TrainResult {
 };
 
 struct Progress {
-  int step = 0;          // steps done
+  int step = 0;  // steps done
   int total = 0;
-  double train_loss = 0; // mean since the last report
+  double train_loss = 0;  // mean since the last report
   double lr = 0;
   double steps_per_second = 0;
   bool evaluated = false;  // an evaluation just happened; `eval` holds it
@@ -61,8 +61,7 @@ class Trainer {
   // empty) is called after every step. `on_checkpoint` (may be empty) receives a checkpoint every
   // `checkpoint_seconds` of training (0 = never periodically) and when *stop ends the run.
   TrainResult Run(const std::atomic<bool>* stop, const std::function<void(const Progress&)>& on_progress,
-                  const std::function<void(const Checkpoint&)>& on_checkpoint = {},
-                  double checkpoint_seconds = 0.0);
+                  const std::function<void(const Checkpoint&)>& on_checkpoint = {}, double checkpoint_seconds = 0.0);
 
   // The state of the run now, and its restoration (throws InputError when the checkpoint does not
   // fit this model, task or optimizer).

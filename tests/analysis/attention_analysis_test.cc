@@ -29,8 +29,12 @@ void ZeroQueries(Experiment& e) {
 }
 
 Experiment Icqa(const std::string& causal) {
-  Experiment e = Build({{"task.name", "icqa"},    {"task.pairs", "6"},     {"model.layers", "2"},
-                        {"model.heads", "2,1"},   {"model.d_model", "8"},  {"model.causal", causal}});
+  Experiment e = Build({{"task.name", "icqa"},
+                        {"task.pairs", "6"},
+                        {"model.layers", "2"},
+                        {"model.heads", "2,1"},
+                        {"model.d_model", "8"},
+                        {"model.causal", causal}});
   ZeroQueries(e);
   return e;
 }
@@ -105,8 +109,12 @@ TEST(AttentionAnalysisTest, IcqaPartnerDirectionsUnderUniformCausalAttention) {
 }
 
 TEST(AttentionAnalysisTest, TemplateMeasuresUnderUniformFullAttention) {
-  Experiment e = Build({{"task.name", "template"}, {"task.length", "6"},   {"task.templates", "8"},
-                        {"model.layers", "1"},      {"model.heads", "2"},  {"model.d_model", "8"},
+  Experiment e = Build({{"task.name", "template"},
+                        {"task.length", "6"},
+                        {"task.templates", "8"},
+                        {"model.layers", "1"},
+                        {"model.heads", "2"},
+                        {"model.d_model", "8"},
                         {"model.causal", "false"}});
   ZeroQueries(e);
   const int test_id = 2;  // splits: train, trainset (a fixed pool), test_id, test_ood

@@ -27,8 +27,7 @@ std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);)
-    if (!line.empty())
-      lines.push_back(line);
+    if (!line.empty()) lines.push_back(line);
   return lines;
 }
 
@@ -36,11 +35,9 @@ std::vector<std::string> Lines(const std::string& text) {
 std::string JsonField(const std::string& object, const std::string& key) {
   const std::string marker = "\"" + key + "\": ";
   const size_t at = object.find(marker);
-  if (at == std::string::npos)
-    return "<missing>";
+  if (at == std::string::npos) return "<missing>";
   const size_t start = at + marker.size();
-  if (object[start] == '"')
-    return object.substr(start, object.find('"', start + 1) - start + 1);
+  if (object[start] == '"') return object.substr(start, object.find('"', start + 1) - start + 1);
   return object.substr(start, object.find_first_of(",}", start) - start);
 }
 
@@ -48,8 +45,7 @@ double JsonNumber(const std::string& object, const std::string& key) {
   const std::string text = JsonField(object, key);
   char* end = nullptr;
   const double value = std::strtod(text.c_str(), &end);
-  EXPECT_TRUE(!text.empty() && *end == '\0')
-      << key << " is not a number: " << text << " in " << object;
+  EXPECT_TRUE(!text.empty() && *end == '\0') << key << " is not a number: " << text << " in " << object;
   return value;
 }
 
@@ -69,16 +65,14 @@ TEST(BenchTest, IniFileWithOverridesGivesTheModelTheFileSays) {
   ASSERT_EQ(named.size(), 1u);
   ASSERT_EQ(file.size(), 1u);
   EXPECT_EQ(JsonField(file[0], "config"), "\"tiny_copy\"") << "an INI model is named by its file";
-  EXPECT_EQ(JsonNumber(file[0], "params"), JsonNumber(named[0], "params"))
-      << "same options, same model";
+  EXPECT_EQ(JsonNumber(file[0], "params"), JsonNumber(named[0], "params")) << "same options, same model";
   EXPECT_EQ(JsonNumber(file[0], "batch"), 32);
   EXPECT_EQ(JsonNumber(file[0], "length"), 16);
   EXPECT_EQ(JsonNumber(file[0], "param_bytes"), 4 * JsonNumber(file[0], "params"));
 
   // Overrides win over the file: a second layer adds parameters, a longer sequence changes the
   // shape.
-  const std::vector<std::string> deeper =
-      BenchJson("--config " + Quote(ini) + " --model.layers=2 --task.length=24");
+  const std::vector<std::string> deeper = BenchJson("--config " + Quote(ini) + " --model.layers=2 --task.length=24");
   ASSERT_EQ(deeper.size(), 1u);
   EXPECT_GT(JsonNumber(deeper[0], "params"), JsonNumber(file[0], "params"));
   EXPECT_EQ(JsonNumber(deeper[0], "length"), 24);
@@ -137,14 +131,12 @@ TEST(BenchTest, ScanGivesOneRecordPerValueWithThePlottedKeys) {
   const std::vector<std::string> norms = BenchJson("--config tiny --scan model.norm=pre_ln,none");
   ASSERT_EQ(norms.size(), 2u);
   EXPECT_EQ(JsonField(norms[1], "scan_value"), "\"none\"");
-  const std::vector<std::string> heads =
-      BenchJson("--config tiny --model.layers=2 --scan \"model.heads=2,2;1,4\"");
+  const std::vector<std::string> heads = BenchJson("--config tiny --model.layers=2 --scan \"model.heads=2,2;1,4\"");
   ASSERT_EQ(heads.size(), 2u);
   EXPECT_EQ(JsonField(heads[1], "scan_value"), "\"1,4\"");
 
   // The table: a column for the scanned option, one row per value.
-  const Result table =
-      RunSim("bench" + kQuick + "--config tiny --scan task.length=8,16", "2>/dev/null");
+  const Result table = RunSim("bench" + kQuick + "--config tiny --scan task.length=8,16", "2>/dev/null");
   ASSERT_EQ(table.code, 0) << table.output;
   const std::vector<std::string> lines = Lines(table.output);
   ASSERT_GE(lines.size(), 3u) << table.output;
@@ -165,8 +157,7 @@ TEST(BenchTest, BadScanKeysAndValuesExitTwoNamingThemBeforeTiming) {
   r = RunSim("bench" + kQuick + "--config tiny --scan task.length=8,16,abc", "2>&1 >/dev/null");
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "--scan task.length=abc: task.length: ")) << r.output;
-  const Result stdout_only =
-      RunSim("bench" + kQuick + "--config tiny --scan model.d_model=32,0", "2>/dev/null");
+  const Result stdout_only = RunSim("bench" + kQuick + "--config tiny --scan model.d_model=32,0", "2>/dev/null");
   EXPECT_EQ(stdout_only.code, 2);
   EXPECT_EQ(stdout_only.output, "") << "timed before validating every value";
 

@@ -37,7 +37,8 @@ struct Result {
 // Runs `sim <args>` through the shell. stderr goes to `stderr_redirect` (default: merged into output).
 // (Not named Run: inside a TEST body that would find testing::Test::Run.)
 // `env` prefixes the command with environment assignments ("SLURM_ARRAY_TASK_ID=2 ").
-inline Result RunSim(const std::string& args, const std::string& stderr_redirect = "2>&1", const std::string& env = "") {
+inline Result RunSim(const std::string& args, const std::string& stderr_redirect = "2>&1",
+                     const std::string& env = "") {
   const std::string command = env + std::string(SIM_BINARY) + " " + args + " " + stderr_redirect;
   FILE* pipe = popen(command.c_str(), "r");
   std::string output;
@@ -85,7 +86,6 @@ class ScratchDir {
 
 inline bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-
 // `sim` started with fork/exec: stdout to a file, stderr through a pipe we read.
 class Child {
  public:
@@ -124,7 +124,8 @@ class Child {
   bool WaitFor(const std::string& text, double seconds) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (!Contains(stderr_, text)) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{err_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;

@@ -35,7 +35,8 @@ namespace fs = std::filesystem;
 // A user mistake: exit code 2, every `parts` named, no crash text, and nothing written at `out`.
 void ExpectBadInput(const Result& r, std::initializer_list<std::string> parts, const std::string& out = "") {
   EXPECT_EQ(r.code, 2) << r.output;
-  for (const std::string& part : parts) EXPECT_TRUE(Contains(r.output, part)) << "missing '" << part << "' in:\n" << r.output;
+  for (const std::string& part : parts)
+    EXPECT_TRUE(Contains(r.output, part)) << "missing '" << part << "' in:\n" << r.output;
   EXPECT_TRUE(Contains(r.output, "error: ")) << r.output;
   EXPECT_FALSE(Contains(r.output, "internal error")) << r.output;
   EXPECT_FALSE(Contains(r.output, "terminate")) << r.output;
@@ -69,7 +70,8 @@ TEST(CliTest, UnknownCommandListsValidCommands) {
 }
 
 TEST(CliTest, UnknownKeyNamesClosestValidKey) {
-  ExpectTrainRejects("--model.layrs=2", {"unknown option 'model.layrs'", "on the command line", "did you mean 'model.layers'"});
+  ExpectTrainRejects("--model.layrs=2",
+                     {"unknown option 'model.layrs'", "on the command line", "did you mean 'model.layers'"});
 }
 
 TEST(CliTest, UnknownKeyInIniFileNamesFileAndClosestValidKey) {
@@ -81,9 +83,7 @@ TEST(CliTest, UnknownKeyInIniFileNamesFileAndClosestValidKey) {
   ExpectBadInput(r, {"unknown option 'model.layrs'", ini, "did you mean 'model.layers'"}, out);
 }
 
-TEST(CliTest, LayersZeroIsOutOfRange) {
-  ExpectTrainRejects("--model.layers=0", {"model.layers", "[1, 64]", "'0'"});
-}
+TEST(CliTest, LayersZeroIsOutOfRange) { ExpectTrainRejects("--model.layers=0", {"model.layers", "[1, 64]", "'0'"}); }
 
 TEST(CliTest, NonNumericDModelIsRejectedWithoutKnockOnErrors) {
   ScratchDir dir;
@@ -103,8 +103,7 @@ TEST(CliTest, NonBooleanCausalIsRejected) {
 }
 
 TEST(CliTest, HeadsMustDivideDModel) {
-  ExpectTrainRejects("--model.d_model=64 --model.heads=5",
-                     {"model.heads", "5 heads", "must divide model.d_model=64"});
+  ExpectTrainRejects("--model.d_model=64 --model.heads=5", {"model.heads", "5 heads", "must divide model.d_model=64"});
 }
 
 TEST(CliTest, UnknownTaskListsValidTasks) {
@@ -112,10 +111,11 @@ TEST(CliTest, UnknownTaskListsValidTasks) {
 }
 
 TEST(CliTest, UnknownChoiceValuesListValidValues) {
-  ExpectTrainRejects("--model.norm=batch --model.pos=rotary --model.mixer=mamba",
-                     {"model.norm: expected one of: pre_ln, none (given 'batch')",
-                      "model.pos: expected one of: learned, sinusoidal, none, learned_factored (given 'rotary')",
-                      "model.mixer: expected one of: attention (one for every layer, or one per layer) (given 'mamba')"});
+  ExpectTrainRejects(
+      "--model.norm=batch --model.pos=rotary --model.mixer=mamba",
+      {"model.norm: expected one of: pre_ln, none (given 'batch')",
+       "model.pos: expected one of: learned, sinusoidal, none, learned_factored (given 'rotary')",
+       "model.mixer: expected one of: attention (one for every layer, or one per layer) (given 'mamba')"});
 }
 
 TEST(CliTest, OptionOfAnotherTaskIsRejected) {
@@ -206,9 +206,7 @@ TEST(CliTest, InfoOnForeignHdf5File) {
   ExpectBadInput(RunSim("info " + Quote(path)), {path, "not an attnsim run file", "format"});
 }
 
-TEST(CliTest, InfoWithoutFile) {
-  ExpectBadInput(RunSim("info"), {"sim info", "run file"});
-}
+TEST(CliTest, InfoWithoutFile) { ExpectBadInput(RunSim("info"), {"sim info", "run file"}); }
 
 // ---- help and --print-config --------------------------------------------------------------------
 
@@ -260,12 +258,10 @@ TEST(CliTest, TrainHelpListsEveryOptionWithItsDefault) {
   const auto entries = IniEntries(defaults.output);
   std::map<std::string, std::string> value_of(entries.begin(), entries.end());
   const std::map<std::string, std::string> canonical = {
-      {"task.name", "mqar"},        {"model.layers", "2"},       {"model.heads", "4"},
-      {"model.d_model", "64"},      {"model.d_mlp", "4x"},       {"model.norm", "pre_ln"},
-      {"model.pos", "learned"},     {"model.causal", "true"},    {"model.mixer", "attention"},
-      {"train.steps", "1000"},      {"train.batch", "64"},       {"train.lr", "1e-3"},
-      {"train.optimizer", "adamw"}, {"train.seed", "0"},         {"train.threads", "1"},
-      {"train.eval_every", "100"}};
+      {"task.name", "mqar"},        {"model.layers", "2"},    {"model.heads", "4"},     {"model.d_model", "64"},
+      {"model.d_mlp", "4x"},        {"model.norm", "pre_ln"}, {"model.pos", "learned"}, {"model.causal", "true"},
+      {"model.mixer", "attention"}, {"train.steps", "1000"},  {"train.batch", "64"},    {"train.lr", "1e-3"},
+      {"train.optimizer", "adamw"}, {"train.seed", "0"},      {"train.threads", "1"},   {"train.eval_every", "100"}};
   // "--key=default" followed by the column padding (or a line break for a long flag).
   auto shows = [&](const std::string& key, const std::string& value) {
     const std::string flag = "--" + key + "=" + (value.empty() ? "\"\"" : value);
@@ -307,8 +303,8 @@ TEST(CliTest, PrintConfigRoundTripsAndCommandLineWins) {
   EXPECT_TRUE(Contains(c.output, "\nlayers = 4\n")) << c.output;
   const std::string later = dir.File("later.ini");
   WriteText(later, "[model]\nlayers = 5\n");
-  const Result d = RunSim("train --config " + Quote(first) + " --config " + Quote(later) + " --print-config",
-                          "2>/dev/null");
+  const Result d =
+      RunSim("train --config " + Quote(first) + " --config " + Quote(later) + " --print-config", "2>/dev/null");
   ASSERT_EQ(d.code, 0) << d.output;
   EXPECT_TRUE(Contains(d.output, "\nlayers = 5\n")) << d.output;
 }
@@ -319,7 +315,8 @@ TEST(CliTest, ShortTrainingRunWritesFileThatInfoReads) {
   ScratchDir dir;
   const std::string out = dir.File("mqar.h5");
   const std::string err = dir.File("stderr.txt");
-  const std::string args = "train --config " + Quote(kQuickstart) + " --train.steps=20 --train.eval_every=10 --eval.size=100";
+  const std::string args =
+      "train --config " + Quote(kQuickstart) + " --train.steps=20 --train.eval_every=10 --eval.size=100";
   const Result r = RunSim(args + " --out " + Quote(out), "2>" + Quote(err));
   const std::string progress = ReadText(err);
   fs::remove(err);
@@ -375,8 +372,15 @@ TEST(CliTest, ShortTrainingRunWritesFileThatInfoReads) {
 // ---- kill safety --------------------------------------------------------------------------------
 
 std::vector<std::string> LongRunArgs(const std::string& out) {
-  return {"train", "--config", kQuickstart, "--out", out, "--train.steps=1000000", "--train.eval_every=5",
-          "--train.target_metric=none", "--eval.size=100"};
+  return {"train",
+          "--config",
+          kQuickstart,
+          "--out",
+          out,
+          "--train.steps=1000000",
+          "--train.eval_every=5",
+          "--train.target_metric=none",
+          "--eval.size=100"};
 }
 
 TEST(CliTest, SigkillLeavesNoFileAtOut) {
@@ -422,16 +426,14 @@ TEST(CliTest, SigtermWritesInterruptedFileAndExits75) {
 
 }  // namespace
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 // Same config and seed: the same datasets and attributes, bit for bit (wall time and creation time
 // aside); --threads changes nothing either. A different seed changes the parameters.
 TEST(CliTest, SameSeedGivesIdenticalResultFiles) {
   ScratchDir dir;
-  const std::string common = "train --config " + Quote(kQuickstart) +
-                             " --train.steps=30 --train.eval_every=10 --eval.size=200 --quiet --out ";
+  const std::string common =
+      "train --config " + Quote(kQuickstart) + " --train.steps=30 --train.eval_every=10 --eval.size=200 --quiet --out ";
   ASSERT_EQ(RunSim(common + Quote(dir.File("a.h5"))).code, 0);
   ASSERT_EQ(RunSim(common + Quote(dir.File("b.h5")) + " --threads 2").code, 0);
   ASSERT_EQ(RunSim(common + Quote(dir.File("c.h5")) + " --train.seed=1").code, 0);

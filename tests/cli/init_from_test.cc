@@ -27,7 +27,8 @@ TEST(InitFromTest, ZeroStepsFromARunReproducesItsParameters) {
   const std::string a = dir.File("a.h5"), b = dir.File("b.h5");
   Train(a, 20, "--train.seed=1");
   Train(b, 0, "--train.seed=2 --train.init_from=" + Quote(a));
-  for (const std::string name : {"embed.tok", "embed.pos", "blocks.0.attn.wq", "blocks.1.attn.wv", "blocks.0.norm1.gamma", "head.w", "head.b"})
+  for (const std::string name :
+       {"embed.tok", "embed.pos", "blocks.0.attn.wq", "blocks.1.attn.wv", "blocks.0.norm1.gamma", "head.w", "head.b"})
     EXPECT_EQ(Param(a, name), Param(b, name)) << name;
 }
 

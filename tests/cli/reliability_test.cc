@@ -47,8 +47,15 @@ TEST(ReliabilityTest, FullDiskAtTheResultFileExits74AndLeavesNothing) {
 TEST(ReliabilityTest, FullDiskKeepsTheLastCheckpointAndTheRunResumes) {
   ScratchDir dir;
   const std::string out = dir.File("run.h5");
-  const std::vector<std::string> args = {"train", "--config", kQuickstart, "--out", out, "--train.steps=400",
-                                         "--train.eval_every=50", "--train.target_metric=none", "--eval.size=100"};
+  const std::vector<std::string> args = {"train",
+                                         "--config",
+                                         kQuickstart,
+                                         "--out",
+                                         out,
+                                         "--train.steps=400",
+                                         "--train.eval_every=50",
+                                         "--train.target_metric=none",
+                                         "--eval.size=100"};
   {
     Child child(args, dir.File("stdout.txt"));
     ASSERT_TRUE(child.WaitFor("step ", 20.0)) << child.stderr_text();

@@ -39,7 +39,8 @@ std::vector<std::string> Lines(const std::string& text) {
 
 TEST(SweepTest, ExpansionIsTheCartesianProductLastAxisFastest) {
   ScratchDir dir;
-  const std::string s = SweepFile(dir, "model.layers = 1..2\nmodel.d_model & model.heads = 16 & 2, 32 & 4\nseed = 7, 9\n");
+  const std::string s =
+      SweepFile(dir, "model.layers = 1..2\nmodel.d_model & model.heads = 16 & 2, 32 & 4\nseed = 7, 9\n");
   const Result count = RunSim("sweep --config " + Quote(s) + " --count", "2>&1");
   ASSERT_EQ(count.code, 0) << count.output;
   EXPECT_EQ(count.output, "8\n");
@@ -47,11 +48,14 @@ TEST(SweepTest, ExpansionIsTheCartesianProductLastAxisFastest) {
   ASSERT_EQ(list.code, 0) << list.output;
   const std::vector<std::string> lines = Lines(list.output);
   ASSERT_EQ(lines.size(), 8u) << list.output;
-  const std::vector<std::string> expected = {
-      "model.d_model=16 model.heads=2 model.layers=1 train.seed=7", "model.d_model=16 model.heads=2 model.layers=1 train.seed=9",
-      "model.d_model=32 model.heads=4 model.layers=1 train.seed=7", "model.d_model=32 model.heads=4 model.layers=1 train.seed=9",
-      "model.d_model=16 model.heads=2 model.layers=2 train.seed=7", "model.d_model=16 model.heads=2 model.layers=2 train.seed=9",
-      "model.d_model=32 model.heads=4 model.layers=2 train.seed=7", "model.d_model=32 model.heads=4 model.layers=2 train.seed=9"};
+  const std::vector<std::string> expected = {"model.d_model=16 model.heads=2 model.layers=1 train.seed=7",
+                                             "model.d_model=16 model.heads=2 model.layers=1 train.seed=9",
+                                             "model.d_model=32 model.heads=4 model.layers=1 train.seed=7",
+                                             "model.d_model=32 model.heads=4 model.layers=1 train.seed=9",
+                                             "model.d_model=16 model.heads=2 model.layers=2 train.seed=7",
+                                             "model.d_model=16 model.heads=2 model.layers=2 train.seed=9",
+                                             "model.d_model=32 model.heads=4 model.layers=2 train.seed=7",
+                                             "model.d_model=32 model.heads=4 model.layers=2 train.seed=9"};
   std::set<std::string> files;
   for (size_t i = 0; i < lines.size(); ++i) {
     EXPECT_EQ(lines[i].rfind(std::to_string(i) + "\trun-000" + std::to_string(i) + "-", 0), 0u) << lines[i];
@@ -96,7 +100,9 @@ TEST(SweepTest, ValuesWithCommasAreWrittenInBrackets) {
   ASSERT_EQ(two.code, 0) << two.output;
   ASSERT_EQ(Lines(two.output).size(), 2u) << two.output;
   EXPECT_EQ(Field(Lines(two.output)[1], 2), "model.heads=1,2");
-  ASSERT_EQ(RunSim("sweep --config " + Quote(m) + " --out-dir " + Quote(out) + " --index 1 --model.layers=2 --quiet").code, 0);
+  ASSERT_EQ(
+      RunSim("sweep --config " + Quote(m) + " --out-dir " + Quote(out) + " --index 1 --model.layers=2 --quiet").code,
+      0);
   EXPECT_TRUE(Contains(ReadText(out + "/manifest.tsv"), "\tmodel.heads=1,2\n")) << ReadText(out + "/manifest.tsv");
 }
 
@@ -109,7 +115,8 @@ TEST(SweepTest, PathsWithDotsAndHashesAreValues) {
   const std::string base = dir.File("base.ini");
   WriteText(base, kBase);
   for (const char* name : {"src/a#1.h5", "src/b.h5"}) {
-    const Result r = RunSim("train --config " + Quote(base) + " --out " + Quote(dir.File(name)) + " --train.steps=2 --quiet");
+    const Result r =
+        RunSim("train --config " + Quote(base) + " --out " + Quote(dir.File(name)) + " --train.steps=2 --quiet");
     ASSERT_EQ(r.code, 0) << r.output;
   }
   const std::string s = SweepFile(dir, "# the sources\ntrain.init_from = ../src/a#1.h5, ../src/b.h5 ; two of them\n");
@@ -131,14 +138,15 @@ TEST(SweepTest, PathsWithDotsAndHashesAreValues) {
 // change should be deliberate, and these names updated with it.
 TEST(SweepTest, ExistingSweepsKeepTheirFileNames) {
   ScratchDir dir;
-  const std::string s = SweepFile(dir, "model.layers = 1..2   # depth\nseed = 0, 1\nmodel.d_model & model.heads = 16 & 2, 32 & 4\n");
+  const std::string s =
+      SweepFile(dir, "model.layers = 1..2   # depth\nseed = 0, 1\nmodel.d_model & model.heads = 16 & 2, 32 & 4\n");
   const Result list = RunSim("sweep --config " + Quote(s) + " --list");
   ASSERT_EQ(list.code, 0) << list.output;
   std::vector<std::string> files;
   for (const std::string& line : Lines(list.output)) files.push_back(Field(line, 1));
-  const std::vector<std::string> expected = {"run-0000-4eb811fb3109.h5", "run-0001-58a495c759b7.h5", "run-0002-6dbc48f509b4.h5",
-                                             "run-0003-64064bdb489e.h5", "run-0004-ace321b88d7c.h5", "run-0005-39d8c183b778.h5",
-                                             "run-0006-a95735fc217c.h5", "run-0007-76f3d83a6fbb.h5"};
+  const std::vector<std::string> expected = {
+      "run-0000-4eb811fb3109.h5", "run-0001-58a495c759b7.h5", "run-0002-6dbc48f509b4.h5", "run-0003-64064bdb489e.h5",
+      "run-0004-ace321b88d7c.h5", "run-0005-39d8c183b778.h5", "run-0006-a95735fc217c.h5", "run-0007-76f3d83a6fbb.h5"};
   EXPECT_EQ(files, expected) << list.output;
 }
 
@@ -195,7 +203,8 @@ void ExpectSameResults(const std::string& a, const std::string& b) {
   }
   sim::H5Reader ha(a), hb(b);
   for (const char* attr : {"status", "config"}) EXPECT_EQ(ha.AttrString("/", attr), hb.AttrString("/", attr)) << attr;
-  for (const char* attr : {"steps_done", "target_step", "seed"}) EXPECT_EQ(ha.AttrInt("/", attr), hb.AttrInt("/", attr)) << attr;
+  for (const char* attr : {"steps_done", "target_step", "seed"})
+    EXPECT_EQ(ha.AttrInt("/", attr), hb.AttrInt("/", attr)) << attr;
 }
 
 // A run of about a second: long enough to interrupt after the step-100 evaluation.
@@ -211,7 +220,8 @@ std::string ResumableConfig(const ScratchDir& dir) {
   return path;
 }
 
-std::vector<std::string> ResumableRun(const std::string& config, const std::string& out, const std::string& checkpoint_every) {
+std::vector<std::string> ResumableRun(const std::string& config, const std::string& out,
+                                      const std::string& checkpoint_every) {
   return {"train", "--config", config, "--out", out, "--checkpoint-every", checkpoint_every};
 }
 
@@ -279,9 +289,11 @@ TEST(SweepTest, AllRunsInParallelThenCollectWithFailedAndMissingRuns) {
   EXPECT_FALSE(Contains(all.output, "\x1e")) << all.output;
   EXPECT_TRUE(Contains(all.output, "] sweep: run 5 done; ")) << all.output;
   std::vector<std::string> files;
-  for (const std::string& line : Lines(RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out)).output)) {
+  for (const std::string& line :
+       Lines(RunSim("sweep --config " + Quote(s) + " --list --out-dir " + Quote(out)).output)) {
     EXPECT_TRUE(Contains(line, "\tcomplete")) << line;
-    files.push_back(out + "/" + line.substr(line.find('\t') + 1, line.find('\t', line.find('\t') + 1) - line.find('\t') - 1));
+    files.push_back(out + "/" +
+                    line.substr(line.find('\t') + 1, line.find('\t', line.find('\t') + 1) - line.find('\t') - 1));
   }
   ASSERT_EQ(files.size(), 6u);
   const std::string summary = dir.File("summary.h5");
@@ -303,8 +315,10 @@ TEST(SweepTest, AllRunsInParallelThenCollectWithFailedAndMissingRuns) {
       EXPECT_EQ(acc[i], sim::ReadRunFile(files[i]).final_metrics.at("test").at("accuracy")) << i;
     }
     // Aggregates over the seeds: one row per depth.
-    const std::vector<double> agg_layers = h5.Doubles("/aggregate/model.layers"), mean = h5.Doubles("/aggregate/test_accuracy_mean");
-    const std::vector<double> count = h5.Doubles("/aggregate/test_accuracy_count"), lo = h5.Doubles("/aggregate/test_accuracy_ci95_low");
+    const std::vector<double> agg_layers = h5.Doubles("/aggregate/model.layers"),
+                              mean = h5.Doubles("/aggregate/test_accuracy_mean");
+    const std::vector<double> count = h5.Doubles("/aggregate/test_accuracy_count"),
+                              lo = h5.Doubles("/aggregate/test_accuracy_ci95_low");
     const std::vector<double> hi = h5.Doubles("/aggregate/test_accuracy_ci95_high");
     ASSERT_EQ(agg_layers.size(), 2u);
     EXPECT_NEAR(mean[0], (acc[0] + acc[1] + acc[2]) / 3, 1e-12);
@@ -378,7 +392,8 @@ TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
   EXPECT_EQ(sweep(ft, "--count").code, 2) << "no manifest in pre/ yet";
   ASSERT_EQ(sweep(pre, "--out-dir pre --index 0 --quiet").code, 0);  // seed 0 only
   std::vector<std::string> pre_files;
-  for (const std::string& line : Lines(sweep(pre, "--list").output)) pre_files.push_back(dir.File("pre/" + Field(line, 1)));
+  for (const std::string& line : Lines(sweep(pre, "--list").output))
+    pre_files.push_back(dir.File("pre/" + Field(line, 1)));
   ASSERT_EQ(pre_files.size(), 2u);
 
   // Seed 1's source is missing: its runs wait, with provisional names; seed 0's can run.
@@ -391,7 +406,8 @@ TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
   EXPECT_EQ(Field(lines[2], 3), "missing");
   Result r = sweep(ft, "--out-dir ft --index 1 --train.steps=0 --quiet");
   EXPECT_EQ(r.code, 3) << r.output;
-  EXPECT_TRUE(Contains(r.output, "its source run " + pre_files[1] + " is missing; run the source sweep first")) << r.output;
+  EXPECT_TRUE(Contains(r.output, "its source run " + pre_files[1] + " is missing; run the source sweep first"))
+      << r.output;
   r = sweep(ft, "--out-dir ft --all --train.steps=0 --quiet");
   EXPECT_EQ(r.code, 3) << "seed 0's runs are done, seed 1's wait: " << r.output;
   EXPECT_TRUE(Contains(r.output, "runs 0, 1 wait for runs of their source sweep")) << r.output;
@@ -419,7 +435,8 @@ TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
   // a changed source run new names for the runs that start from it.
   auto names = [&](const std::string& extra) {
     std::vector<std::string> files;
-    for (const std::string& line : Lines(sweep(ft, "--list --train.steps=0 " + extra).output)) files.push_back(Field(line, 1));
+    for (const std::string& line : Lines(sweep(ft, "--list --train.steps=0 " + extra).output))
+      files.push_back(Field(line, 1));
     return files;
   };
   const std::vector<std::string> before = names("");
@@ -442,7 +459,8 @@ TEST(SweepTest, AChainedRunMatchingNoneOrSeveralSourceRunsIsRejected) {
   const std::string ft = dir.File("ft.ini");
   WriteText(ft, std::string(kBase) + "[sweep]\ntrain.lr = 0.001, 0.002\n");
   auto count = [&](const std::string& extra) {
-    return RunSim("sweep --config " + Quote(ft) + " --count --train.init_from=sweep:" + Quote(dir.File("pre")) + " " + extra);
+    return RunSim("sweep --config " + Quote(ft) + " --count --train.init_from=sweep:" + Quote(dir.File("pre")) + " " +
+                  extra);
   };
   // model.layers is fixed in kBase (1): shared. The seed is not set: two runs match.
   Result r = count("");
@@ -456,7 +474,8 @@ TEST(SweepTest, AChainedRunMatchingNoneOrSeveralSourceRunsIsRejected) {
   r = count("--train.seed=1");
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(r.output, "2\n");
-  r = RunSim("sweep --config " + Quote(ft) + " --count --train.seed=1 --train.init_from=sweep:" + Quote(dir.File("nothing")));
+  r = RunSim("sweep --config " + Quote(ft) +
+             " --count --train.seed=1 --train.init_from=sweep:" + Quote(dir.File("nothing")));
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "no sweep manifest")) << r.output;
   r = RunSim("train --config " + Quote(dir.File("ft.ini")) + " --out x.h5 --train.init_from=sweep:pre");
@@ -471,19 +490,22 @@ TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
                           " --time 00:10:00 --mem 1G --cpus 2 --max-parallel 3 --partition debug");
   ASSERT_EQ(r.code, 0) << r.output;
   const std::string script = ReadText(out + "/sweep.sbatch");
-  for (const char* part : {"#SBATCH --array=0-3%3", "#SBATCH --time=00:10:00", "#SBATCH --mem=1G", "#SBATCH --cpus-per-task=2",
-                           "#SBATCH --partition=debug", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@120",
-                           "--index \"$SLURM_ARRAY_TASK_ID\"", "--train.threads=2", "scontrol requeue", "trap"})
+  for (const char* part :
+       {"#SBATCH --array=0-3%3", "#SBATCH --time=00:10:00", "#SBATCH --mem=1G", "#SBATCH --cpus-per-task=2",
+        "#SBATCH --partition=debug", "#SBATCH --requeue", "#SBATCH --signal=B:USR1@120",
+        "--index \"$SLURM_ARRAY_TASK_ID\"", "--train.threads=2", "scontrol requeue", "trap"})
     EXPECT_TRUE(Contains(script, part)) << part << "\n" << script;
   EXPECT_TRUE(fs::exists(out + "/manifest.tsv"));
   EXPECT_FALSE(Contains(script, "--dependency")) << script;
   EXPECT_TRUE(Contains(script, "\n#SBATCH --chdir=" + fs::current_path().string() + "\n"))
-      << "relative paths in the configs mean what they meant for sim slurm:\n" << script;
+      << "relative paths in the configs mean what they meant for sim slurm:\n"
+      << script;
   // --after: the array starts once every task of the given job has succeeded.
   const std::string flags = "slurm --config " + Quote(s) + " --out-dir " + Quote(out) + " --after ";
   const Result after = RunSim(flags + "4242");
   ASSERT_EQ(after.code, 0) << after.output;
-  EXPECT_TRUE(Contains(ReadText(out + "/sweep.sbatch"), "\n#SBATCH --dependency=afterok:4242\n")) << ReadText(out + "/sweep.sbatch");
+  EXPECT_TRUE(Contains(ReadText(out + "/sweep.sbatch"), "\n#SBATCH --dependency=afterok:4242\n"))
+      << ReadText(out + "/sweep.sbatch");
   for (const char* bad : {"42a", "''", "'1;rm -rf x'", "-1", "12_3"}) {
     const Result r = RunSim(flags + bad);
     EXPECT_EQ(r.code, 2) << bad << r.output;

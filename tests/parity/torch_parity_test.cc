@@ -148,7 +148,8 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
   ForwardHooks hooks;
   if (!pc.head_gates.empty()) {
     ASSERT_EQ(static_cast<int>(pc.head_gates.size()), model.n_layers());
-    for (const auto& g : pc.head_gates) gates.push_back(Eigen::Map<const Eigen::VectorXf>(g.data(), g.size()).cast<Scalar>());
+    for (const auto& g : pc.head_gates)
+      gates.push_back(Eigen::Map<const Eigen::VectorXf>(g.data(), g.size()).cast<Scalar>());
     hooks.head_gates = &gates;
   }
   auto ws = model.MakeWorkspace(batch.shape, batch.n_scored());
@@ -159,8 +160,7 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
 
   // Case file.
   TempDir dir;
-  const fs::path case_path = dir.path / "case.h5", out_path = dir.path / "out.h5",
-                 log_path = dir.path / "torch.log";
+  const fs::path case_path = dir.path / "case.h5", out_path = dir.path / "out.h5", log_path = dir.path / "torch.log";
   CaseFileContents contents;
   contents.config = config;
   contents.task = &info;
@@ -172,8 +172,8 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
   WriteCaseFile(case_path.string(), contents);
 
   // PyTorch.
-  const std::string command = Quote(Python()) + " " + Quote(script.string()) + " parity " +
-                              Quote(case_path.string()) + " " + Quote(out_path.string());
+  const std::string command = Quote(Python()) + " " + Quote(script.string()) + " parity " + Quote(case_path.string()) +
+                              " " + Quote(out_path.string());
   const int status = RunShell(command, log_path);
   // A missing interpreter or torch is a failure, not a skip: the README's test command installs them.
   ASSERT_NE(status, kExitMissingDependency)
@@ -181,8 +181,8 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
       << "SIM_PYTHON selects another interpreter): " << ReadText(log_path);
   ASSERT_NE(status, kExitCommandNotFound) << Python() << " not found: " << ReadText(log_path);
   if (status != 0) dir.keep = true;
-  ASSERT_EQ(status, 0) << command << " failed; its output:\n" << ReadText(log_path)
-                       << "(case kept in " << dir.path << ")";
+  ASSERT_EQ(status, 0) << command << " failed; its output:\n"
+                       << ReadText(log_path) << "(case kept in " << dir.path << ")";
 
   // Compare.
   H5Reader in(out_path.string()), engine_case(case_path.string());
@@ -216,18 +216,16 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
     const double diff = std::sqrt(diff_sq), ref = std::sqrt(ref_sq);
     const double plain = diff / std::max(ref, 1e-12);
     const double err = diff / std::max(ref, floor);
-    table << "  " << std::left << std::setw(26) << name << " |g| " << std::scientific << std::setprecision(3)
-          << ref << "  rel err " << plain << "  checked " << err << (ref < floor ? "  (below floor)" : "")
-          << "\n";
+    table << "  " << std::left << std::setw(26) << name << " |g| " << std::scientific << std::setprecision(3) << ref
+          << "  rel err " << plain << "  checked " << err << (ref < floor ? "  (below floor)" : "") << "\n";
     EXPECT_LT(err, kTolerance) << "gradient of " << name << ": ||g_engine - g_torch|| = " << diff
                                << ", ||g_torch|| = " << ref << ", floor = " << floor;
     if (err > worst_err) worst_err = err, worst = name;
     if (ref > 1e-10 * std::sqrt(total_sq) && plain > worst_plain_err) worst_plain_err = plain, worst_plain = name;
   }
-  std::cout << "[parity " << pc.name << "] loss " << std::setprecision(8) << loss << " (torch "
-            << torch_loss << ", rel err " << std::scientific << std::setprecision(3) << loss_err
-            << "); max grad rel err " << worst_plain_err << " (" << worst_plain
-            << "); max checked err " << worst_err << " (" << worst << ")\n";
+  std::cout << "[parity " << pc.name << "] loss " << std::setprecision(8) << loss << " (torch " << torch_loss
+            << ", rel err " << std::scientific << std::setprecision(3) << loss_err << "); max grad rel err "
+            << worst_plain_err << " (" << worst_plain << "); max checked err " << worst_err << " (" << worst << ")\n";
   if (HasFailure() || std::getenv("SIM_PARITY_VERBOSE") != nullptr) std::cout << table.str();
   if (HasFailure()) {
     dir.keep = true;
@@ -241,9 +239,8 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
 }
 
 std::map<std::string, std::string> Mqar(std::map<std::string, std::string> extra) {
-  std::map<std::string, std::string> o = {{"task.name", "mqar"},  {"task.vocab", "16"},
-                                          {"task.length", "12"},  {"task.pairs", "3"},
-                                          {"task.queries", "3"}};
+  std::map<std::string, std::string> o = {
+      {"task.name", "mqar"}, {"task.vocab", "16"}, {"task.length", "12"}, {"task.pairs", "3"}, {"task.queries", "3"}};
   for (auto& [k, v] : extra) o[k] = v;
   return o;
 }
@@ -252,40 +249,70 @@ std::vector<ParityCase> Cases() {
   std::vector<ParityCase> cases;
   // (a) pre-LN, exact-GELU MLP, causal, learned positions.
   cases.push_back({.name = "mqar_preln_gelu",
-                   .options = Mqar({{"model.layers", "2"}, {"model.heads", "2"}, {"model.d_model", "16"},
-                                    {"model.d_mlp", "32"}, {"model.norm", "pre_ln"}, {"model.act", "gelu"},
-                                    {"model.causal", "true"}, {"model.pos", "learned"}, {"train.seed", "1"}}),
+                   .options = Mqar({{"model.layers", "2"},
+                                    {"model.heads", "2"},
+                                    {"model.d_model", "16"},
+                                    {"model.d_mlp", "32"},
+                                    {"model.norm", "pre_ln"},
+                                    {"model.act", "gelu"},
+                                    {"model.causal", "true"},
+                                    {"model.pos", "learned"},
+                                    {"train.seed", "1"}}),
                    .batch = 6});
   // (b) no norms, attention only, bidirectional, heads per layer.
   cases.push_back({.name = "mqar_nonorm_attn_only_bidir",
-                   .options = Mqar({{"model.layers", "2"}, {"model.heads", "4,1"}, {"model.d_model", "16"},
-                                    {"model.d_mlp", "0"}, {"model.norm", "none"}, {"model.causal", "false"},
+                   .options = Mqar({{"model.layers", "2"},
+                                    {"model.heads", "4,1"},
+                                    {"model.d_model", "16"},
+                                    {"model.d_mlp", "0"},
+                                    {"model.norm", "none"},
+                                    {"model.causal", "false"},
                                     {"train.seed", "2"}}),
                    .batch = 6});
   // (c) vector inputs, scalar output (MSE), ReLU MLP, sinusoidal positions.
   cases.push_back({.name = "linreg_preln_relu_sinusoidal",
-                   .options = {{"task.name", "linreg"}, {"task.d", "3"}, {"task.points", "5"},
-                               {"model.layers", "2"}, {"model.heads", "2"}, {"model.d_model", "16"},
-                               {"model.d_mlp", "32"}, {"model.norm", "pre_ln"}, {"model.act", "relu"},
-                               {"model.pos", "sinusoidal"}, {"train.seed", "3"}},
+                   .options = {{"task.name", "linreg"},
+                               {"task.d", "3"},
+                               {"task.points", "5"},
+                               {"model.layers", "2"},
+                               {"model.heads", "2"},
+                               {"model.d_model", "16"},
+                               {"model.d_mlp", "32"},
+                               {"model.norm", "pre_ln"},
+                               {"model.act", "relu"},
+                               {"model.pos", "sinusoidal"},
+                               {"train.seed", "3"}},
                    .batch = 8});
   // (d) tanh GELU, no biases, no positions, head gates (one head off, one at half).
   cases.push_back({.name = "mqar_gelutanh_nobias_nopos_gates",
-                   .options = Mqar({{"model.layers", "2"}, {"model.heads", "4"}, {"model.d_model", "16"},
-                                    {"model.d_mlp", "2x"}, {"model.act", "gelu_tanh"},
-                                    {"model.bias", "false"}, {"model.pos", "none"}, {"train.seed", "4"}}),
+                   .options = Mqar({{"model.layers", "2"},
+                                    {"model.heads", "4"},
+                                    {"model.d_model", "16"},
+                                    {"model.d_mlp", "2x"},
+                                    {"model.act", "gelu_tanh"},
+                                    {"model.bias", "false"},
+                                    {"model.pos", "none"},
+                                    {"train.seed", "4"}}),
                    .batch = 6,
                    .head_gates = {{0.0f, 0.5f, 1.0f, 1.0f}, {1.0f, 1.0f, 1.0f, 1.0f}}});
   // (e) GPT-2 initialization, 3 layers.
   cases.push_back({.name = "mqar_gpt2_init_3layers",
-                   .options = Mqar({{"model.layers", "3"}, {"model.heads", "4"}, {"model.d_model", "32"},
-                                    {"model.d_mlp", "64"}, {"model.init", "gpt2"}, {"train.seed", "5"}}),
+                   .options = Mqar({{"model.layers", "3"},
+                                    {"model.heads", "4"},
+                                    {"model.d_model", "32"},
+                                    {"model.d_mlp", "64"},
+                                    {"model.init", "gpt2"},
+                                    {"train.seed", "5"}}),
                    .batch = 4});
   // (f) causal attention over T = 40: the float kernels skip the masked part in query blocks of 16
   // (16, 16, then a partial 8), which the double-precision gradient checks do not run.
   cases.push_back({.name = "mqar_causal_T40_blocks",
-                   .options = Mqar({{"task.length", "40"}, {"model.layers", "2"}, {"model.heads", "2"},
-                                    {"model.d_model", "32"}, {"model.d_mlp", "64"}, {"model.causal", "true"},
+                   .options = Mqar({{"task.length", "40"},
+                                    {"model.layers", "2"},
+                                    {"model.heads", "2"},
+                                    {"model.d_model", "32"},
+                                    {"model.d_mlp", "64"},
+                                    {"model.causal", "true"},
                                     {"train.seed", "6"}}),
                    .batch = 4});
   // Every registered mixer (sim/layers/mixer_registry.cc) against its twin (MIXER_TWINS in
@@ -293,8 +320,8 @@ std::vector<ParityCase> Cases() {
   // allows both), and a hybrid with attention as the second layer.
   for (const MixerEntry& m : MixerRegistry()) {
     const std::map<std::string, std::string> base = {
-        {"task.name", "uniform"}, {"task.vocab", "16"},   {"task.length", "10"},  {"task.classes", "5"},
-        {"model.layers", "2"},    {"model.heads", "2"},   {"model.d_model", "16"}, {"model.d_mlp", "32"},
+        {"task.name", "uniform"}, {"task.vocab", "16"}, {"task.length", "10"},   {"task.classes", "5"},
+        {"model.layers", "2"},    {"model.heads", "2"}, {"model.d_model", "16"}, {"model.d_mlp", "32"},
         {"model.mixer", m.name},  {"train.seed", "7"}};
     for (const bool causal : {true, false}) {
       ParityCase c{.name = "mixer_" + m.name + (causal ? "_causal" : "_bidirectional"), .options = base, .batch = 4};

@@ -90,7 +90,8 @@ TEST(MqarTest, TestStreamIsHeldOutFromTrainingStream) {
   for (int i = 0; i < 200; ++i)
     train_examples.insert(std::vector<int32_t>(a.tokens.begin() + i * 24, a.tokens.begin() + (i + 1) * 24));
   for (int i = 0; i < 200; ++i)
-    EXPECT_FALSE(train_examples.count(std::vector<int32_t>(b.tokens.begin() + i * 24, b.tokens.begin() + (i + 1) * 24)));
+    EXPECT_FALSE(
+        train_examples.count(std::vector<int32_t>(b.tokens.begin() + i * 24, b.tokens.begin() + (i + 1) * 24)));
 }
 
 TEST(MqarTest, SameStreamSameBatch) {

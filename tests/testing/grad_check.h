@@ -48,9 +48,8 @@ struct GradCheckReport {
 };
 
 // Checks `analytic` (n values) against central differences of `loss` w.r.t. x[0..n).
-inline GradCheckReport CheckGradient(Scalar* x, const Scalar* analytic, Index n,
-                                     const std::function<double()>& loss, const GradCheckOptions& opt,
-                                     uint64_t seed) {
+inline GradCheckReport CheckGradient(Scalar* x, const Scalar* analytic, Index n, const std::function<double()>& loss,
+                                     const GradCheckOptions& opt, uint64_t seed) {
   GradCheckReport report;
   std::vector<Index> indices;
   if (n <= opt.max_elements) {
@@ -85,8 +84,8 @@ inline void ExpectGradientMatches(const std::string& label, Scalar* x, const Sca
                                   const std::function<double()>& loss, const GradCheckOptions& opt = {}) {
   const GradCheckReport r = CheckGradient(x, analytic, n, loss, opt, TestSeed() ^ std::hash<std::string>{}(label));
   EXPECT_LT(r.worst_error, opt.tol) << label << ": worst relative error " << r.worst_error << " at element "
-                                    << r.worst_index << " (analytic " << r.analytic << ", numeric " << r.numeric
-                                    << ", " << r.checked << " elements checked)";
+                                    << r.worst_index << " (analytic " << r.analytic << ", numeric " << r.numeric << ", "
+                                    << r.checked << " elements checked)";
 }
 
 // Checks every parameter of `registry` whose gradient `grads` (flat, as registry.grads()) holds.

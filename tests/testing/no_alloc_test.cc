@@ -119,23 +119,44 @@ TEST_P(NoAllocTest, TrainingStepAllocatesNothingAfterWarmUp) {
 INSTANTIATE_TEST_SUITE_P(
     Steps, NoAllocTest,
     ::testing::Values(
-        StepCase{"mqar_d64_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}}, 1, 4},
-        StepCase{"mqar_d128_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}}, 2, 4},
-        StepCase{"linreg_sgd_2threads", {{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}}, 2, 4},
-        StepCase{"mlp_gelu_tanh_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}}, 2, 8},
-        StepCase{"mlp_relu_1thread", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}}, 1, 8},
+        StepCase{"mqar_d64_1thread",
+                 {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.heads", "4"}, {"train.batch", "32"}},
+                 1,
+                 4},
+        StepCase{"mqar_d128_2threads",
+                 {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.heads", "4"}, {"train.batch", "32"}},
+                 2,
+                 4},
+        StepCase{"linreg_sgd_2threads",
+                 {{"task.name", "linreg"}, {"model.norm", "none"}, {"model.d_mlp", "0"}, {"train.optimizer", "sgd"}},
+                 2,
+                 4},
+        StepCase{"mlp_gelu_tanh_2threads",
+                 {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "gelu_tanh"}},
+                 2,
+                 8},
+        StepCase{"mlp_relu_1thread",
+                 {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"model.act", "relu"}},
+                 1,
+                 8},
         // products whose column tiles share one packed A (its buffer grows in warm-up only)
-        StepCase{"mlp_d128_f512_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.d_mlp", "512"}}, 2, 8},
+        StepCase{
+            "mlp_d128_f512_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.d_mlp", "512"}}, 2, 8},
         // the whole batch in one pass (no chunks), 2 threads inside each product
-        StepCase{"mqar_whole_batch_2threads", {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"train.chunk", "64"}}, 2, 1}),
+        StepCase{"mqar_whole_batch_2threads",
+                 {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"train.chunk", "64"}},
+                 2,
+                 1}),
     [](const ::testing::TestParamInfo<StepCase>& info) { return info.param.name; });
 
 // Every registered mixer (sim/layers/mixer_registry.cc), in chunks on 2 threads and whole on 2 threads.
 std::vector<StepCase> MixerCases() {
   std::vector<StepCase> cases;
   for (const MixerEntry& m : MixerRegistry()) {
-    const std::map<std::string, std::string> options = {{"task.name", "mqar"},     {"model.d_model", "64"},
-                                                        {"model.heads", "4"},      {"train.batch", "32"},
+    const std::map<std::string, std::string> options = {{"task.name", "mqar"},
+                                                        {"model.d_model", "64"},
+                                                        {"model.heads", "4"},
+                                                        {"train.batch", "32"},
                                                         {"model.mixer", m.name}};
     cases.push_back({"mixer_" + m.name + "_chunks_2threads", options, 2, 4});
     std::map<std::string, std::string> whole = options;

@@ -23,8 +23,8 @@ bool SameBits(const ConstMatRef& x, const ConstMatRef& y) {
 
 // (m, n, k): one piece (< 2^18 multiply-adds), column tiles, row tiles, depth chunks; column tiles
 // on the unpacked kernel's 48-row tile and on the packed kernel with two depth blocks.
-const std::vector<std::tuple<Index, Index, Index>> kShapes = {
-    {24, 40, 16}, {64, 2048, 64}, {1100, 48, 40}, {48, 40, 4500}, {40, 1024, 64}, {200, 700, 300}};
+const std::vector<std::tuple<Index, Index, Index>> kShapes = {{24, 40, 16},   {64, 2048, 64}, {1100, 48, 40},
+                                                              {48, 40, 4500}, {40, 1024, 64}, {200, 700, 300}};
 
 class GemmPassesTest : public ::testing::TestWithParam<int> {
  protected:
@@ -49,7 +49,9 @@ TEST_P(GemmPassesTest, PassesEqualSeparatePasses) {
       expected = (expected.array() * Scalar(0.5) + offsets.array()).matrix();
 
       Mat visits = Mat::Zero(m, n);
-      const auto set_bias = [&](MatRef block, Index row0, Index) { block.colwise() = bias.segment(row0, block.rows()); };
+      const auto set_bias = [&](MatRef block, Index row0, Index) {
+        block.colwise() = bias.segment(row0, block.rows());
+      };
       const auto after = [&](MatRef block, Index row0, Index col0) {
         block = (block.array() * Scalar(0.5) + offsets.block(row0, col0, block.rows(), block.cols()).array()).matrix();
         visits.block(row0, col0, block.rows(), block.cols()).array() += 1;

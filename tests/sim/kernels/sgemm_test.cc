@@ -66,8 +66,8 @@ TEST(SgemmTest, NarrowLastPanelGivesTheSameBits) {
     const Vec bias = RandomMat(m, 1, 13);
     for (bool accumulate : {false, true}) {
       Mat reference = RandomMat(m, wide, 14);
-      SgemmAvx512(m, wide, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, reference.data(), m, accumulate, pa,
-                  pb, bias.data());
+      SgemmAvx512(m, wide, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, reference.data(), m, accumulate, pa, pb,
+                  bias.data());
       for (Index n : {13, 16, 17, 20, 24}) {  // last panel 1, 4, 5, 8 and 12 columns wide
         Mat c = RandomMat(m, wide, 14);       // the same starting values as the reference's
         SgemmAvx512(m, n, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, c.data(), m, accumulate, pa, pb,
@@ -116,8 +116,8 @@ TEST(SgemmTest, PackedOnceGivesTheSameBits) {
           const bool accumulate = form == 2;
           const float* bias_ptr = form == 1 ? bias.data() : nullptr;
           Mat reference = RandomMat(m, n, seed + 1), c = reference;
-          SgemmAvx512(m, n, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, reference.data(), m, accumulate, pa,
-                      pb, bias_ptr);
+          SgemmAvx512(m, n, k, a.data(), a.rows(), ta, b.data(), b.rows(), tb, reference.data(), m, accumulate, pa, pb,
+                      bias_ptr);
           for (Index j0 = 0; j0 < n; j0 += 40) {  // column tiles 40, 40, 20 wide
             const Index cols = std::min<Index>(40, n - j0);
             const float* b_tile = tb ? b.data() + j0 : b.data() + j0 * b.rows();
@@ -172,8 +172,8 @@ TEST(SgemmTest, GemmSharedPackedAGivesTheBitsOfOneProduct) {
       const Mat b = op_b == Op::kT ? RandomMat(n, k, 22) : RandomMat(k, n, 22);
       const Vec bias = RandomMat(m, 1, 23);
       Mat reference(m, n), reference_bias(m, n);
-      SgemmAvx512(m, n, k, a.data(), a.rows(), op_a == Op::kT, b.data(), b.rows(), op_b == Op::kT, reference.data(),
-                  m, false, pa, pb);
+      SgemmAvx512(m, n, k, a.data(), a.rows(), op_a == Op::kT, b.data(), b.rows(), op_b == Op::kT, reference.data(), m,
+                  false, pa, pb);
       SgemmAvx512(m, n, k, a.data(), a.rows(), op_a == Op::kT, b.data(), b.rows(), op_b == Op::kT,
                   reference_bias.data(), m, false, pa, pb, bias.data());
       for (int threads : {1, 2}) {
@@ -195,7 +195,8 @@ TEST(SgemmTest, GemmSharedPackedAGivesTheBitsOfOneProduct) {
 
 // Gemm's tiles (over output columns, rows, or depth chunks) give the same bits for any thread count.
 TEST(SgemmTest, GemmTilesAreThreadCountInvariant) {
-  for (const auto& [m, n, k] : std::vector<std::tuple<Index, Index, Index>>{{128, 4096, 128}, {600, 64, 96}, {128, 96, 5000}}) {
+  for (const auto& [m, n, k] :
+       std::vector<std::tuple<Index, Index, Index>>{{128, 4096, 128}, {600, 64, 96}, {128, 96, 5000}}) {
     const Mat a = RandomMat(m, k, 1), b = RandomMat(k, n, 2);
     Mat c1(m, n), c2(m, n);
     SetNumThreads(1);

@@ -28,7 +28,7 @@ TEST(SmallGemmTest, MatchesEigenOnEdgeShapes) {
     for (Index n : {1, 2, 5, 6, 7, 8, 9, 13, 32, 35, 64})
       for (Index k : {1, 8, 16, 35, 64})
         for (const bool trans_b : {false, true}) {
-          const Mat a = RandomMat(m + 3, k, ++seed);                                     // lda = m + 3
+          const Mat a = RandomMat(m + 3, k, ++seed);                                          // lda = m + 3
           const Mat b = trans_b ? RandomMat(n + 2, k, ++seed) : RandomMat(k + 2, n, ++seed);  // ldb > rows
           const Mat expected = a.topRows(m) * (trans_b ? Mat(b.topRows(n).transpose()) : Mat(b.topRows(k)));
           const Mat c0 = RandomMat(m + 5, n + 1, ++seed);  // ldc = m + 5, one column beyond n

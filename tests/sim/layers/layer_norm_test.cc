@@ -49,8 +49,7 @@ TEST(LayerNormFloatTest, MatchesDoubleFormulas) {
       const double rstd = 1.0 / std::sqrt(var + LayerNorm::kEps);
       const Eigen::ArrayXd xhat = (xj - mean) * rstd;
       const Eigen::ArrayXd g = gamma * d_y.col(j).cast<double>().array();
-      const Eigen::ArrayXd dx = d_x0.col(j).cast<double>().array() +
-                                rstd * (g - g.mean() - xhat * (g * xhat).mean());
+      const Eigen::ArrayXd dx = d_x0.col(j).cast<double>().array() + rstd * (g - g.mean() - xhat * (g * xhat).mean());
       worst_y = std::max(worst_y, (y.col(j).cast<double>().array() - (gamma * xhat + beta)).abs().maxCoeff());
       worst_xhat = std::max(worst_xhat, (cache.xhat.col(j).cast<double>().array() - xhat).abs().maxCoeff());
       worst_rstd = std::max(worst_rstd, std::fabs(cache.rstd(j) - rstd) / rstd);
@@ -66,8 +65,7 @@ TEST(LayerNormFloatTest, MatchesDoubleFormulas) {
     EXPECT_LT(worst_dx, 5e-5) << "d=" << d;
     EXPECT_LT((registry.Grad(norm.gamma()).col(0).cast<double>().array() - d_gamma).abs().maxCoeff(), 2e-3)
         << "d=" << d;
-    EXPECT_LT((registry.Grad(norm.beta()).col(0).cast<double>().array() - d_beta).abs().maxCoeff(), 2e-3)
-        << "d=" << d;
+    EXPECT_LT((registry.Grad(norm.beta()).col(0).cast<double>().array() - d_beta).abs().maxCoeff(), 2e-3) << "d=" << d;
     EXPECT_TRUE(y_storage.bottomRows(3).isZero()) << "wrote past the view, d=" << d;
     std::printf("d=%d: largest errors y %.2g, x̂ %.2g, rstd %.2g (relative), d_x %.2g\n", d, worst_y, worst_xhat,
                 worst_rstd, worst_dx);

@@ -157,7 +157,8 @@ TEST_P(MixerConformanceGradTest, CausalMixersDoNotSeeTheFuture) {
   for (int t = 0; t + 1 < c.length; ++t) {
     Mat changed = b.x;
     for (int e = 0; e < c.batch; ++e)
-      for (int s = t + 1; s < c.length; ++s) changed.col(e * c.length + s) = testing::RandomMat(c.args.d_model, 1, 100 + s);
+      for (int s = t + 1; s < c.length; ++s)
+        changed.col(e * c.length + s) = testing::RandomMat(c.args.d_model, 1, 100 + s);
     const Mat y_changed = b.Forward(changed);
     for (int e = 0; e < c.batch; ++e)
       for (int s = 0; s <= t; ++s)

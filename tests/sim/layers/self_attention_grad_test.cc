@@ -49,12 +49,13 @@ TEST_P(SelfAttentionGradTest, BackwardMatchesFiniteDifferences) {
   testing::ExpectParamGradientsMatch(registry, grads, loss);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Cases, SelfAttentionGradTest,
-    ::testing::Values(AttentionCase{8, 2, 2, 5, true, true, {}}, AttentionCase{8, 2, 2, 5, false, true, {}},
-                      AttentionCase{6, 3, 3, 4, true, false, {}}, AttentionCase{8, 1, 1, 6, false, false, {}},
-                      AttentionCase{8, 4, 2, 3, true, true, {1.0, 0.0, 0.5, 1.0}},
-                      AttentionCase{8, 2, 2, 4, false, true, {0.0, 1.0}}));
+INSTANTIATE_TEST_SUITE_P(Cases, SelfAttentionGradTest,
+                         ::testing::Values(AttentionCase{8, 2, 2, 5, true, true, {}},
+                                           AttentionCase{8, 2, 2, 5, false, true, {}},
+                                           AttentionCase{6, 3, 3, 4, true, false, {}},
+                                           AttentionCase{8, 1, 1, 6, false, false, {}},
+                                           AttentionCase{8, 4, 2, 3, true, true, {1.0, 0.0, 0.5, 1.0}},
+                                           AttentionCase{8, 2, 2, 4, false, true, {0.0, 1.0}}));
 
 // Same forward for every thread count, bit for bit, and the same gradients.
 TEST(SelfAttentionTest, ThreadCountDoesNotChangeResults) {

@@ -158,7 +158,8 @@ TEST(OptimizerTest, GradNormIsThreadCountInvariant) {
   long double sum = 0;
   for (ParamId id = 0; id < r.size(); ++id)
     if (id != 3)
-      for (Index i = 0; i < r.numel(id); ++i) sum += static_cast<long double>(r.grads()(r.offset(id) + i)) * r.grads()(r.offset(id) + i);
+      for (Index i = 0; i < r.numel(id); ++i)
+        sum += static_cast<long double>(r.grads()(r.offset(id) + i)) * r.grads()(r.offset(id) + i);
   const double reference = std::sqrt(static_cast<double>(sum));
   SetNumThreads(1);
   const double serial = GradNorm(r);
@@ -170,8 +171,10 @@ TEST(OptimizerTest, GradNormIsThreadCountInvariant) {
     const double norm = ClipGradNorm(clipped, 1.0);
     EXPECT_EQ(norm, serial);
     EXPECT_NEAR(GradNorm(clipped), 1.0, 1e-5) << threads << " threads";
-    EXPECT_TRUE((clipped.grads().segment(r.offset(3), r.numel(3)).array() ==
-                 r.grads().segment(r.offset(3), r.numel(3)).array()).all()) << "frozen gradient untouched";
+    EXPECT_TRUE(
+        (clipped.grads().segment(r.offset(3), r.numel(3)).array() == r.grads().segment(r.offset(3), r.numel(3)).array())
+            .all())
+        << "frozen gradient untouched";
   }
   SetNumThreads(1);
 }

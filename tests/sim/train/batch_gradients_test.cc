@@ -62,16 +62,36 @@ void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 // error; an attention-only model read out at the last position.
 const ModelCase kCases[] = {
     {"mqar_preln_mlp",
-     {{"task.name", "mqar"}, {"task.vocab", "32"}, {"task.length", "24"}, {"task.pairs", "4"}, {"task.queries", "4"},
-      {"model.d_model", "32"}, {"model.heads", "2"}, {"model.layers", "2"}, {"model.d_mlp", "4x"},
+     {{"task.name", "mqar"},
+      {"task.vocab", "32"},
+      {"task.length", "24"},
+      {"task.pairs", "4"},
+      {"task.queries", "4"},
+      {"model.d_model", "32"},
+      {"model.heads", "2"},
+      {"model.layers", "2"},
+      {"model.d_mlp", "4x"},
       {"train.batch", "12"}}},
     {"linreg_vectors_mse",
-     {{"task.name", "linreg"}, {"task.d", "3"}, {"task.points", "6"}, {"model.d_model", "32"}, {"model.heads", "2"},
+     {{"task.name", "linreg"},
+      {"task.d", "3"},
+      {"task.points", "6"},
+      {"model.d_model", "32"},
+      {"model.heads", "2"},
       {"train.batch", "12"}}},
     {"attention_only_last",
-     {{"task.name", "uniform"}, {"task.vocab", "16"}, {"task.length", "9"}, {"task.classes", "5"},
-      {"task.score", "last"}, {"model.d_model", "32"}, {"model.heads", "4"}, {"model.layers", "2"},
-      {"model.d_mlp", "0"}, {"model.norm", "none"}, {"model.causal", "false"}, {"train.batch", "12"}}},
+     {{"task.name", "uniform"},
+      {"task.vocab", "16"},
+      {"task.length", "9"},
+      {"task.classes", "5"},
+      {"task.score", "last"},
+      {"model.d_model", "32"},
+      {"model.heads", "4"},
+      {"model.layers", "2"},
+      {"model.d_mlp", "0"},
+      {"model.norm", "none"},
+      {"model.causal", "false"},
+      {"train.batch", "12"}}},
 };
 
 // The cases above, plus, for every registered mixer (sim/layers/mixer_registry.cc), a model made of
@@ -167,16 +187,16 @@ TEST(BatchGradientsEdgeTest, ChunkMustDivideTheBatch) {
 // The auto rule: about 512 positions per chunk (4·D above D = 128), at least two chunks, whole batches
 // when chunks would be tiny.
 TEST(AutoChunkTest, Rule) {
-  EXPECT_EQ(AutoChunkExamples(64, 32, 64), 16);    // small: 512 positions
-  EXPECT_EQ(AutoChunkExamples(64, 64, 128), 8);    // mid: 512
-  EXPECT_EQ(AutoChunkExamples(32, 128, 256), 8);   // large: 1024 = 4·256
-  EXPECT_EQ(AutoChunkExamples(32, 16, 32), 16);    // tiny: two chunks of 256
-  EXPECT_EQ(AutoChunkExamples(64, 35, 64), 8);     // depth: 280 (16 would be 560)
-  EXPECT_EQ(AutoChunkExamples(8, 1000, 64), 1);    // one example is already past the target
-  EXPECT_EQ(AutoChunkExamples(1, 10, 64), 1);      // a batch of one
-  EXPECT_EQ(AutoChunkExamples(7, 32, 64), 7);      // prime: chunks of one example (32) are too small
+  EXPECT_EQ(AutoChunkExamples(64, 32, 64), 16);   // small: 512 positions
+  EXPECT_EQ(AutoChunkExamples(64, 64, 128), 8);   // mid: 512
+  EXPECT_EQ(AutoChunkExamples(32, 128, 256), 8);  // large: 1024 = 4·256
+  EXPECT_EQ(AutoChunkExamples(32, 16, 32), 16);   // tiny: two chunks of 256
+  EXPECT_EQ(AutoChunkExamples(64, 35, 64), 8);    // depth: 280 (16 would be 560)
+  EXPECT_EQ(AutoChunkExamples(8, 1000, 64), 1);   // one example is already past the target
+  EXPECT_EQ(AutoChunkExamples(1, 10, 64), 1);     // a batch of one
+  EXPECT_EQ(AutoChunkExamples(7, 32, 64), 7);     // prime: chunks of one example (32) are too small
   EXPECT_EQ(AutoChunkExamples(61, 32, 64), 61);
-  EXPECT_EQ(AutoChunkExamples(12, 24, 32), 6);     // two chunks of 144
+  EXPECT_EQ(AutoChunkExamples(12, 24, 32), 6);  // two chunks of 144
 }
 
 ConfigError ConfigErrorOf(std::map<std::string, std::string> given) {
@@ -192,7 +212,8 @@ ConfigError ConfigErrorOf(std::map<std::string, std::string> given) {
 }
 
 TEST(TrainChunkOptionTest, BadValuesNameTheKeyAndTheBatch) {
-  const std::string not_divisor = ConfigErrorOf({{"task.name", "mqar"}, {"train.batch", "64"}, {"train.chunk", "7"}}).what();
+  const std::string not_divisor =
+      ConfigErrorOf({{"task.name", "mqar"}, {"train.batch", "64"}, {"train.chunk", "7"}}).what();
   EXPECT_NE(not_divisor.find("train.chunk"), std::string::npos) << not_divisor;
   EXPECT_NE(not_divisor.find("train.batch=64"), std::string::npos) << not_divisor;
   EXPECT_NE(not_divisor.find("7"), std::string::npos) << not_divisor;

@@ -56,19 +56,31 @@ void CompareWithGolden(const std::string& name, const std::vector<double>& trace
 }
 
 TEST(GoldenTraceTest, MqarPreLnMlp) {
-  CompareWithGolden("mqar_preln_mlp",
-                    LossTrace({{"task.name", "mqar"}, {"task.vocab", "32"}, {"task.length", "16"}, {"task.pairs", "4"},
-                               {"task.queries", "4"}, {"model.d_model", "32"}, {"model.heads", "2"},
-                               {"train.batch", "16"}, {"train.lr", "3e-3"}, {"train.warmup", "5"}},
-                              20));
+  CompareWithGolden("mqar_preln_mlp", LossTrace({{"task.name", "mqar"},
+                                                 {"task.vocab", "32"},
+                                                 {"task.length", "16"},
+                                                 {"task.pairs", "4"},
+                                                 {"task.queries", "4"},
+                                                 {"model.d_model", "32"},
+                                                 {"model.heads", "2"},
+                                                 {"train.batch", "16"},
+                                                 {"train.lr", "3e-3"},
+                                                 {"train.warmup", "5"}},
+                                                20));
 }
 
 TEST(GoldenTraceTest, LinregAttentionOnly) {
-  CompareWithGolden("linreg_attention_only",
-                    LossTrace({{"task.name", "linreg"}, {"task.d", "3"}, {"task.points", "6"}, {"model.d_model", "16"},
-                               {"model.heads", "2"}, {"model.norm", "none"}, {"model.d_mlp", "0"},
-                               {"train.batch", "16"}, {"train.optimizer", "sgd"}, {"train.lr", "0.01"}},
-                              20));
+  CompareWithGolden("linreg_attention_only", LossTrace({{"task.name", "linreg"},
+                                                        {"task.d", "3"},
+                                                        {"task.points", "6"},
+                                                        {"model.d_model", "16"},
+                                                        {"model.heads", "2"},
+                                                        {"model.norm", "none"},
+                                                        {"model.d_mlp", "0"},
+                                                        {"train.batch", "16"},
+                                                        {"train.optimizer", "sgd"},
+                                                        {"train.lr", "0.01"}},
+                                                       20));
 }
 
 }  // namespace

@@ -30,9 +30,9 @@ double Final(const TrainResult& r, const std::string& split, const std::string& 
 }
 
 std::map<std::string, std::string> SmallMqar() {
-  return {{"task.name", "mqar"},    {"task.vocab", "32"},     {"task.length", "16"}, {"task.pairs", "4"},
-          {"task.queries", "4"},    {"model.d_model", "32"},  {"model.heads", "2"},  {"model.d_mlp", "0"},
-          {"train.steps", "400"},   {"train.lr", "3e-3"},     {"train.warmup", "50"}, {"train.eval_every", "100"},
+  return {{"task.name", "mqar"},  {"task.vocab", "32"},    {"task.length", "16"},  {"task.pairs", "4"},
+          {"task.queries", "4"},  {"model.d_model", "32"}, {"model.heads", "2"},   {"model.d_mlp", "0"},
+          {"train.steps", "400"}, {"train.lr", "3e-3"},    {"train.warmup", "50"}, {"train.eval_every", "100"},
           {"eval.size", "500"}};
 }
 
@@ -46,10 +46,17 @@ TEST(TrainerTest, MqarLearns) {
 
 // linreg: the last position's error falls well below the zero predictor's.
 TEST(TrainerTest, LinregLearns) {
-  const RunOutput out = Train({{"task.name", "linreg"},   {"task.d", "3"},          {"task.points", "8"},
-                               {"model.d_model", "32"},   {"model.heads", "2"},     {"model.layers", "2"},
-                               {"train.steps", "600"},    {"train.lr", "2e-3"},     {"train.warmup", "50"},
-                               {"train.eval_every", "200"}, {"eval.size", "500"}});
+  const RunOutput out = Train({{"task.name", "linreg"},
+                               {"task.d", "3"},
+                               {"task.points", "8"},
+                               {"model.d_model", "32"},
+                               {"model.heads", "2"},
+                               {"model.layers", "2"},
+                               {"train.steps", "600"},
+                               {"train.lr", "2e-3"},
+                               {"train.warmup", "50"},
+                               {"train.eval_every", "200"},
+                               {"eval.size", "500"}});
   EXPECT_EQ(out.result.status, RunStatus::kComplete);
   EXPECT_LT(Final(out.result, "test", "mse_last_ratio"), 0.3);
 }
@@ -176,7 +183,8 @@ TEST(TrainerConfigTest, BadTargetSplitIsReportedWithTheOtherProblems) {
   } catch (const ConfigError& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("train.target_split: not an evaluation split of task 'mqar' (splits: test)"),
-              std::string::npos) << message;
+              std::string::npos)
+        << message;
     EXPECT_NE(message.find("given 'tset'"), std::string::npos) << message;
     EXPECT_NE(message.find("train.lr"), std::string::npos) << message;
   }
