@@ -214,6 +214,7 @@ class ModelSpec:
     act: str            # gelu | gelu_tanh | relu
     bias: bool
     init: str           # fan_in | gpt2
+    head_mask: List[List[int]] = dataclasses.field(default_factory=list)  # per layer: heads fixed at 0
 
 
 def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_kind: str,
@@ -239,6 +240,13 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
     for l, h in enumerate(heads):
         if h < 1 or d_model % h:
             raise ReferenceError(f"model.heads: layer {l} has {h} heads, d_model={d_model}")
+    head_mask = [[] for _ in range(layers)]
+    mask_text = cfg.get("model.head_mask", "none").strip()
+    if mask_text not in ("", "none"):
+        for entry in filter(None, (e.strip() for e in mask_text.split(";"))):
+            where, heads_text = entry.split(":")
+            layer = int(where[len("blocks."):])
+            head_mask[layer] = [int(h) for h in heads_text.split(",")]
     mlp = _get(cfg, "model.d_mlp")
     d_mlp = int(float(mlp[:-1]) * d_model + 0.5) if mlp.endswith("x") else int(mlp)
     if input_kind not in ("tokens", "vectors"):
@@ -255,6 +263,7 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
         act=_choice(cfg, "model.act", ("gelu", "gelu_tanh", "relu")),
         bias=_bool(cfg, "model.bias"),
         init=_choice(cfg, "model.init", ("fan_in", "gpt2")),
+        head_mask=head_mask,
     )
 
 
@@ -420,7 +429,12 @@ class Transformer(nn.Module):
         """Outputs (S, C) at the flattened positions `scored` (indices b*T + t)."""
         x = self.embed(inputs)
         for l, block in enumerate(self.blocks):
-            x = block(x, None if head_gates is None else head_gates[l])
+            gate = None if head_gates is None else head_gates[l]
+            if self.spec.head_mask and self.spec.head_mask[l]:  # model.head_mask: those heads' gates are 0
+                mask = torch.ones(self.spec.heads[l], dtype=x.dtype, device=x.device)
+                mask[self.spec.head_mask[l]] = 0
+                gate = mask if gate is None else gate * mask
+            x = block(x, gate)
         h = x.reshape(-1, x.shape[-1])[scored]                           # (S, D)
         if self.norm_f is not None:
             h = self.norm_f(h)

@@ -44,13 +44,30 @@ struct MixerArgs {
 
 // Analysis hooks a mixer may support (MixerEntry::hooks).
 enum class MixerHook {
-  kHeadGate,        // MixerHooks::head_gate: scale each head's output
+  kHeadGate,        // MixerHooks::head_gate and d_head_gate: scale each head's output, and its gradient
   kAttentionProbs,  // Mixer::AttentionProbs: the probabilities of the last Forward
+  kAttentionEdit,   // MixerHooks::edit: change the probabilities before they weight the values
+};
+
+// Changes attention probabilities between the softmax and P·V: calibration of attention sinks, say
+// (../shared/specs/sinks.md). For inference and analysis only: a mixer refuses Backward after an
+// edited Forward. Called once per edited (example, head) block, on the thread that computes it.
+class AttentionEdit {
+ public:
+  virtual ~AttentionEdit() = default;
+  // Whether head h is edited (blocks of other heads are not passed to Apply).
+  virtual bool Edits(int head) const = 0;
+  // Edits one block in place: the probability of key k for query q is p[k * key_stride + q * query_stride]
+  // (the layout is the computing path's own), k, q in [0, t); a causal block has p = 0 for k > q.
+  virtual void Apply(int example, int head, Scalar* p, Index key_stride, Index query_stride, Index t,
+                     bool causal) const = 0;
 };
 
 // Per-call hooks (analyses reach inside through these, never through globals). Absent = no cost.
 struct MixerHooks {
-  const Scalar* head_gate = nullptr;  // (H) multiplies each head's output; 1 = on, 0 = ablated
+  const Scalar* head_gate = nullptr;    // (H) multiplies each head's output; 1 = on, 0 = ablated
+  Scalar* d_head_gate = nullptr;        // (H) Backward adds dL/dg_h here (g_h = 1 when no gate is set)
+  const AttentionEdit* edit = nullptr;  // probabilities edited before P·V (Forward only)
 };
 
 struct MixerCache {

@@ -97,6 +97,20 @@ void BlockProduct(const A& a, Op op_a, const B& b, Op op_b, C&& c) {
 // Whether the per-head work runs on the AVX-512 kernels: float builds that have them. The calls
 // below pass Scalar pointers through AsFloat, which only lets the double build compile: there this
 // is false and the kernels are never called.
+// An AttentionEdit applied to one block of the AVX-512 path, which holds Pᵀ (T_q, T_k): the
+// probability of key k for query q at q + k·T.
+struct EditCall {
+  const AttentionEdit* edit;
+  int example, head;
+  Index t;
+  bool causal;
+  static void OnTransposed(const void* context, float* probs_t) {
+    const auto& call = *static_cast<const EditCall*>(context);
+    if constexpr (std::is_same_v<Scalar, float>)
+      call.edit->Apply(call.example, call.head, reinterpret_cast<Scalar*>(probs_t), call.t, 1, call.t, call.causal);
+  }
+};
+
 bool UseAttentionAvx512() {
   if constexpr (std::is_same_v<Scalar, float>) return HasAttentionAvx512();
   return false;
@@ -179,6 +193,8 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
   wv_.Forward(x, c.v, false);
   c.use_gate = hooks.head_gate != nullptr;
   if (c.use_gate) c.gate = Eigen::Map<const Vec>(hooks.head_gate, n_heads);
+  c.d_gate_out = hooks.d_head_gate;
+  c.edited = hooks.edit != nullptr;
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
   const bool avx512 = UseAttentionAvx512();
   c.probs_transposed = avx512;
@@ -193,13 +209,20 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
       // S = Kᵀ Q (T_k, T_q), then P = softmax over keys per query column of S / √Dh
       BlockProduct(k, Op::kT, q, Op::kN, p);
       SoftmaxColumns(p, scale, cfg_.causal);
+      if (hooks.edit != nullptr && hooks.edit->Edits(h)) hooks.edit->Apply(b, h, p.data(), 1, t, t, cfg_.causal);
       // heads = V P   (Dh, T_q)
       BlockProduct(v, Op::kN, p, Op::kN, c.heads.block(h * dh, b * t, dh, t));
     } else {                                                        // the same on the AVX-512 kernels; p receives Pᵀ
       const Index offset = static_cast<Index>(b) * t * d + h * dh;  // block (h, b) of a (D, N)
-      AttendHeadAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal}, AsFloat(c.q.data() + offset),
-                       AsFloat(c.k.data() + offset), AsFloat(c.v.data() + offset), AsFloat(p.data()),
-                       AsFloat(c.transposed[ThreadIndex()].data()), AsFloat(c.heads.data() + offset));
+      AttentionHead head{t, dh, d, static_cast<float>(scale), cfg_.causal};
+      const EditCall call{hooks.edit, b, h, t, cfg_.causal};
+      if (hooks.edit != nullptr && hooks.edit->Edits(h)) {
+        head.edit = &EditCall::OnTransposed;
+        head.edit_context = &call;
+      }
+      AttendHeadAvx512(head, AsFloat(c.q.data() + offset), AsFloat(c.k.data() + offset), AsFloat(c.v.data() + offset),
+                       AsFloat(p.data()), AsFloat(c.transposed[ThreadIndex()].data()),
+                       AsFloat(c.heads.data() + offset));
     }
   });
   // O = g_h · heads per head
@@ -218,8 +241,14 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
   SIM_CHECK_SHAPE("SelfAttention::Backward", d_x, "D", d, "B*T", bt.tokens());
   SIM_CHECK(static_cast<int>(c.d_scores.size()) >= NumThreads(), "SelfAttention::Backward: cache made for ",
             c.d_scores.size(), " threads, running ", NumThreads(), "; make caches after setting the thread count");
+  SIM_CHECK(!c.edited, "SelfAttention::Backward: the forward's attention probabilities were edited ",
+            "(MixerHooks::edit is for inference and analysis only)");
   // y = Wo O + bo  =>  dWo += d_y Oᵀ, dbo += rowsum(d_y), d_O = Woᵀ d_y
   wo_.Backward(c.use_gate ? c.gated : c.heads, d_y, c.d_heads, /*accumulate_dx=*/false);
+  // O = g ⊙ heads  =>  dL/dg_h += <heads_h, d_O_h> (summed over the head's rows and every token)
+  if (c.d_gate_out != nullptr)
+    for (int h = 0; h < n_heads; ++h)
+      c.d_gate_out[h] += (c.heads.middleRows(h * dh, dh).array() * c.d_heads.middleRows(h * dh, dh).array()).sum();
   // O = g ⊙ heads  =>  d_heads = g ⊙ d_O
   if (c.use_gate)
     for (int h = 0; h < n_heads; ++h) c.d_heads.middleRows(h * dh, dh) *= c.gate(h);
@@ -280,7 +309,7 @@ MixerEntry AttentionMixerEntry() {
   e.param_name = "attn";
   e.summary = "multi-head softmax attention (Vaswani et al. 2017), causal per model.causal";
   e.has_heads = true;
-  e.hooks = {MixerHook::kHeadGate, MixerHook::kAttentionProbs};
+  e.hooks = {MixerHook::kHeadGate, MixerHook::kAttentionProbs, MixerHook::kAttentionEdit};
   e.problem = [](const MixerArgs& args) { return AttentionConfig(args).Problem(); };
   e.causal = [](const MixerArgs& args) { return args.causal; };
   // Wq, Wk, Wv, Wo: 4·D² multiply-adds per token, 6x for training; the two T x T products per

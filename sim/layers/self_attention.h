@@ -46,6 +46,8 @@ struct SelfAttentionCache : MixerCache {
   Mat heads;                      // (D, N) head outputs before the gate, head h in rows h*Dh..
   Mat gated;                      // (D, N) gated head outputs, the input of Wo (only with a gate)
   Vec gate;                       // (H) gate of the last forward
+  Scalar* d_gate_out = nullptr;   // (H) where Backward adds dL/dg (MixerHooks::d_head_gate), or null
+  bool edited = false;            // the last forward's probabilities were edited (no Backward then)
   bool use_gate = false;
   Mat d_heads;                  // (D, N) backward scratch
   Mat d_q, d_k, d_v;            // (D, N) backward scratch

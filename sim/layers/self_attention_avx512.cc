@@ -114,6 +114,7 @@ void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k,
   if (!head.causal) {
     Small(false, t, t, dh, qt, t, k, ld, probs_t, t);
     SoftmaxRowsAcross(probs_t, t, t, t, head.scale, false);
+    if (head.edit != nullptr) head.edit(head.edit_context, probs_t);
     Small(true, dh, t, t, v, ld, probs_t, t, heads, ld);
     return;
   }
@@ -124,6 +125,7 @@ void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k,
       },
       kQueryRowBlock);
   SoftmaxRowsAcross(probs_t, t, t, t, head.scale, true);
+  if (head.edit != nullptr) head.edit(head.edit_context, probs_t);
   ForEachQueryBlock(t, [&](long j0, long w, long seen) {  // O(:, q) = V(:, 0..seen) P(0..seen, q)
     Small(true, dh, w, seen, v, ld, probs_t + j0, t, heads + j0 * ld, ld);
   });

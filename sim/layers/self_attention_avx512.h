@@ -36,6 +36,10 @@ struct AttentionHead {
   long ld = 0;      // column stride of the (Dh, T) blocks: D
   float scale = 1;  // 1 / √Dh, applied to the scores inside the softmax
   bool causal = true;
+  // When set, called on probs_t = Pᵀ (T_q, T_k) between the softmax and O = V P (an analysis's
+  // edit of the probabilities, sim/layers/mixer.h AttentionEdit).
+  void (*edit)(const void* context, float* probs_t) = nullptr;
+  const void* edit_context = nullptr;
 };
 
 // Forward of one head: probs_t (T_q, T_k) = Pᵀ (masked entries 0) and heads (Dh, T_q; stride ld)

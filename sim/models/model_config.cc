@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <sstream>
 
 #include "sim/core/error.h"
 
@@ -26,6 +27,10 @@ void DeclareModelOptions(OptionSet& set) {
                ""});
   set.Declare({"model.act", "gelu", "MLP activation: gelu (exact) | gelu_tanh | relu", ""});
   set.Declare({"model.bias", "true", "biases in attention projections and MLP layers", ""});
+  set.Declare({"model.head_mask", "none",
+               "heads whose output is fixed at 0 in training and evaluation (a pruned model): none, or "
+               "blocks.<l>:<h>,<h> per layer, layers separated by ';' (blocks.1:0,2;blocks.2:3)",
+               ""});
   set.Declare({"model.init", "fan_in",
                "initialization: fan_in (weights N(0,1/fan_in), embeddings N(0,1)) | gpt2 (N(0,0.02^2), residual "
                "outputs scaled by 1/sqrt(2L))",
@@ -75,6 +80,12 @@ ModelConfig ReadModelConfig(Options& options) {
   c.act = act == "gelu" ? Activation::kGelu : act == "gelu_tanh" ? Activation::kGeluTanh : Activation::kRelu;
   c.bias = options.Bool("model.bias");
   c.init = options.Choice("model.init", {"fan_in", "gpt2"}) == "fan_in" ? InitScheme::kFanIn : InitScheme::kGpt2;
+  const std::string mask = options.OptionalString("model.head_mask");
+  if (!mask.empty() && layers_ok) {
+    std::string problem;
+    c.head_mask = ParseHeadMask(mask, c.layers, &problem);
+    if (!problem.empty()) options.Fail("model.head_mask", problem);
+  }
   // Rules that combine keys, once every key they read was read cleanly (Problems: one home).
   if (layers_ok && d_model_ok && heads_ok && mixers_ok)
     for (const ModelConfig::Problem& p : c.Problems())
@@ -120,6 +131,43 @@ bool ModelConfig::causal_everywhere() const {
   return true;
 }
 
+std::vector<std::vector<int>> ParseHeadMask(const std::string& text, int layers, std::string* problem) {
+  std::vector<std::vector<int>> mask(layers);
+  std::string entry;
+  std::istringstream entries(text);
+  const auto fail = [&](const std::string& message) {
+    *problem = message;
+    return std::vector<std::vector<int>>();
+  };
+  while (std::getline(entries, entry, ';')) {
+    entry.erase(0, entry.find_first_not_of(" \t"));
+    entry.erase(entry.find_last_not_of(" \t") + 1);
+    if (entry.empty()) continue;
+    const size_t colon = entry.find(':');
+    const std::string where = "expected blocks.<layer>:<head>,<head>,... per layer, layers separated by ';'";
+    if (entry.rfind("blocks.", 0) != 0 || colon == std::string::npos) return fail(Concat(where, ", got '", entry, "'"));
+    const std::string layer_text = entry.substr(7, colon - 7);
+    char* end = nullptr;
+    const long layer = std::strtol(layer_text.c_str(), &end, 10);
+    if (layer_text.empty() || *end != '\0' || layer < 0 || layer >= layers)
+      return fail(Concat("layer '", layer_text, "' in '", entry, "' is not one of 0..", layers - 1));
+    std::istringstream heads(entry.substr(colon + 1));
+    std::string head;
+    int count = 0;
+    while (std::getline(heads, head, ',')) {
+      head.erase(0, head.find_first_not_of(" \t"));
+      head.erase(head.find_last_not_of(" \t") + 1);
+      const long h = std::strtol(head.c_str(), &end, 10);
+      if (head.empty() || *end != '\0' || h < 0)
+        return fail(Concat("head '", head, "' in '", entry, "' is not a head index"));
+      mask[layer].push_back(static_cast<int>(h));
+      ++count;
+    }
+    if (count == 0) return fail(Concat("no heads after ':' in '", entry, "'"));
+  }
+  return mask;
+}
+
 std::vector<ModelConfig::Problem> ModelConfig::Problems() const {
   std::vector<Problem> out;
   if (layers < 1) return {{"model.layers", Concat("must be >= 1 (given ", layers, ")")}};
@@ -151,6 +199,23 @@ std::vector<ModelConfig::Problem> ModelConfig::Problems() const {
     if (entry.has_heads) continue;
     const std::string problem = entry.problem(mixer_args(l));
     if (!problem.empty()) out.push_back({"model.mixer", Concat("layer ", l, " (", entry.name, "): ", problem)});
+  }
+  if (!head_mask.empty()) {
+    if (static_cast<int>(head_mask.size()) != layers)
+      out.push_back({"model.head_mask", Concat("has ", head_mask.size(), " layers, the model ", layers)});
+    else
+      for (int l = 0; l < layers; ++l) {
+        if (head_mask[l].empty()) continue;
+        const MixerEntry& entry = mixer_entry(l);
+        if (!entry.Supports(MixerHook::kHeadGate)) {
+          out.push_back({"model.head_mask", Concat("layer ", l, "'s mixer (", entry.name, ") has no heads to mask")});
+          continue;
+        }
+        for (int h : head_mask[l])
+          if (h >= heads_in_layer(l))
+            out.push_back({"model.head_mask", Concat("layer ", l, " has ", heads_in_layer(l), " heads (0..",
+                                                     heads_in_layer(l) - 1, "), not head ", h)});
+      }
   }
   if (d_mlp < 0) out.push_back({"model.d_mlp", Concat("must be >= 0 (given ", d_mlp, ")")});
   if (input == InputKind::kTokens && vocab < 1)

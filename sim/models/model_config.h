@@ -40,6 +40,9 @@ struct ModelConfig {
   Activation act = Activation::kGelu;
   bool bias = true;
   InitScheme init = InitScheme::kFanIn;
+  // model.head_mask: per layer, the heads whose output is fixed at 0 (in training and evaluation:
+  // a pruned model). Empty, or L lists (most of them empty).
+  std::vector<std::vector<int>> head_mask;
 
   int heads_in_layer(int layer) const { return heads.size() == 1 ? heads[0] : heads[layer]; }
   const std::string& mixer_in_layer(int layer) const { return mixers.size() == 1 ? mixers[0] : mixers[layer]; }
@@ -65,6 +68,10 @@ struct ModelConfig {
   // Throws ConfigError listing Problems(), one per line ("key: message").
   void Validate() const;
 };
+
+// model.head_mask's text ("blocks.1:0,2;blocks.2:3") as L lists of heads; on a malformed entry,
+// *problem says what is wrong and the result is empty. Head indices are checked by Problems().
+std::vector<std::vector<int>> ParseHeadMask(const std::string& text, int layers, std::string* problem);
 
 void DeclareModelOptions(OptionSet& set);
 // Reads model.* options (task-derived fields are left for ApplyTask). Problems go to `options`.

@@ -88,6 +88,13 @@ Transformer::Transformer(const ModelConfig& config, ParamRegistry& registry) : c
       block.mlp = std::make_unique<Mlp>(mc, registry, prefix + ".mlp");
     }
     blocks_.push_back(std::move(block));
+    // model.head_mask: a fixed gate of 1s with 0 at the masked heads.
+    Vec mask;
+    if (!cfg_.head_mask.empty() && !cfg_.head_mask[l].empty()) {
+      mask = Vec::Ones(cfg_.heads_in_layer(l));
+      for (int h : cfg_.head_mask[l]) mask(h) = 0;
+    }
+    mask_gates_.push_back(mask);
   }
   if (cfg_.norm == NormKind::kPreLn) norm_f_ = std::make_unique<LayerNorm>(d, registry, "norm_f");
   head_ = std::make_unique<Linear>(LinearConfig{d, cfg_.n_classes, true, stds.head, true}, registry, "head");
@@ -104,6 +111,14 @@ std::unique_ptr<Workspace> Transformer::MakeWorkspace(BatchShape shape, int max_
   ws->max_scored = s;
   ws->stream.assign(cfg_.layers + 1, Mat(d, n));
   ws->blocks.resize(cfg_.layers);
+  ws->gates.resize(cfg_.layers);
+  ws->gate_grads.resize(cfg_.layers);
+  ws->gate_grads_out.assign(cfg_.layers, nullptr);
+  for (int l = 0; l < cfg_.layers; ++l) {
+    const int heads = blocks_[l].mixer->n_heads();
+    ws->gates[l].resize(heads);
+    ws->gate_grads[l].resize(heads);
+  }
   for (int l = 0; l < cfg_.layers; ++l) {
     BlockCache& bc = ws->blocks[l];
     if (cfg_.norm == NormKind::kPreLn) {
@@ -142,9 +157,14 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
   SIM_CHECK(s >= 1 && s <= ws.max_scored, "Transformer::Forward: ", s, " scored positions, workspace holds ",
             ws.max_scored);
   SIM_CHECK(batch.input == cfg_.input, "Transformer::Forward: batch input kind differs from the model's");
-  if (hooks != nullptr && hooks->head_gates != nullptr)
-    SIM_CHECK(static_cast<int>(hooks->head_gates->size()) == cfg_.layers, "ForwardHooks: ", hooks->head_gates->size(),
-              " gate vectors for ", cfg_.layers, " layers");
+  if (hooks != nullptr) {
+    const auto check_layers = [&](size_t n, const char* what) {
+      SIM_CHECK(static_cast<int>(n) == cfg_.layers, "ForwardHooks: ", n, " ", what, " for ", cfg_.layers, " layers");
+    };
+    if (hooks->head_gates != nullptr) check_layers(hooks->head_gates->size(), "gate vectors");
+    if (hooks->head_gate_grads != nullptr) check_layers(hooks->head_gate_grads->size(), "gate gradients");
+    if (hooks->edits != nullptr) check_layers(hooks->edits->size(), "edits");
+  }
 
   // Embedding and positions.
   Mat& x0 = ws.stream[0];
@@ -166,15 +186,7 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
       block.norm1->Forward(x, bc.ln1, bc.ln1_out);
       mixer_in = &bc.ln1_out;
     }
-    MixerHooks mh;
-    if (hooks != nullptr && hooks->head_gates != nullptr) {
-      const Vec& gate = (*hooks->head_gates)[l];
-      SIM_CHECK(cfg_.mixer_entry(l).Supports(MixerHook::kHeadGate) || gate.size() == 0, "ForwardHooks: layer ", l,
-                "'s mixer (", cfg_.mixer_in_layer(l), ") has no head gates");
-      SIM_CHECK(gate.size() == block.mixer->n_heads(), "ForwardHooks: layer ", l, " gate has ", gate.size(),
-                " entries for ", block.mixer->n_heads(), " heads");
-      if (gate.size() > 0) mh.head_gate = gate.data();
-    }
+    const MixerHooks mh = LayerHooks(l, hooks, ws);
     ParallelAssign(mid, x);
     block.mixer->Forward(*mixer_in, bt, mh, *bc.mixer, mid, /*accumulate=*/true);
     if (block.mlp) {
@@ -205,6 +217,50 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
     head_->Forward(gathered, ws.outputs.leftCols(s), false);
   }
   ws.n_scored = s;
+}
+
+MixerHooks Transformer::LayerHooks(int l, const ForwardHooks* hooks, Workspace& ws) const {
+  MixerHooks mh;
+  const MixerEntry& entry = cfg_.mixer_entry(l);
+  const int heads = blocks_[l].mixer->n_heads();
+  const auto check_size = [&](const Vec& v, const char* what) {
+    SIM_CHECK(entry.Supports(MixerHook::kHeadGate), "ForwardHooks: layer ", l, "'s mixer (", entry.name,
+              ") has no head ", what);
+    SIM_CHECK(v.size() == heads, "ForwardHooks: layer ", l, " ", what, " has ", v.size(), " entries for ", heads,
+              " heads");
+  };
+  const Vec& mask = mask_gates_[l];
+  const Vec* gate = nullptr;
+  if (hooks != nullptr && hooks->head_gates != nullptr && (*hooks->head_gates)[l].size() > 0) {
+    gate = &(*hooks->head_gates)[l];
+    check_size(*gate, "gates");
+  }
+  if (gate != nullptr && mask.size() > 0) {
+    ws.gates[l] = gate->cwiseProduct(mask);
+    mh.head_gate = ws.gates[l].data();
+  } else if (gate != nullptr) {
+    mh.head_gate = gate->data();
+  } else if (mask.size() > 0) {
+    mh.head_gate = mask.data();
+  }
+  ws.gate_grads_out[l] = nullptr;
+  if (hooks != nullptr && hooks->head_gate_grads != nullptr && (*hooks->head_gate_grads)[l].size() > 0) {
+    Vec& out = (*hooks->head_gate_grads)[l];
+    check_size(out, "gate gradients");
+    if (mask.size() > 0) {  // through the workspace, then times the mask (Backward)
+      ws.gate_grads[l].setZero();
+      ws.gate_grads_out[l] = &out;
+      mh.d_head_gate = ws.gate_grads[l].data();
+    } else {
+      mh.d_head_gate = out.data();
+    }
+  }
+  if (hooks != nullptr && hooks->edits != nullptr && (*hooks->edits)[l] != nullptr) {
+    SIM_CHECK(entry.Supports(MixerHook::kAttentionEdit), "ForwardHooks: layer ", l, "'s mixer (", entry.name,
+              ") has no attention probabilities to edit");
+    mh.edit = (*hooks->edits)[l];
+  }
+  return mh;
 }
 
 void Transformer::Backward(const Batch& batch, Workspace& ws) const {
@@ -246,6 +302,7 @@ void Transformer::Backward(const Batch& batch, Workspace& ws) const {
     } else {
       block.mixer->Backward(x, ws.d_stream, bt, *bc.mixer, ws.d_stream);
     }
+    if (ws.gate_grads_out[l] != nullptr) *ws.gate_grads_out[l] += ws.gate_grads[l].cwiseProduct(mask_gates_[l]);
   }
 
   // Embedding and positions.

@@ -31,9 +31,15 @@
 namespace sim {
 
 // Hooks for analyses, passed into Forward. Absent (null) costs nothing.
+// Each is per layer; an entry of size 0 (or a null edit) leaves that layer alone. They combine with
+// model.head_mask: the gate a head sees is the hook's gate times the mask's.
 struct ForwardHooks {
-  const std::vector<Vec>* head_gates = nullptr;  // per layer, (H_l): 1 = on, 0 = ablated; (0) for a
-                                                 // layer whose mixer has no heads
+  const std::vector<Vec>* head_gates = nullptr;  // (H_l): 1 = on, 0 = ablated
+  // (H_l): Backward adds dL/dg_h, the gradient of the loss with respect to each head's gate (at the
+  // gates given, or at 1), times the mask's gate: 0 for masked heads. For head importance scores.
+  std::vector<Vec>* head_gate_grads = nullptr;
+  // Edits of the attention probabilities (inference only: Backward refuses an edited Forward).
+  const std::vector<const AttentionEdit*>* edits = nullptr;
 };
 
 struct BlockCache {
@@ -53,13 +59,16 @@ struct Workspace {
   std::vector<BlockCache> blocks;  // L
   Mat gathered;                    // (D, S_max) stream[L] at the scored positions
   LayerNormCache ln_f;
-  Mat ln_f_out;    // (D, S_max)
-  Mat outputs;     // (C, S_max) logits or (1, S_max) predictions
-  Mat d_outputs;   // (C, S_max) loss gradient, written by the loss
-  Mat d_readout;   // (D, S_max)
-  Mat d_gathered;  // (D, S_max)
-  Mat d_stream;    // (D, N)
-  Mat d_branch;    // (D, N) gradient at a normalized branch input
+  Mat ln_f_out;                      // (D, S_max)
+  Mat outputs;                       // (C, S_max) logits or (1, S_max) predictions
+  Mat d_outputs;                     // (C, S_max) loss gradient, written by the loss
+  Mat d_readout;                     // (D, S_max)
+  Mat d_gathered;                    // (D, S_max)
+  Mat d_stream;                      // (D, N)
+  Mat d_branch;                      // (D, N) gradient at a normalized branch input
+  std::vector<Vec> gates;            // L of (H_l): a hook's gate times the mask's, when both apply
+  std::vector<Vec> gate_grads;       // L of (H_l): dL/dg before the mask's factor (with a mask)
+  std::vector<Vec*> gate_grads_out;  // L: where Backward adds mask ⊙ gate_grads, or null
 
   // Memory held by every activation, cache and scratch buffer.
   size_t bytes() const;
@@ -93,12 +102,16 @@ class Transformer {
     std::unique_ptr<Mlp> mlp;
   };
 
+  // Layer l's mixer hooks: the hooks' gates combined with model.head_mask, gate gradients, edits.
+  MixerHooks LayerHooks(int l, const ForwardHooks* hooks, Workspace& ws) const;
+
   ModelConfig cfg_;
   ParamRegistry* registry_;
   std::unique_ptr<TokenEmbedding> tok_;
   std::unique_ptr<Linear> in_proj_;
   std::unique_ptr<PositionalEncoding> pos_;
   std::vector<Block> blocks_;
+  std::vector<Vec> mask_gates_;  // L of (H_l) from model.head_mask, (0) for a layer without a mask
   std::unique_ptr<LayerNorm> norm_f_;
   std::unique_ptr<Linear> head_;
 };

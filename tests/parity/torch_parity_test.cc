@@ -315,6 +315,16 @@ std::vector<ParityCase> Cases() {
                                     {"model.causal", "true"},
                                     {"train.seed", "6"}}),
                    .batch = 4});
+  // (g) model.head_mask (a pruned model) together with gate hooks: heads 1 and 3 of layer 1 fixed at 0.
+  cases.push_back({.name = "mqar_head_mask_and_gates",
+                   .options = Mqar({{"model.layers", "2"},
+                                    {"model.heads", "4"},
+                                    {"model.d_model", "16"},
+                                    {"model.d_mlp", "32"},
+                                    {"model.head_mask", "blocks.1:1,3"},
+                                    {"train.seed", "8"}}),
+                   .batch = 4,
+                   .head_gates = {{0.5f, 1.0f, 1.0f, 2.0f}, {1.0f, 0.7f, 1.0f, 1.0f}}});
   // Every registered mixer (sim/layers/mixer_registry.cc) against its twin (MIXER_TWINS in
   // bench/torch_reference.py): a model of it alone, causal and bidirectional (uniform: a task that
   // allows both), and a hybrid with attention as the second layer.
