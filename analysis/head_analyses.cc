@@ -1,0 +1,226 @@
+#include "analysis/head_analyses.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sim/core/check.h"
+#include "sim/train/metrics.h"
+
+namespace sim {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The probe prompts (see the header).
+Batch DrawProbe(const Task& task, const ProbeOptions& options) {
+  const TaskInfo& info = task.info();
+  SIM_CHECK(
+      options.split > 0 && options.split < static_cast<int>(info.splits.size()) && info.split_size(options.split) == 0,
+      "probe: split ", options.split, " is not an evaluation split drawn afresh");
+  Batch batch;
+  Rng rng = Rng::ForStream(options.seed, "probe/" + info.splits[options.split]);
+  task.Sample(options.split, rng, options.examples, batch);
+  return batch;
+}
+
+// Heads per layer (0 where the mixer has none) and the largest.
+std::vector<int> HeadsPerLayer(const Transformer& model) {
+  std::vector<int> heads;
+  for (int l = 0; l < model.n_layers(); ++l)
+    heads.push_back(model.config().mixer_entry(l).Supports(MixerHook::kHeadGate) ? model.config().heads_in_layer(l)
+                                                                                 : 0);
+  return heads;
+}
+
+// An [L, H] array of NaN.
+AnalysisArray LayerHeadArray(const std::string& path, int layers, int max_heads) {
+  AnalysisArray a;
+  a.path = path;
+  a.dims = {static_cast<uint64_t>(layers), static_cast<uint64_t>(max_heads)};
+  a.data.assign(static_cast<size_t>(layers) * max_heads, kNaN);
+  a.string_attrs["dims"] = "layer,head";
+  return a;
+}
+
+AnalysisArray ScalarArray(const std::string& path, double value) {
+  AnalysisArray a;
+  a.path = path;
+  a.data = {value};
+  return a;
+}
+
+void AddProbeAttrs(std::vector<AnalysisArray>& arrays, const Task& task, const ProbeOptions& probe) {
+  for (AnalysisArray& a : arrays) {
+    a.number_attrs["probe_examples"] = probe.examples;
+    a.string_attrs["split"] = task.info().splits[probe.split];
+  }
+}
+
+// Loss and accuracy (NaN for scalar tasks) of the probe under `gates`.
+struct Metrics {
+  double loss, accuracy;
+};
+Metrics Evaluate(const Transformer& model, Workspace& ws, const Batch& batch, const std::vector<Vec>* gates) {
+  ForwardHooks hooks;
+  hooks.head_gates = gates;
+  int correct = 0;
+  const double loss = ForwardLoss(model, ws, batch, false, &correct, &hooks);
+  const double accuracy = batch.output == OutputKind::kClasses ? static_cast<double>(correct) / batch.n_scored() : kNaN;
+  return {loss, accuracy};
+}
+
+}  // namespace
+
+std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe) {
+  const Batch batch = DrawProbe(task, probe);
+  auto ws = model.MakeWorkspace(batch.shape, std::max(1, batch.n_scored()));
+  const std::vector<int> heads = HeadsPerLayer(model);
+  const int layers = model.n_layers(), max_heads = std::max(1, *std::max_element(heads.begin(), heads.end()));
+  std::vector<Vec> gates;
+  for (int h : heads) gates.push_back(Vec::Ones(h));
+  const Metrics base = Evaluate(model, *ws, batch, &gates);
+  AnalysisArray delta_loss = LayerHeadArray("head_ablation/delta_loss", layers, max_heads);
+  AnalysisArray delta_accuracy = LayerHeadArray("head_ablation/delta_accuracy", layers, max_heads);
+  AnalysisArray keep_one = LayerHeadArray("head_ablation/keep_one_delta_loss", layers, max_heads);
+  AnalysisArray share = LayerHeadArray("head_ablation/share", layers, max_heads);
+  AnalysisArray entropy;
+  entropy.path = "head_ablation/share_entropy";
+  entropy.dims = {static_cast<uint64_t>(layers)};
+  entropy.data.assign(layers, kNaN);
+  entropy.string_attrs["dims"] = "layer";
+  for (int l = 0; l < layers; ++l) {
+    const auto at = [&](int h) { return static_cast<size_t>(l) * max_heads + h; };
+    for (int h = 0; h < heads[l]; ++h) {
+      gates[l](h) = 0;  // head h alone off
+      const Metrics m = Evaluate(model, *ws, batch, &gates);
+      delta_loss.data[at(h)] = m.loss - base.loss;
+      delta_accuracy.data[at(h)] = m.accuracy - base.accuracy;
+      gates[l].setZero();  // every head of the layer but h off
+      gates[l](h) = 1;
+      keep_one.data[at(h)] = Evaluate(model, *ws, batch, &gates).loss - base.loss;
+      gates[l].setOnes();
+    }
+    double total = 0;
+    for (int h = 0; h < heads[l]; ++h) total += std::abs(delta_loss.data[at(h)]);
+    if (heads[l] == 0 || !(total > 0)) continue;
+    double h_entropy = 0;
+    for (int h = 0; h < heads[l]; ++h) {
+      const double s = std::abs(delta_loss.data[at(h)]) / total;
+      share.data[at(h)] = s;
+      if (s > 0) h_entropy -= s * std::log(s);
+    }
+    entropy.data[l] = h_entropy;
+  }
+  std::vector<AnalysisArray> out = {delta_loss, keep_one, share, entropy,
+                                    ScalarArray("head_ablation/base_loss", base.loss)};
+  if (batch.output == OutputKind::kClasses) {
+    out.push_back(delta_accuracy);
+    out.push_back(ScalarArray("head_ablation/base_accuracy", base.accuracy));
+  }
+  AddProbeAttrs(out, task, probe);
+  return out;
+}
+
+std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, ParamRegistry& registry, const Task& task,
+                                              const ProbeOptions& probe) {
+  const Batch batch = DrawProbe(task, probe);
+  const std::vector<int> heads = HeadsPerLayer(model);
+  const int layers = model.n_layers(), max_heads = std::max(1, *std::max_element(heads.begin(), heads.end()));
+  AnalysisArray importance = LayerHeadArray("head_grad_importance/importance", layers, max_heads);
+  AnalysisArray normalized = LayerHeadArray("head_grad_importance/importance_normalized", layers, max_heads);
+  std::vector<Vec> sums, grads;
+  for (int h : heads) {
+    sums.push_back(Vec::Zero(h));
+    grads.push_back(Vec::Zero(h));
+  }
+  // Example by example: |dL(x)/dg_h| needs each example's own gradient.
+  Batch one;
+  std::unique_ptr<Workspace> ws;
+  int counted = 0;
+  for (int b = 0; b < batch.shape.batch; ++b) {
+    one.CopyExamples(batch, b, 1);
+    if (one.n_scored() == 0) continue;
+    if (!ws || ws->max_scored < one.n_scored()) ws = model.MakeWorkspace(one.shape, batch.shape.length);
+    for (Vec& g : grads) g.setZero();
+    ForwardHooks hooks;
+    hooks.head_gate_grads = &grads;
+    ForwardLoss(model, *ws, one, true, nullptr, &hooks);
+    registry.ZeroGrads();
+    model.Backward(one, *ws);
+    for (int l = 0; l < layers; ++l) sums[l] += grads[l].cwiseAbs();
+    ++counted;
+  }
+  registry.ZeroGrads();
+  SIM_CHECK(counted > 0, "head_grad_importance: no probe example has a scored position");
+  for (int l = 0; l < layers; ++l) {
+    if (heads[l] == 0) continue;
+    const Eigen::VectorXd mean = sums[l].cast<double>() / counted;
+    const double norm = mean.norm();
+    for (int h = 0; h < heads[l]; ++h) {
+      importance.data[static_cast<size_t>(l) * max_heads + h] = mean(h);
+      normalized.data[static_cast<size_t>(l) * max_heads + h] = norm > 0 ? mean(h) / norm : kNaN;
+    }
+  }
+  std::vector<AnalysisArray> out = {importance, normalized};
+  AddProbeAttrs(out, task, probe);
+  return out;
+}
+
+LayerSinkStats SinkStatsOfLayer(const Mat& probs, int length, int batch, int heads) {
+  SIM_CHECK(probs.rows() == length && probs.cols() == static_cast<Index>(length) * batch * heads,
+            "SinkStatsOfLayer: probs is (", probs.rows(), ", ", probs.cols(), "), expected (T=", length,
+            ", T*B*H=", static_cast<Index>(length) * batch * heads, ")");
+  LayerSinkStats s;
+  const int first_query = length > 1 ? 1 : 0;
+  const double n = static_cast<double>(batch) * (length - first_query);
+  for (int h = 0; h < heads; ++h) {
+    std::vector<double> mean(length, 0.0);  // mean probability of each key position
+    double entropy = 0;
+    for (int b = 0; b < batch; ++b) {
+      const auto block = probs.middleCols(static_cast<Index>(b * heads + h) * length, length);  // (T_k, T_q)
+      for (int q = first_query; q < length; ++q)
+        for (int k = 0; k < length; ++k) {
+          const double p = block(k, q);
+          mean[k] += p / n;
+          if (p > 0) entropy -= p * std::log(p) / n;
+        }
+    }
+    const int top = static_cast<int>(std::max_element(mean.begin(), mean.end()) - mean.begin());
+    s.first_mass.push_back(mean[0]);
+    s.top1_position.push_back(top);
+    s.top1_mass.push_back(mean[top]);
+    s.entropy.push_back(entropy);
+  }
+  return s;
+}
+
+std::vector<AnalysisArray> SinkStatistics(const Transformer& model, const Task& task, const ProbeOptions& probe) {
+  const Batch batch = DrawProbe(task, probe);
+  auto ws = model.MakeWorkspace(batch.shape, std::max(1, batch.n_scored()));
+  model.Forward(batch, *ws);
+  const std::vector<int> heads = HeadsPerLayer(model);
+  const int layers = model.n_layers(), max_heads = std::max(1, *std::max_element(heads.begin(), heads.end()));
+  AnalysisArray first = LayerHeadArray("sinks/first_mass", layers, max_heads);
+  AnalysisArray position = LayerHeadArray("sinks/top1_position", layers, max_heads);
+  AnalysisArray top1 = LayerHeadArray("sinks/top1_mass", layers, max_heads);
+  AnalysisArray entropy = LayerHeadArray("sinks/entropy", layers, max_heads);
+  for (int l = 0; l < layers; ++l) {
+    const Mat* probs = model.AttentionProbs(*ws, l);
+    if (probs == nullptr || heads[l] == 0) continue;
+    const LayerSinkStats s = SinkStatsOfLayer(*probs, batch.shape.length, batch.shape.batch, heads[l]);
+    for (int h = 0; h < heads[l]; ++h) {
+      const size_t at = static_cast<size_t>(l) * max_heads + h;
+      first.data[at] = s.first_mass[h];
+      position.data[at] = s.top1_position[h];
+      top1.data[at] = s.top1_mass[h];
+      entropy.data[at] = s.entropy[h];
+    }
+  }
+  std::vector<AnalysisArray> out = {first, position, top1, entropy};
+  AddProbeAttrs(out, task, probe);
+  return out;
+}
+
+}  // namespace sim
