@@ -51,14 +51,18 @@ int RunCollect(const std::vector<std::string>& args) {
   po::options_description flags("sim collect");
   flags.add_options()("help,h", "print this help")("dir", po::value<std::string>(), "the sweep's --out-dir")(
       "out", po::value<std::string>(), "summary file to write (HDF5)")(
-      "allow-missing", "exit 0 even when runs are missing or unfinished")(
+      "allow-missing", "exit 0 even when runs are missing or unreadable (truncated, not a run file)")(
       "seed-keys", po::value<std::string>()->default_value("train.seed"),
       "comma-separated swept options that are replicates (aggregated over)");
   std::vector<std::string> rest = args;
   if (!rest.empty() && rest[0].rfind("-", 0) != 0) rest[0] = "--dir=" + rest[0];
   ParsedCommand cmd = ParseCommand("collect", rest, flags, OptionSet(), false);
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim collect D --out summary.h5 [--allow-missing]\n\n" << flags;
+    std::cout
+        << "usage: sim collect D --out summary.h5 [--allow-missing]\n\n"
+        << flags
+        << "\nExit code 3 when runs are missing or unreadable (the table is incomplete), unless --allow-missing;\n"
+           "runs that are interrupted or diverged are in the table with their status and do not change it.\n";
     return kExitOk;
   }
   if (!cmd.flags.count("dir"))
@@ -70,7 +74,7 @@ int RunCollect(const std::vector<std::string>& args) {
   ReadManifest(dir + "/manifest.tsv", keys, entries);
 
   SummaryTable runs;
-  std::vector<std::string> status(entries.size()), missing, unfinished;
+  std::vector<std::string> status(entries.size()), missing, unfinished, unreadable;
   std::vector<RunRecord> records(entries.size());
   std::vector<bool> present(entries.size(), false);
   std::map<std::string, std::pair<std::string, std::string>> metric_names;  // column -> (split, metric)
@@ -88,9 +92,10 @@ int RunCollect(const std::vector<std::string>& args) {
       if (status[i] != "complete") unfinished.push_back(Concat(entries[i].index, " (", status[i], ")"));
       for (const auto& [split, metrics] : records[i].final_metrics)
         for (const auto& [metric, value] : metrics) metric_names[split + "_" + metric] = {split, metric};
-    } catch (const InputError& e) {
+    } catch (const Error& e) {  // truncated, not HDF5, not a run file
       status[i] = "unreadable";
       unfinished.push_back(Concat(entries[i].index, " (unreadable: ", e.what(), ")"));
+      unreadable.push_back(std::to_string(entries[i].index));
     }
   }
   // Columns: index, file, each swept option (numeric when every value is a number), status,
@@ -220,7 +225,9 @@ int RunCollect(const std::vector<std::string>& args) {
     std::printf("missing runs: %s\n", list.c_str());
   }
   for (const std::string& u : unfinished) std::printf("not complete: run %s\n", u.c_str());
-  return missing.empty() || cmd.flags.count("allow-missing") ? kExitOk : kExitIncomplete;
+  // An unreadable run file (truncated, foreign) leaves a hole in the table, as a missing one does.
+  const bool incomplete = !missing.empty() || !unreadable.empty();
+  return !incomplete || cmd.flags.count("allow-missing") ? kExitOk : kExitIncomplete;
 }
 
 }  // namespace sim

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 
 #include "sim/cli/cli_options.h"
 #include "sim/cli/commands.h"
@@ -33,6 +34,75 @@ std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+// A value for an #SBATCH line, as sbatch reads it: in double quotes, with `\` and `"` escaped by a
+// backslash (sbatch's own tokenizer; a `#` outside quotes would start a comment). A newline cannot be
+// quoted there (sbatch reads the script line by line): values are checked for control characters first.
+std::string SbatchQuote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// `s` with every control character shown as \n, \t or \xNN (for messages).
+std::string Visible(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+bool HasControlCharacter(const std::string& s) {
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
+void CheckNoControlCharacter(const std::string& what, const std::string& value) {
+  if (HasControlCharacter(value))
+    throw ConfigError(
+        Concat(what, ": '", Visible(value),
+               "' contains a control character (newline, tab, ...), which cannot go into a batch script"));
+}
+
+// Values that go into #SBATCH lines, in SLURM's own syntax: a newline there would end the line, and
+// the rest would run as a shell command when the array starts.
+void CheckSbatchValues(const std::string& time, const std::string& mem, const std::string& partition,
+                       const std::string& account) {
+  CheckNoControlCharacter("--time", time);
+  CheckNoControlCharacter("--mem", mem);
+  CheckNoControlCharacter("--partition", partition);
+  CheckNoControlCharacter("--account", account);
+  static const std::regex kTime(R"(\d+|\d+:\d+|\d+:\d+:\d+|\d+-\d+|\d+-\d+:\d+|\d+-\d+:\d+:\d+)");
+  if (!std::regex_match(time, kTime))
+    throw ConfigError(Concat("--time: '", time,
+                             "' is not a SLURM time limit; write MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"));
+  static const std::regex kMem(R"(\d+[KMGTkmgt]?)");
+  if (!std::regex_match(mem, kMem))
+    throw ConfigError(Concat("--mem: '", mem,
+                             "' is not a SLURM memory size; write digits with an optional unit K, M, "
+                             "G or T (2G, 500M; no unit: megabytes)"));
+  static const std::regex kName(R"([A-Za-z0-9_.,-]+)");
+  if (!partition.empty() && !std::regex_match(partition, kName))
+    throw ConfigError(
+        Concat("--partition: '", partition, "' is not a partition name (letters, digits and _ - . , for a list)"));
+  if (!account.empty() && !std::regex_match(account, kName))
+    throw ConfigError(Concat("--account: '", account, "' is not an account name (letters, digits and _ - . ,)"));
 }
 
 std::string SelfPath() {
@@ -85,8 +155,19 @@ int RunSlurm(const std::vector<std::string>& args) {
                              "'); sim slurm --submit and sbatch --parsable print it"));
   if (cmd.given.count("train.threads"))
     throw ConfigError("sim slurm: train.threads comes from --cpus here; drop --train.threads");
+  const std::string time = cmd.flags["time"].as<std::string>(), mem = cmd.flags["mem"].as<std::string>();
+  const std::string partition = cmd.flags["partition"].as<std::string>();
+  const std::string account = cmd.flags["account"].as<std::string>();
+  CheckSbatchValues(time, mem, partition, account);
+  CheckNoControlCharacter("--out-dir", cmd.flags["out-dir"].as<std::string>());
+  const std::string cwd = fs::current_path().string();
+  if (HasControlCharacter(cwd))
+    throw ConfigError(Concat("sim slurm: the current directory '", Visible(cwd),
+                             "' contains a control character; run sim slurm from another directory (it becomes "
+                             "the tasks' --chdir)"));
   const std::vector<SweepAxis> axes = ParseSweep(sweep_lines, set);
-  const std::vector<SweepRun> runs = ExpandSweep(axes, cmd.given, cmd.command_line, set);  // validates every run now
+  SweepRuns sweep(axes, cmd.given, cmd.command_line, set);
+  const std::vector<SweepRun> runs = ExpandSweep(sweep);  // validates every run now
 
   const fs::path dir = fs::absolute(cmd.flags["out-dir"].as<std::string>());
   std::error_code ec;
@@ -108,19 +189,21 @@ int RunSlurm(const std::vector<std::string>& args) {
   std::string array = Concat("0-", runs.size() - 1);
   if (max_parallel > 0) array += Concat("%", max_parallel);
   std::string script = "#!/bin/bash\n";
-  script += Concat("#SBATCH --job-name=attnsim-", dir.filename().string(), "\n");
+  // Values checked above (CheckSbatchValues); paths and the name quoted as sbatch reads them.
+  script += "#SBATCH --job-name=" + SbatchQuote("attnsim-" + dir.filename().string()) + "\n";
   script += "#SBATCH --array=" + array + "\n";
-  script += "#SBATCH --time=" + cmd.flags["time"].as<std::string>() + "\n";
-  script += "#SBATCH --mem=" + cmd.flags["mem"].as<std::string>() + "\n";
+  script += "#SBATCH --time=" + time + "\n";
+  script += "#SBATCH --mem=" + mem + "\n";
   script += Concat("#SBATCH --cpus-per-task=", cpus, "\n");
-  if (!cmd.flags["partition"].as<std::string>().empty())
-    script += "#SBATCH --partition=" + cmd.flags["partition"].as<std::string>() + "\n";
-  if (!cmd.flags["account"].as<std::string>().empty())
-    script += "#SBATCH --account=" + cmd.flags["account"].as<std::string>() + "\n";
+  if (!partition.empty()) script += "#SBATCH --partition=" + partition + "\n";
+  if (!account.empty()) script += "#SBATCH --account=" + account + "\n";
   if (!after.empty()) script += "#SBATCH --dependency=afterok:" + after + "\n";
   // Relative paths in the configs (train.init_from, sweep:DIR) mean what they meant here.
-  script += "#SBATCH --chdir=" + fs::current_path().string() + "\n";
-  script += "#SBATCH --output=" + (dir / "logs").string() + "/%A_%a.out\n";
+  script += "#SBATCH --chdir=" + SbatchQuote(cwd) + "\n";
+  // In --output, % starts a pattern (%A the array's job id, %a the task): a % of the path is %%.
+  std::string logs = (dir / "logs").string(), logs_pattern;
+  for (char c : logs) logs_pattern += c == '%' ? std::string("%%") : std::string(1, c);
+  script += "#SBATCH --output=" + SbatchQuote(logs_pattern + "/%A_%a.out") + "\n";
   script += "#SBATCH --open-mode=append\n#SBATCH --requeue\n";
   script += Concat("#SBATCH --signal=B:USR1@", lead, "\n");
   script +=

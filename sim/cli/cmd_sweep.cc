@@ -1,9 +1,13 @@
 // sim sweep --config S.ini [--list | --count | --index I | --all [--jobs J]] --out-dir D
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include "sim/cli/cli_options.h"
@@ -40,7 +44,8 @@ po::options_description SweepFlags() {
 // Flags of the run processes that `--all` starts, not for users.
 po::options_description HiddenSweepFlags() {
   po::options_description flags("internal");
-  flags.add_options()("report-progress", "progress lines for the live view of the parent sweep");
+  flags.add_options()("report-progress", "progress lines for the live view of the parent sweep")(
+      "skip-if-running", "exit kExitRunElsewhere at once when another process holds the run's lock");
   return flags;
 }
 
@@ -57,6 +62,45 @@ bool SourceMayComplete(const std::string& state) {
 }
 
 bool IsDone(const std::string& state) { return state == "complete" || state == "diverged"; }
+
+volatile sig_atomic_t g_wait_stop = 0;
+void HandleWaitStop(int) { g_wait_stop = 1; }
+
+// Takes the lock of the run file `out` (FileLock): at once, or, when another process holds it (a
+// concurrent sweep, a SLURM task, a sim train), after waiting for that process to finish with it,
+// unless `skip`. Returns kExitOk with `lock` held (or unsupported: then with a warning), or the code
+// to exit with: kExitRunElsewhere (skip), kExitInterrupted (a stop signal while waiting).
+int LockRun(const std::string& out, int index, bool skip, std::unique_ptr<FileLock>& lock) {
+  lock = std::make_unique<FileLock>(out);
+  if (lock->state() == FileLock::State::kBusy) {
+    if (skip) {  // the parent sweep reports it and asks again later
+      return kExitRunElsewhere;
+    }
+    std::fprintf(stderr, "run %d: running in another process (%s is locked); waiting for it\n", index,
+                 lock->lock_path().c_str());
+    g_wait_stop = 0;
+    struct sigaction action = {}, old[3] = {};
+    action.sa_handler = HandleWaitStop;
+    sigemptyset(&action.sa_mask);
+    const int signals[3] = {SIGINT, SIGTERM, SIGUSR1};
+    for (int i = 0; i < 3; ++i) sigaction(signals[i], &action, &old[i]);
+    while (lock->state() == FileLock::State::kBusy && !g_wait_stop) {
+      ::usleep(200 * 1000);  // a signal ends it early
+      lock.reset();
+      if (!g_wait_stop) lock = std::make_unique<FileLock>(out);
+    }
+    for (int i = 0; i < 3; ++i) sigaction(signals[i], &old[i], nullptr);
+    if (g_wait_stop) return kExitInterrupted;
+  }
+  if (lock->state() == FileLock::State::kUnsupported)
+    std::fprintf(stderr,
+                 "warning: %s: the file system has no file locks (flock); a process running the same run "
+                 "at the same time would not be noticed\n",
+                 lock->lock_path().c_str());
+  else
+    RemoveStaleTemporaries(out);
+  return kExitOk;
+}
 
 std::string Describe(const SweepRun& run) {
   std::string text;
@@ -87,28 +131,31 @@ int RunSweep(const std::vector<std::string>& args) {
   if (!cmd.flags.count("config"))
     throw ConfigError("sim sweep: --config S.ini is required (a config with a [sweep] section)");
   const std::vector<SweepAxis> axes = ParseSweep(sweep_lines, set);
-  const std::vector<SweepRun> runs = ExpandSweep(axes, cmd.given, cmd.command_line, set);
+  SweepRuns sweep(axes, cmd.given, cmd.command_line, set);  // counts; resolves runs when asked
   if (cmd.flags.count("count")) {
-    std::printf("%zu\n", runs.size());
+    std::printf("%zu\n", sweep.size());
     return kExitOk;
   }
   const std::string dir = cmd.flags.count("out-dir") ? cmd.flags["out-dir"].as<std::string>() : "";
-  if (cmd.flags.count("list")) {
-    for (const SweepRun& run : runs)
+  if (cmd.flags.count("list")) {  // streamed: each run resolved, printed and forgotten
+    ForEachRun(sweep, [&](SweepRun& run) {
       std::printf("%d\t%s\t%s%s\n", run.index, run.file.c_str(), Describe(run).c_str(),
                   dir.empty() ? "" : ("\t" + State(run, dir)).c_str());
+    });
     return kExitOk;
   }
   if (dir.empty()) throw ConfigError("sim sweep: --out-dir D is required to run (where the run files go)");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (!fs::is_directory(dir)) throw InputError(Concat("--out-dir ", dir, ": cannot create the directory"));
-  WriteTextAtomically(dir + "/manifest.tsv", SweepManifest(axes, runs));
+  const std::string manifest = dir + "/manifest.tsv";
 
   const bool quiet = cmd.flags.count("quiet") > 0;
   if (cmd.flags.count("all")) {
     const int jobs = cmd.flags["jobs"].as<int>();
     if (jobs < 1 || jobs > 1024) throw ConfigError(Concat("--jobs: must be in [1, 1024] (given ", jobs, ")"));
+    const std::vector<SweepRun> runs = ExpandSweep(sweep);  // validates every run before any starts
+    WriteTextAtomically(manifest, SweepManifest(axes, runs));
     LocalSweep local;
     std::string waiting;
     for (const SweepRun& run : runs) {
@@ -150,9 +197,12 @@ int RunSweep(const std::vector<std::string>& args) {
   } else {
     throw ConfigError("sim sweep: give --list, --count, --all, or --index I (or run inside a SLURM array job)");
   }
-  if (index < 0 || index >= static_cast<int>(runs.size()))
-    throw ConfigError(Concat("--index: ", index, " outside [0, ", runs.size(), ") (sim sweep --count gives N)"));
-  const SweepRun& run = runs[index];
+  if (index < 0 || static_cast<size_t>(index) >= sweep.size())
+    throw ConfigError(Concat("--index: ", index, " outside [0, ", sweep.size(), ") (sim sweep --count gives N)"));
+  const SweepRun run = sweep.Resolve(index);
+  // The manifest, when it is not this sweep's already (sim slurm and --all write it first): then every
+  // run is resolved and validated, as the manifest lists them all.
+  if (!ManifestIsCurrent(manifest, sweep, run)) WriteTextAtomically(manifest, SweepManifest(axes, ExpandSweep(sweep)));
   if (run.source_pending) {
     const bool later = SourceMayComplete(run.source_state);
     std::fprintf(stderr, "error: run %d: train.init_from: its source run %s is %s%s\n", index, run.source.c_str(),
@@ -160,9 +210,18 @@ int RunSweep(const std::vector<std::string>& args) {
     return later ? kExitIncomplete : kExitBadInput;
   }
   const std::string out = dir + "/" + run.file;
+  // One process per run: concurrent sweeps on one --out-dir (two terminals, a local sweep beside a
+  // SLURM array) share the runs; the state is read under the lock, so a run is never made twice.
+  if (const std::string before = RunFileState(out); IsDone(before)) {  // made already: no lock needed
+    if (!quiet) std::printf("run %d: already %s -> %s\n", index, before.c_str(), out.c_str());
+    return kExitOk;
+  }
+  std::unique_ptr<FileLock> lock;
+  const int lock_code = LockRun(out, index, cmd.flags.count("skip-if-running") > 0, lock);
+  if (lock_code != kExitOk) return lock_code;
   const std::string state = RunFileState(out);
-  if (IsDone(state)) {
-    if (!quiet) std::printf("run %d: already %s -> %s\n", index, state.c_str(), out.c_str());
+  if (IsDone(state)) {  // made by the process we waited for
+    std::printf("run %d: %s, made by another process -> %s\n", index, state.c_str(), out.c_str());
     return kExitOk;
   }
   RunRequest request;
@@ -170,8 +229,9 @@ int RunSweep(const std::vector<std::string>& args) {
   request.out = out;
   request.quiet = quiet;
   request.checkpoint_seconds = cmd.flags["checkpoint-every"].as<double>();
-  request.label = Concat("run ", index, "/", runs.size());
+  request.label = Concat("run ", index, "/", sweep.size());
   request.report_to_parent = cmd.flags.count("report-progress") > 0;
+  request.out_locked = true;
   return TrainToFile(request);
 }
 

@@ -7,12 +7,14 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "sim/cli/commands.h"
 #include "sim/cli/experiment.h"
 #include "sim/cli/sweep_display.h"
 #include "sim/core/error.h"
+#include "sim/io/atomic_file.h"
 #include "sim/io/checkpoint_file.h"
 #include "sim/io/run_file.h"
 #include "sim/train/trainer.h"
@@ -120,6 +122,23 @@ class ProgressPrinter {
   int first_step_ = -1;
 };
 
+// The lock of a result file for `sim train`: refused (InputError, exit 2) when another process
+// holds it; stale temporaries of dead writers are removed once it is held.
+std::unique_ptr<FileLock> LockOutput(const std::string& out) {
+  auto lock = std::make_unique<FileLock>(out);
+  if (lock->state() == FileLock::State::kBusy)
+    throw InputError(Concat("--out ", out, ": in use by another process (", lock->lock_path(),
+                            " is locked): wait for it to finish, or choose another --out"));
+  if (lock->state() == FileLock::State::kUnsupported)
+    std::fprintf(
+        stderr,
+        "warning: %s: the file system has no file locks (flock); another process writing %s would not be noticed\n",
+        lock->lock_path().c_str(), out.c_str());
+  else
+    RemoveStaleTemporaries(out);
+  return lock;
+}
+
 }  // namespace
 
 std::string ResultDeterminingConfig(const std::string& resolved_ini) {
@@ -141,6 +160,8 @@ int TrainToFile(const RunRequest& request) {
   Options options(set, request.given);
   Experiment e = BuildExperiment(options);
   CheckOutputPath(request.out);
+  std::unique_ptr<FileLock> lock;  // one process per result file (atomic_file.h)
+  if (!request.out_locked) lock = LockOutput(request.out);
   Trainer trainer(e.train, *e.task, *e.model, *e.registry);
 
   const std::string ckpt_path = CheckpointPath(request.out);

@@ -16,6 +16,8 @@ struct RunRequest {
   std::string label;                         // prefix of progress lines (sweeps: "run 3/48")
   bool report_to_parent = false;             // progress lines for a parallel sweep's live view on stderr,
                                              // each starting with kProgressMarker (sweep_display.h)
+  bool out_locked = false;                   // the caller holds out's FileLock (sweeps); else TrainToFile
+                                             // takes it, and refuses when another process holds it
 };
 
 // Trains and writes `out`; returns the process exit code (0, or kExitInterrupted after a stop

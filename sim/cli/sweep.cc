@@ -297,79 +297,118 @@ std::vector<SweepAxis> ParseSweep(const std::vector<SweepLine>& lines, const Opt
   return axes;
 }
 
-std::vector<SweepRun> ExpandSweep(const std::vector<SweepAxis>& axes, const std::map<std::string, std::string>& base,
-                                  const std::set<std::string>& command_line, const OptionSet& set) {
-  for (const SweepAxis& axis : axes)
+struct SweepRuns::SourceCache {
+  std::map<std::string, SourceSweep> sources;   // chained sweeps: by absolute directory
+  std::map<std::string, uint64_t> params_hash;  // by source run file
+};
+
+SweepRuns::SweepRuns(const std::vector<SweepAxis>& axes, const std::map<std::string, std::string>& base,
+                     const std::set<std::string>& command_line, const OptionSet& set)
+    : axes_(axes), base_(base), set_(set), sources_(std::make_unique<SourceCache>()) {
+  for (const SweepAxis& axis : axes_)
     for (const std::string& key : axis.keys)
       if (command_line.count(key))
         throw ConfigError(Concat(key, ": swept in [sweep] and set on the command line; keep one"));
-  size_t total = 1;
-  for (const SweepAxis& axis : axes) {
-    total *= axis.values.size();
-    if (total > 1000000) throw ConfigError("the sweep expands to more than 1,000,000 runs");
+  for (const SweepAxis& axis : axes_) {
+    if (axis.values.size() > kMaxSweepRuns / size_)
+      throw ConfigError(Concat("the sweep expands to more than ", kMaxSweepRuns,
+                               " runs, the limit of one sweep (docs/sweeps.md); split it into several sweeps"));
+    size_ *= axis.values.size();
   }
-  std::vector<SweepRun> runs;
-  std::vector<size_t> digit(axes.size(), 0);
+  auto init_from = base_.find("train.init_from");
+  chained_ = init_from != base_.end() && IsSweepSource(init_from->second);
+  for (const SweepAxis& axis : axes_)
+    for (size_t k = 0; k < axis.keys.size(); ++k)
+      if (axis.keys[k] == "train.init_from")
+        for (const std::vector<std::string>& point : axis.values) chained_ = chained_ || IsSweepSource(point[k]);
+}
+
+SweepRuns::~SweepRuns() = default;
+
+std::map<std::string, std::string> SweepRuns::Overrides(size_t index) const {
+  std::map<std::string, std::string> overrides;
+  for (size_t a = axes_.size(); a-- > 0;) {  // the last axis varies fastest
+    const size_t digit = index % axes_[a].values.size();
+    index /= axes_[a].values.size();
+    for (size_t k = 0; k < axes_[a].keys.size(); ++k) overrides[axes_[a].keys[k]] = axes_[a].values[digit][k];
+  }
+  return overrides;
+}
+
+SweepRun SweepRuns::Resolve(size_t index) {
+  SweepRun run;
+  run.index = static_cast<int>(index);
+  run.overrides = Overrides(index);
+  run.given = base_;
+  for (const auto& [key, value] : run.overrides) run.given[key] = value;
+  std::string hashed_init_from;  // chained: what the hash takes in place of the source's path
+  std::map<std::string, std::string> validated = run.given;
+  try {
+    auto init_from = run.given.find("train.init_from");
+    if (init_from != run.given.end() && IsSweepSource(init_from->second)) {
+      const SourceSweep& source = LoadSource(init_from->second, sources_->sources);
+      const ManifestEntry& entry = MatchSource(source, init_from->second, run.given);
+      run.source = (std::filesystem::path(source.dir) / entry.file).string();
+      run.source_state = RunFileState(run.source);
+      run.source_pending = run.source_state != "complete";
+      init_from->second = run.source;
+      if (run.source_pending) {
+        validated.erase("train.init_from");  // everything else is checked now, the weights when it runs
+      } else {
+        validated["train.init_from"] = run.source;
+        std::map<std::string, uint64_t>& params_hash = sources_->params_hash;
+        if (!params_hash.count(run.source)) params_hash[run.source] = ParamsHash(run.source);
+        char hash[40];
+        std::snprintf(hash, sizeof hash, "sweep run params %016llx",
+                      static_cast<unsigned long long>(params_hash[run.source]));
+        hashed_init_from = hash;
+      }
+    }
+    Options options(set_, validated);
+    Experiment e = BuildExperiment(options);
+    run.resolved_ini = e.resolved_ini;
+  } catch (const ConfigError& e) {
+    std::string where;
+    for (const auto& [k, v] : run.overrides) where += (where.empty() ? "" : " ") + k + "=" + v;
+    throw ConfigError(Concat("run ", index, " (", where, "): ", e.what()));
+  }
+  // Unchained runs hash exactly as before: their names do not change.
+  run.hash = HashText(hashed_init_from.empty() ? ResultDeterminingConfig(run.resolved_ini)
+                                               : HashedConfig(run.resolved_ini, hashed_init_from));
+  char name[64];
+  if (run.source_pending)
+    std::snprintf(name, sizeof name, "run-%04zu-pending.h5", index);
+  else
+    std::snprintf(name, sizeof name, "run-%04zu-%012llx.h5", index,
+                  static_cast<unsigned long long>(run.hash & 0xFFFFFFFFFFFFULL));
+  run.file = name;
+  return run;
+}
+
+void ForEachRun(SweepRuns& runs, const std::function<void(SweepRun& run)>& each) {
   std::string errors;
-  std::map<std::string, SourceSweep> sources;   // chained sweeps: by absolute directory
-  std::map<std::string, uint64_t> params_hash;  // by source run file
-  for (size_t index = 0; index < total; ++index) {
+  for (size_t index = 0; index < runs.size(); ++index) {
     SweepRun run;
-    run.index = static_cast<int>(index);
-    run.given = base;
-    for (size_t a = 0; a < axes.size(); ++a)
-      for (size_t k = 0; k < axes[a].keys.size(); ++k) {
-        run.overrides[axes[a].keys[k]] = axes[a].values[digit[a]][k];
-        run.given[axes[a].keys[k]] = axes[a].values[digit[a]][k];
-      }
-    std::string hashed_init_from;  // chained: what the hash takes in place of the source's path
-    std::map<std::string, std::string> validated = run.given;
     try {
-      auto init_from = run.given.find("train.init_from");
-      if (init_from != run.given.end() && IsSweepSource(init_from->second)) {
-        const SourceSweep& source = LoadSource(init_from->second, sources);
-        const ManifestEntry& entry = MatchSource(source, init_from->second, run.given);
-        run.source = (std::filesystem::path(source.dir) / entry.file).string();
-        run.source_state = RunFileState(run.source);
-        run.source_pending = run.source_state != "complete";
-        init_from->second = run.source;
-        if (run.source_pending) {
-          validated.erase("train.init_from");  // everything else is checked now, the weights when it runs
-        } else {
-          validated["train.init_from"] = run.source;
-          if (!params_hash.count(run.source)) params_hash[run.source] = ParamsHash(run.source);
-          char hash[40];
-          std::snprintf(hash, sizeof hash, "sweep run params %016llx",
-                        static_cast<unsigned long long>(params_hash[run.source]));
-          hashed_init_from = hash;
-        }
-      }
-      Options options(set, validated);
-      Experiment e = BuildExperiment(options);
-      run.resolved_ini = e.resolved_ini;
+      run = runs.Resolve(index);
     } catch (const ConfigError& e) {
-      std::string where;
-      for (const auto& [k, v] : run.overrides) where += (where.empty() ? "" : " ") + k + "=" + v;
-      if (errors.size() < 4000) errors += Concat("run ", index, " (", where, "): ", e.what(), "\n");
+      if (errors.size() < 4000) errors += Concat(e.what(), "\n");
+      continue;
     }
-    // Unchained runs hash exactly as before: their names do not change.
-    run.hash = HashText(hashed_init_from.empty() ? ResultDeterminingConfig(run.resolved_ini)
-                                                 : HashedConfig(run.resolved_ini, hashed_init_from));
-    char name[64];
-    if (run.source_pending)
-      std::snprintf(name, sizeof name, "run-%04zu-pending.h5", index);
-    else
-      std::snprintf(name, sizeof name, "run-%04zu-%012llx.h5", index,
-                    static_cast<unsigned long long>(run.hash & 0xFFFFFFFFFFFFULL));
-    run.file = name;
-    runs.push_back(std::move(run));
-    for (size_t a = axes.size(); a-- > 0;) {  // the last axis varies fastest
-      if (++digit[a] < axes[a].values.size()) break;
-      digit[a] = 0;
-    }
+    each(run);
   }
   if (!errors.empty()) throw ConfigError(Concat("invalid runs in the sweep:\n", errors.substr(0, errors.size() - 1)));
-  return runs;
+}
+
+std::vector<SweepRun> ExpandSweep(SweepRuns& runs) {
+  std::vector<SweepRun> all;
+  all.reserve(runs.size());
+  ForEachRun(runs, [&](SweepRun& run) {
+    run.given.clear();
+    run.resolved_ini.clear();
+    all.push_back(std::move(run));
+  });
+  return all;
 }
 
 std::string SweepManifest(const std::vector<SweepAxis>& axes, const std::vector<SweepRun>& runs) {
@@ -414,6 +453,26 @@ void ReadManifest(const std::string& path, std::vector<std::string>& keys, std::
     }
     runs.push_back(std::move(e));
   }
+}
+
+bool ManifestIsCurrent(const std::string& path, const SweepRuns& runs, const SweepRun& run) {
+  if (runs.chained() || !std::filesystem::exists(path)) return false;
+  std::vector<std::string> keys, expected_keys;
+  std::vector<ManifestEntry> entries;
+  try {
+    ReadManifest(path, keys, entries);
+  } catch (const InputError&) {
+    return false;
+  }
+  for (const SweepAxis& axis : runs.axes())
+    expected_keys.insert(expected_keys.end(), axis.keys.begin(), axis.keys.end());
+  if (keys != expected_keys || entries.size() != runs.size()) return false;
+  for (size_t i = 0; i < entries.size(); ++i)
+    if (entries[i].index != static_cast<int>(i) || entries[i].overrides != runs.Overrides(i)) return false;
+  char hash[32];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(run.hash));
+  const ManifestEntry& entry = entries[run.index];
+  return entry.hash == hash && entry.file == run.file;
 }
 
 }  // namespace sim

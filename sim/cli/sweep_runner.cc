@@ -144,8 +144,11 @@ int RunSweepLocally(const LocalSweep& sweep) {
   StopSignalsForSweep signals;
   SweepDisplay display(stderr, stdout);
   std::map<pid_t, RunProcess> running;
+  // (run index, skip it when another process holds it): held runs come back at the end, waited for.
+  std::vector<std::pair<int, bool>> queue;
+  for (int index : sweep.todo) queue.push_back({index, true});
   size_t next = 0;
-  int done = 0, failed = 0, interrupted = 0;
+  int done = 0, failed = 0, interrupted = 0, waited = 0;
   bool stop_sent = false;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -155,6 +158,18 @@ int RunSweepLocally(const LocalSweep& sweep) {
     running.erase(pid);
     display.RemoveRun(index);
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (code == kExitRunElsewhere) {
+      queue.push_back({index, false});
+      ++waited;
+      const std::string line = Concat("[", Now(), "] sweep: run ", index,
+                                      " is running in another process; waiting for it after the other runs");
+      if (sweep.quiet) return;
+      if (live)
+        display.PrintLine(line, false);
+      else
+        std::fprintf(stderr, "%s\n", line.c_str());
+      return;
+    }
     if (code == 0)
       ++done;
     else if (code == kExitInterrupted)
@@ -177,17 +192,18 @@ int RunSweepLocally(const LocalSweep& sweep) {
       std::fprintf(stderr, "%s\n", line);
   };
 
-  while ((!g_sweep_stop && next < sweep.todo.size()) || !running.empty()) {
-    while (!g_sweep_stop && next < sweep.todo.size() && static_cast<int>(running.size()) < sweep.jobs) {
+  while ((!g_sweep_stop && next < queue.size()) || !running.empty()) {
+    while (!g_sweep_stop && next < queue.size() && static_cast<int>(running.size()) < sweep.jobs) {
       std::vector<std::string> args = sweep.child_args;
-      args.insert(args.end(), {"--index", std::to_string(sweep.todo[next])});
+      args.insert(args.end(), {"--index", std::to_string(queue[next].first)});
+      if (queue[next].second) args.push_back("--skip-if-running");
       // One run at a time on a terminal shows its own live line; several report to the live view.
       if (live)
         args.push_back("--report-progress");
       else if (sweep.quiet || sweep.jobs > 1 || !tty)
         args.push_back("--quiet");
       RunProcess run;
-      run.index = sweep.todo[next++];
+      run.index = queue[next++].first;
       const pid_t pid = Spawn(args, live, run);
       running[pid] = run;
     }
@@ -224,8 +240,9 @@ int RunSweepLocally(const LocalSweep& sweep) {
   }
   if (live) display.Erase();
   if (!sweep.quiet)
-    std::fprintf(stderr, "[%s] sweep: %d done, %d failed, %d interrupted, %d skipped (already complete)\n",
-                 Now().c_str(), done, failed, interrupted, sweep.total - total_todo);
+    std::fprintf(stderr, "[%s] sweep: %d done, %d failed, %d interrupted, %d skipped (already complete)%s\n",
+                 Now().c_str(), done, failed, interrupted, sweep.total - total_todo,
+                 waited > 0 ? Concat(", ", waited, " waited for (running in another process)").c_str() : "");
   if (g_sweep_stop || interrupted > 0) return kExitInterrupted;
   return failed > 0 ? kExitInternal : kExitOk;
 }

@@ -7,8 +7,9 @@
 //   /params/<name>            the trained weights; an engine (rows, cols) column-major matrix is
 //                             stored unchanged as a C-order [cols, rows] dataset, a vector as [n]
 //
-// Files are written to "<path>.tmp", closed, fsync'ed and renamed: a reader never sees a partial
-// file, and a run killed mid-way leaves no file at `path`.
+// Files are written to a temporary name unique to the process ("<path>.tmp.<host>.<pid>"), closed,
+// fsync'ed and renamed: a reader never sees a partial file, and a run killed mid-way leaves no file
+// at `path`.
 #pragma once
 
 #include <cstdint>

@@ -389,7 +389,7 @@ TEST(SweepTest, AChainedSweepStartsEachRunFromTheMatchingSourceRun) {
   auto sweep = [&](const std::string& config, const std::string& args) {
     return RunSim("sweep --config " + Quote(config) + " " + args, "2>&1", in_dir);
   };
-  EXPECT_EQ(sweep(ft, "--count").code, 2) << "no manifest in pre/ yet";
+  EXPECT_EQ(sweep(ft, "--list").code, 2) << "no manifest in pre/ yet";
   ASSERT_EQ(sweep(pre, "--out-dir pre --index 0 --quiet").code, 0);  // seed 0 only
   std::vector<std::string> pre_files;
   for (const std::string& line : Lines(sweep(pre, "--list").output))
@@ -459,7 +459,7 @@ TEST(SweepTest, AChainedRunMatchingNoneOrSeveralSourceRunsIsRejected) {
   const std::string ft = dir.File("ft.ini");
   WriteText(ft, std::string(kBase) + "[sweep]\ntrain.lr = 0.001, 0.002\n");
   auto count = [&](const std::string& extra) {
-    return RunSim("sweep --config " + Quote(ft) + " --count --train.init_from=sweep:" + Quote(dir.File("pre")) + " " +
+    return RunSim("sweep --config " + Quote(ft) + " --list --train.init_from=sweep:" + Quote(dir.File("pre")) + " " +
                   extra);
   };
   // model.layers is fixed in kBase (1): shared. The seed is not set: two runs match.
@@ -473,9 +473,9 @@ TEST(SweepTest, AChainedRunMatchingNoneOrSeveralSourceRunsIsRejected) {
   EXPECT_TRUE(Contains(r.output, "its runs have train.seed in {0, 1}; model.layers in {1, 2}")) << r.output;
   r = count("--train.seed=1");
   EXPECT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(r.output, "2\n");
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 2) << r.output;
   r = RunSim("sweep --config " + Quote(ft) +
-             " --count --train.seed=1 --train.init_from=sweep:" + Quote(dir.File("nothing")));
+             " --list --train.seed=1 --train.init_from=sweep:" + Quote(dir.File("nothing")));
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_TRUE(Contains(r.output, "no sweep manifest")) << r.output;
   r = RunSim("train --config " + Quote(dir.File("ft.ini")) + " --out x.h5 --train.init_from=sweep:pre");
@@ -497,7 +497,7 @@ TEST(SweepTest, SlurmScriptCoversTheArrayWithRequeueAndSignals) {
     EXPECT_TRUE(Contains(script, part)) << part << "\n" << script;
   EXPECT_TRUE(fs::exists(out + "/manifest.tsv"));
   EXPECT_FALSE(Contains(script, "--dependency")) << script;
-  EXPECT_TRUE(Contains(script, "\n#SBATCH --chdir=" + fs::current_path().string() + "\n"))
+  EXPECT_TRUE(Contains(script, "\n#SBATCH --chdir=\"" + fs::current_path().string() + "\"\n"))
       << "relative paths in the configs mean what they meant for sim slurm:\n"
       << script;
   // --after: the array starts once every task of the given job has succeeded.
@@ -517,7 +517,7 @@ TEST(SweepTest, BadSweepFilesAreRejected) {
   ScratchDir dir;
   auto expect_bad = [&](const std::string& sweep, const std::string& extra, const std::string& message) {
     const std::string s = SweepFile(dir, sweep);
-    const Result r = RunSim("sweep --config " + Quote(s) + " --count " + extra);
+    const Result r = RunSim("sweep --config " + Quote(s) + " --list " + extra);  // --count resolves no run
     EXPECT_EQ(r.code, 2) << sweep << "\n" << r.output;
     EXPECT_TRUE(Contains(r.output, message)) << sweep << "\n" << r.output;
   };

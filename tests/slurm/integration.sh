@@ -43,7 +43,7 @@ batch = 200
 [sweep]
 seed = 0..3
 INI
-OUT=$WORK/runs
+OUT="$WORK/runs dir"   # a space: paths are quoted in the script
 "$SIM" slurm --config "$WORK/sweep.ini" --out-dir "$OUT" --cpus 1 --time 00:10:00 --mem 500M > "$WORK/slurm.txt"
 job=$(sbatch --parsable "$OUT/sweep.sbatch")
 echo "submitted array job $job"
@@ -72,7 +72,7 @@ batch = 200
 [sweep]
 seed = 3, 2, 1, 0
 INI
-FT=$WORK/finetune
+FT="$WORK/fine \"tune\" it's %j"   # quotes and a %: quoted (and %% in --output)
 "$SIM" slurm --config "$WORK/finetune.ini" --out-dir "$FT" --cpus 1 --time 00:10:00 --mem 500M --after "$job" --submit \
   > "$WORK/slurm-ft.txt"
 grep -q "dependency=afterok:$job" "$FT/sweep.sbatch" || fail "no dependency in $FT/sweep.sbatch"
