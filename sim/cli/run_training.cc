@@ -6,6 +6,8 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -23,22 +25,41 @@ namespace sim {
 
 namespace {
 
-std::atomic<bool> g_stop{false};
+// Stop requests received (SIGINT, SIGTERM, SIGUSR1): the first stops the run at the next step or
+// evaluation-batch boundary; a second one also skips the evaluation an interruption adds
+// (Trainer::Run). Lock-free, so safe to update in a signal handler.
+std::atomic<int> g_stop_requests{0};
 
-void HandleStopSignal(int) { g_stop.store(true); }
+void HandleStopSignal(int) { g_stop_requests.fetch_add(1); }
 
-// Signals that stop a run at the next step boundary: interrupt, termination, SLURM's pre-timelimit
-// warning (USR1).
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop.store(false);
-    for (int s : {SIGINT, SIGTERM, SIGUSR1}) std::signal(s, HandleStopSignal);
-  }
-  ~StopSignals() {
-    for (int s : {SIGINT, SIGTERM, SIGUSR1}) std::signal(s, SIG_DFL);
-  }
-};
+bool StopRequested() { return g_stop_requests.load() > 0; }
+
+// Signals that stop a run: interrupt, termination, SLURM's pre-timelimit warning (USR1). Installed
+// when a run starts and left installed until the process exits, so a signal at any moment (setup,
+// training, evaluation, the final analysis, the final write) is answered by the run and never by
+// the default action. SA_RESTART: a write in progress goes on (it is short), and the request is
+// acted on at the next check.
+void InstallStopSignals() {
+  g_stop_requests.store(0);
+  struct sigaction action = {};
+  action.sa_handler = HandleStopSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  for (int s : {SIGINT, SIGTERM, SIGUSR1}) sigaction(s, &action, nullptr);
+}
+
+// TEST-ONLY hook (tests/cli/signals_test.cc), not a user interface: with the environment variable
+// SIM_TEST_PAUSE_BEFORE=<point> ("analysis" or "write"), the run announces the point on stderr
+// ("test pause before <point>") and waits there, up to 30 s, for a new stop request, so a test can
+// signal a phase that is otherwise too short to hit. Unset, it costs one getenv.
+void TestPauseBefore(const char* point) {
+  const char* wanted = std::getenv("SIM_TEST_PAUSE_BEFORE");
+  if (wanted == nullptr || std::strcmp(wanted, point) != 0) return;
+  const int before = g_stop_requests.load();  // before the announcement, which the test answers
+  std::fprintf(stderr, "test pause before %s\n", point);
+  std::fflush(stderr);
+  for (int i = 0; i < 3000 && g_stop_requests.load() == before; ++i) ::usleep(10 * 1000);
+}
 
 std::string FormatMetrics(const std::map<std::string, std::map<std::string, double>>& metrics) {
   std::string text;
@@ -78,6 +99,11 @@ class ProgressPrinter {
 
   void operator()(const Progress& p) {
     if (quiet_) return;
+    if (p.evaluating) {
+      Evaluating(p);
+      return;
+    }
+    eval_announced_ = false;
     if (first_step_ < 0) first_step_ = p.step - 1;  // steps/s counts the steps of this process only
     recent_loss_ += p.train_loss;
     ++recent_;
@@ -93,16 +119,36 @@ class ProgressPrinter {
                   label_.empty() ? "" : "  ", p.step, p.total, recent_loss_ / std::max(recent_, 1), rate, eta);
     std::string text = line;
     if (p.evaluated) text += "  " + FormatMetrics(*p.eval);
-    if (to_parent_)
-      std::fprintf(stderr, "%c%s\n", kProgressMarker, text.c_str());
-    else if (tty_)
-      std::fprintf(stderr, p.evaluated ? "\r%-100s\n" : "\r%-100s", text.c_str());
-    else
-      std::fprintf(stderr, "[%s] %s\n", Timestamp().c_str(), text.c_str());
-    std::fflush(stderr);
+    Print(text, p.evaluated);
     last_ = now;
     recent_loss_ = 0.0;
     recent_ = 0;
+  }
+
+  // A long evaluation (eval.size in the millions) reports its batches: once it has run for a
+  // second, then at the cadence of the step lines.
+  void Evaluating(const Progress& p) {
+    if (p.eval_seconds < 1.0) return;
+    const auto now = Clock::now();
+    const double since = std::chrono::duration<double>(now - last_).count();
+    const bool due = tty_ || to_parent_ ? since >= 0.2 : since >= 10.0;
+    if (eval_announced_ && !due) return;
+    char line[256];
+    std::snprintf(line, sizeof line, "%s%sstep %d/%d  evaluating %s: batch %d/%d", label_.c_str(),
+                  label_.empty() ? "" : "  ", p.step, p.total, p.eval_split.c_str(), p.eval_batch, p.eval_batches);
+    Print(line, false);
+    last_ = now;
+    eval_announced_ = true;
+  }
+
+  void Print(const std::string& text, bool keep) const {
+    if (to_parent_)
+      std::fprintf(stderr, "%c%s\n", kProgressMarker, text.c_str());
+    else if (tty_)
+      std::fprintf(stderr, keep ? "\r%-100s\n" : "\r%-100s", text.c_str());
+    else
+      std::fprintf(stderr, "[%s] %s\n", Timestamp().c_str(), text.c_str());
+    std::fflush(stderr);
   }
 
   static std::string Timestamp() {
@@ -120,6 +166,7 @@ class ProgressPrinter {
   double recent_loss_ = 0.0;
   int recent_ = 0;
   int first_step_ = -1;
+  bool eval_announced_ = false;  // the evaluation in progress has shown a line
 };
 
 // The lock of a result file for `sim train`: refused (InputError, exit 2) when another process
@@ -156,6 +203,7 @@ std::string ResultDeterminingConfig(const std::string& resolved_ini) {
 }
 
 int TrainToFile(const RunRequest& request) {
+  InstallStopSignals();
   const OptionSet set = AllOptions();
   Options options(set, request.given);
   Experiment e = BuildExperiment(options);
@@ -180,13 +228,9 @@ int TrainToFile(const RunRequest& request) {
   }
 
   ProgressPrinter progress(request.quiet, request.report_to_parent, request.label);
-  TrainResult result;
-  {
-    StopSignals signals;
-    result = trainer.Run(
-        &g_stop, [&](const Progress& p) { progress(p); },
-        [&](const Checkpoint& c) { WriteCheckpoint(ckpt_path, e.resolved_ini, c); }, request.checkpoint_seconds);
-  }
+  TrainResult result = trainer.Run(
+      &g_stop_requests, [&](const Progress& p) { progress(p); },
+      [&](const Checkpoint& c) { WriteCheckpoint(ckpt_path, e.resolved_ini, c); }, request.checkpoint_seconds);
 
   RunRecord record;
   record.config = e.resolved_ini;
@@ -201,14 +245,37 @@ int TrainToFile(const RunRequest& request) {
   record.curves = result.curves;
   record.final_metrics = result.final_metrics;
   if (result.status != RunStatus::kInterrupted) {
-    record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
-    if (!e.train.target_metric.empty())
-      for (AnalysisArray& a : StepsToTarget(result.curve_names, result.curves, e.train.target_split,
-                                            e.train.target_metric, e.analysis.steps_to))
-        record.analysis.push_back(std::move(a));
+    TestPauseBefore("analysis");
+    // A stop request is checked before and after the analyses (a request during them stops the run
+    // once the running analysis returns).
+    if (!StopRequested()) {
+      record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
+      if (!e.train.target_metric.empty())
+        for (AnalysisArray& a : StepsToTarget(result.curve_names, result.curves, e.train.target_split,
+                                              e.train.target_metric, e.analysis.steps_to))
+          record.analysis.push_back(std::move(a));
+    }
+    if (StopRequested()) {
+      // Stopped after training, before the result was written: the training is kept in a
+      // checkpoint at its final step, and the result says interrupted. A rerun resumes at the end
+      // and redoes the analyses and the write.
+      Checkpoint final_state = trainer.MakeCheckpoint();
+      final_state.state.wall_seconds = result.wall_seconds;
+      WriteCheckpoint(ckpt_path, e.resolved_ini, final_state);
+      result.status = RunStatus::kInterrupted;
+      record.status = RunStatusName(result.status);
+      record.analysis.clear();
+    }
   }
+  // From here on a stop request lets the write (short) finish: the run then ends as it stood when the
+  // write began, complete (exit 0, checkpoint removed) or interrupted (exit 75, checkpoint kept).
+  const bool requested_before_write = StopRequested();
+  TestPauseBefore("write");  // (test-only: stands for a write long enough to be signalled)
   WriteRunFile(request.out, record, *e.registry);
   if (result.status != RunStatus::kInterrupted) std::filesystem::remove(ckpt_path);
+  if (!requested_before_write && StopRequested() && !request.quiet)
+    std::fprintf(stderr, "%s%sstop signal during the final write: the write finished, the run is %s\n",
+                 request.label.c_str(), request.label.empty() ? "" : "  ", record.status.c_str());
 
   std::printf("%s%s%s: %s after %d steps (%.1f s): %s -> %s\n", request.label.c_str(),
               request.label.empty() ? "" : "  ", e.task->info().name.c_str(), record.status.c_str(), result.steps_done,

@@ -51,6 +51,7 @@ void WriteCheckpoint(const std::string& path, const std::string& config, const C
     out.AttrDouble("/", "last_train_loss", st.last_train_loss);
     out.AttrInt("/", "last_eval_step", st.last_eval_step);
     out.AttrInt("/", "target_step", st.target_step);
+    out.AttrInt("/", "diverged", st.diverged ? 1 : 0);
     out.AttrDouble("/", "wall_seconds", st.wall_seconds);
     out.AttrInt("/", "train_rng_position", AsInt64(c.train_rng_position));
     out.AttrInt("/", "optimizer_steps", c.optimizer_steps);
@@ -91,6 +92,8 @@ Checkpoint ReadCheckpoint(const std::string& path, std::string* config) {
   st.last_train_loss = in.AttrDouble("/", "last_train_loss");
   st.last_eval_step = static_cast<int>(in.AttrInt("/", "last_eval_step"));
   st.target_step = static_cast<int>(in.AttrInt("/", "target_step"));
+  // Absent in checkpoints of engines that checkpointed only while training went on.
+  st.diverged = in.HasAttr("/", "diverged") && in.AttrInt("/", "diverged") != 0;
   st.wall_seconds = in.AttrDouble("/", "wall_seconds");
   c.train_rng_position = AsUint64(in.AttrInt("/", "train_rng_position"));
   c.optimizer_steps = in.AttrInt("/", "optimizer_steps");

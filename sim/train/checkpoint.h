@@ -22,6 +22,7 @@ struct TrainerState {
   double last_train_loss = NAN;
   int last_eval_step = -1;
   int target_step = -1;
+  bool diverged = false;  // training stopped at a non-finite loss or gradient (a resumed run stays so)
   std::vector<std::string> curve_names;
   std::vector<std::vector<double>> curves;
   std::map<std::string, std::map<std::string, double>> final_metrics;

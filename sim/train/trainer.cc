@@ -42,49 +42,84 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   for (size_t s = 1; s < info.splits.size(); ++s) {
     eval_splits_.push_back(static_cast<int>(s));
     eval_rngs_.push_back(Rng::ForStream(cfg_.eval.seed, "eval/" + info.splits[s]));
-    std::vector<Batch> batches;
+    std::vector<Batch> pool;
     const int fixed = info.split_size(static_cast<int>(s));
-    if (fixed > 0) {  // a fixed set (a training pool): evaluated whole, whatever eval.size says
-      for (int begin = 0; begin < fixed; begin += eval_batch_size_) {
-        batches.emplace_back();
-        task.SampleFixed(static_cast<int>(s), begin, std::min(eval_batch_size_, fixed - begin), eval_batch_size_,
-                         batches.back());
-      }
-    } else if (!cfg_.eval.fresh) {
-      batches.resize(eval_n_batches_);
-      for (Batch& b : batches) task.Sample(static_cast<int>(s), eval_rngs_.back(), eval_batch_size_, b);
+    // A fixed split (a training pool): evaluated whole, whatever eval.size says. Its size is the
+    // task's, so holding it costs no more than the task's own pool.
+    for (int begin = 0; begin < fixed; begin += eval_batch_size_) {
+      pool.emplace_back();
+      task.SampleFixed(static_cast<int>(s), begin, std::min(eval_batch_size_, fixed - begin), eval_batch_size_,
+                       pool.back());
     }
-    eval_batches_.push_back(std::move(batches));
+    eval_pools_.push_back(std::move(pool));
   }
 }
 
-std::map<std::string, double> Trainer::EvaluateSplit(int which) {
-  MetricSums sums;
-  const bool fixed = task_->info().split_size(eval_splits_[which]) > 0;
-  const int n_batches = fixed ? static_cast<int>(eval_batches_[which].size()) : eval_n_batches_;
-  for (int i = 0; i < n_batches; ++i) {
-    const Batch* batch = &eval_scratch_;
-    if (cfg_.eval.fresh && !fixed)
-      task_->Sample(eval_splits_[which], eval_rngs_[which], eval_batch_size_, eval_scratch_);
-    else
-      batch = &eval_batches_[which][i];
-    EvaluateBatch(*model_, *eval_ws_, *task_, *batch, sums);
+bool Trainer::EvaluateAll(const std::function<bool()>& stop, const std::function<void(const Progress&)>& on_progress,
+                          Metrics* out) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  std::vector<uint64_t> positions;
+  for (const Rng& r : eval_rngs_) positions.push_back(r.position());
+  auto rewind = [&] {
+    for (size_t i = 0; i < eval_rngs_.size(); ++i) eval_rngs_[i].set_position(positions[i]);
+  };
+  Metrics all;
+  int batches_done = 0;
+  for (size_t which = 0; which < eval_splits_.size(); ++which) {
+    const int split = eval_splits_[which];
+    const std::vector<Batch>& pool = eval_pools_[which];
+    const bool fixed = !pool.empty();
+    const int n_batches = fixed ? static_cast<int>(pool.size()) : eval_n_batches_;
+    // With eval.mode = fixed every evaluation replays the stream from its start: the examples the engine
+    // once generated whole at construction, in the same order, now one batch at a time.
+    Rng replay = eval_rngs_[which];
+    Rng& rng = cfg_.eval.fresh ? eval_rngs_[which] : replay;
+    MetricSums sums;
+    for (int i = 0; i < n_batches; ++i) {
+      if (stop && stop()) {
+        rewind();
+        return false;
+      }
+      const Batch* batch = &eval_scratch_;
+      if (fixed)
+        batch = &pool[i];
+      else
+        task_->Sample(split, rng, eval_batch_size_, eval_scratch_);
+      EvaluateBatch(*model_, *eval_ws_, *task_, *batch, sums);
+      ++batches_done;
+      eval_batch_seconds_ = std::chrono::duration<double>(Clock::now() - start).count() / batches_done;
+      if (on_progress) {
+        Progress p;
+        p.step = state_.step;
+        p.total = cfg_.steps;
+        p.evaluating = true;
+        p.eval_split = task_->info().splits[split];
+        p.eval_batch = i + 1;
+        p.eval_batches = n_batches;
+        p.eval_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        on_progress(p);
+      }
+    }
+    std::map<std::string, double> metrics = sums.Means();
+    task_->Finish(metrics);
+    all[task_->info().splits[split]] = std::move(metrics);
   }
-  std::map<std::string, double> metrics = sums.Means();
-  task_->Finish(metrics);
-  return metrics;
+  *out = std::move(all);
+  return true;
 }
 
-std::map<std::string, std::map<std::string, double>> Trainer::EvaluateAll() {
-  std::map<std::string, std::map<std::string, double>> all;
-  for (size_t i = 0; i < eval_splits_.size(); ++i)
-    all[task_->info().splits[eval_splits_[i]]] = EvaluateSplit(static_cast<int>(i));
+Trainer::Metrics Trainer::EvaluateAll() {
+  Metrics all;
+  EvaluateAll({}, {}, &all);
   return all;
 }
 
-std::map<std::string, std::map<std::string, double>> Trainer::EvaluateAndRecord() {
+bool Trainer::EvaluateAndRecord(const std::function<bool()>& stop,
+                                const std::function<void(const Progress&)>& on_progress, Metrics* out) {
   TrainerState& st = state_;
-  const auto metrics = EvaluateAll();
+  Metrics metrics;
+  if (!EvaluateAll(stop, on_progress, &metrics)) return false;
   const double train_loss = st.loss_count > 0 ? st.loss_sum / st.loss_count : st.last_train_loss;
   if (st.loss_count > 0) st.last_train_loss = train_loss;
   st.loss_sum = 0.0;
@@ -117,7 +152,8 @@ std::map<std::string, std::map<std::string, double>> Trainer::EvaluateAndRecord(
       if (reached) st.target_step = st.step;
     }
   }
-  return metrics;
+  *out = std::move(metrics);
+  return true;
 }
 
 TrainResult Trainer::Result(RunStatus status, double session_seconds) const {
@@ -158,14 +194,74 @@ void Trainer::Restore(const Checkpoint& c) {
     throw InputError(Concat("checkpoint is at step ", c.state.step, ", beyond train.steps=", cfg_.steps));
   state_ = c.state;
   train_rng_.set_position(c.train_rng_position);
-  for (size_t i = 0; i < eval_rngs_.size(); ++i) eval_rngs_[i].set_position(c.eval_rng_positions[i]);
+  // With eval.mode = fixed the streams stay at their start (checkpoints of earlier engines hold the
+  // position after the whole set was generated; it is not where evaluations begin).
+  if (cfg_.eval.fresh)
+    for (size_t i = 0; i < eval_rngs_.size(); ++i) eval_rngs_[i].set_position(c.eval_rng_positions[i]);
   optimizer_->set_steps(c.optimizer_steps);
   registry_->values() = c.params;
   optimizer_->moment1() = c.moment1;
   optimizer_->moment2() = c.moment2;
 }
 
-TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void(const Progress&)>& on_progress,
+TrainResult Trainer::Interrupted(const std::atomic<int>* stop_requests,
+                                 const std::function<void(const Checkpoint&)>& on_checkpoint, double session_seconds) {
+  TrainerState& st = state_;
+  // The state is at a step boundary, or before an evaluation that was cut short (nothing of it
+  // recorded, its streams rewound): the checkpoint resumes there, and a resumed run ends exactly like
+  // an uninterrupted one.
+  if (on_checkpoint) {
+    st.wall_seconds += session_seconds;
+    on_checkpoint(MakeCheckpoint());
+    st.wall_seconds -= session_seconds;
+  }
+  TrainResult r = Result(RunStatus::kInterrupted, session_seconds);
+  if (st.last_eval_step == st.step) return r;
+  // The interruption's evaluation, in the result only. It costs one scheduled evaluation; it is
+  // skipped or abandoned (at a batch boundary) when a second stop request arrives or when it would
+  // take more than interruption_eval_seconds_, judged by the time per batch of the latest evaluation
+  // (often the one the request cut short) and by the clock.
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  int total_batches = 0;
+  for (const std::vector<Batch>& pool : eval_pools_)
+    total_batches += pool.empty() ? eval_n_batches_ : static_cast<int>(pool.size());
+  auto give_up = [&] {
+    return stop_requests->load() >= 2 || eval_batch_seconds_ * total_batches > interruption_eval_seconds_ ||
+           std::chrono::duration<double>(Clock::now() - start).count() >= interruption_eval_seconds_;
+  };
+  std::vector<uint64_t> positions;
+  for (const Rng& rng : eval_rngs_) positions.push_back(rng.position());
+  Metrics metrics;
+  const bool evaluated = EvaluateAll(give_up, {}, &metrics);
+  for (size_t i = 0; i < eval_rngs_.size(); ++i) eval_rngs_[i].set_position(positions[i]);  // as checkpointed
+  const double train_loss = st.loss_count > 0 ? st.loss_sum / st.loss_count : st.last_train_loss;
+  if (evaluated) {
+    r.final_metrics = metrics;
+    if (st.loss_count > 0) r.final_metrics["train"]["loss"] = train_loss;
+  } else if (!r.curve_names.empty()) {
+    return r;  // the curves so far, and the last evaluation's final values
+  } else {
+    r.final_metrics.clear();
+    if (st.loss_count > 0) r.final_metrics["train"]["loss"] = train_loss;
+  }
+  if (r.curve_names.empty()) {
+    r.curve_names = {"step", "train_loss", "lr"};
+    if (evaluated)
+      for (const auto& [split, values] : metrics)
+        for (const auto& [metric, value] : values) r.curve_names.push_back(split + "_" + metric);
+    r.curves.assign(r.curve_names.size(), {});
+  }
+  r.curves[0].push_back(st.step);
+  r.curves[1].push_back(train_loss);
+  r.curves[2].push_back(cfg_.schedule.At(std::max(0, st.step - 1)));
+  size_t k = 3;
+  for (const auto& [split, values] : metrics)
+    for (const auto& [metric, value] : values) r.curves[k++].push_back(value);
+  return r;
+}
+
+TrainResult Trainer::Run(const std::atomic<int>* stop_requests, const std::function<void(const Progress&)>& on_progress,
                          const std::function<void(const Checkpoint&)>& on_checkpoint, double checkpoint_seconds) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -173,35 +269,29 @@ TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void
   auto last_report = start, last_checkpoint = start;
   int steps_at_report = state_.step;
   TrainerState& st = state_;
-  RunStatus status = RunStatus::kComplete;
+  std::atomic<int> no_requests{0};
+  if (stop_requests == nullptr) stop_requests = &no_requests;
+  const std::function<bool()> stop = [stop_requests] { return stop_requests->load() >= 1; };
+  auto evaluation_due = [&](int step) { return step % cfg_.eval_every == 0 || step == cfg_.steps; };
+  Metrics metrics;
 
-  while (st.step < cfg_.steps && st.target_step < 0) {
-    if (stop != nullptr && stop->load()) {
-      // The checkpoint holds the state at this step boundary; the result reports where the run stood
-      // without adding a curve point, so a resumed run ends exactly like an uninterrupted one.
-      if (on_checkpoint) {
-        const double session = seconds_since(start);
-        st.wall_seconds += session;
-        on_checkpoint(MakeCheckpoint());
-        st.wall_seconds -= session;
-      }
-      TrainResult r = Result(RunStatus::kInterrupted, seconds_since(start));
-      if (st.last_eval_step != st.step) {
-        r.final_metrics = EvaluateAll();
-        if (st.loss_count > 0) r.final_metrics["train"]["loss"] = st.loss_sum / st.loss_count;
-      }
-      return r;
-    }
+  // A resumed run whose evaluation at this step was cut short by an interruption redoes it first.
+  if (!st.diverged && st.step > 0 && st.step < cfg_.steps && st.last_eval_step != st.step && evaluation_due(st.step)) {
+    if (!EvaluateAndRecord(stop, on_progress, &metrics))
+      return Interrupted(stop_requests, on_checkpoint, seconds_since(start));
+  }
+  while (!st.diverged && st.step < cfg_.steps && st.target_step < 0) {
+    if (stop()) return Interrupted(stop_requests, on_checkpoint, seconds_since(start));
     const double lr = cfg_.schedule.At(st.step);
     task_->Sample(0, train_rng_, cfg_.batch, train_batch_);
     const double loss = gradients_->Compute(train_batch_);
     if (!std::isfinite(loss)) {
-      status = RunStatus::kDiverged;
+      st.diverged = true;
       break;
     }
     const double norm = ClipGradNorm(*registry_, cfg_.clip);
     if (!std::isfinite(norm)) {
-      status = RunStatus::kDiverged;
+      st.diverged = true;
       break;
     }
     optimizer_->Step(lr);
@@ -214,9 +304,9 @@ TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void
     progress.total = cfg_.steps;
     progress.lr = lr;
     progress.train_loss = loss;
-    std::map<std::string, std::map<std::string, double>> metrics;
-    if (st.step % cfg_.eval_every == 0 || st.step == cfg_.steps) {
-      metrics = EvaluateAndRecord();
+    if (evaluation_due(st.step)) {
+      if (!EvaluateAndRecord(stop, on_progress, &metrics))
+        return Interrupted(stop_requests, on_checkpoint, seconds_since(start));
       progress.evaluated = true;
       progress.eval = &metrics;
     }
@@ -236,8 +326,9 @@ TrainResult Trainer::Run(const std::atomic<bool>* stop, const std::function<void
       last_checkpoint = Clock::now();
     }
   }
-  if (st.last_eval_step != st.step) EvaluateAndRecord();
-  return Result(status, seconds_since(start));
+  if (st.last_eval_step != st.step && !EvaluateAndRecord(stop, on_progress, &metrics))
+    return Interrupted(stop_requests, on_checkpoint, seconds_since(start));
+  return Result(st.diverged ? RunStatus::kDiverged : RunStatus::kComplete, seconds_since(start));
 }
 
 }  // namespace sim

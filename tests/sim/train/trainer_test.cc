@@ -14,7 +14,7 @@ struct RunOutput {
   Vec params;
 };
 
-RunOutput Train(std::map<std::string, std::string> given, const std::atomic<bool>* stop = nullptr) {
+RunOutput Train(std::map<std::string, std::string> given, const std::atomic<int>* stop = nullptr) {
   const OptionSet set = AllOptions();
   Options options(set, given);
   Experiment e = BuildExperiment(options);
@@ -105,7 +105,7 @@ TEST(TrainerTest, EarlyStopAtTarget) {
 }
 
 TEST(TrainerTest, StopFlagInterruptsAtAStepBoundary) {
-  std::atomic<bool> stop{true};
+  std::atomic<int> stop{1};
   const RunOutput out = Train(SmallMqar(), &stop);
   EXPECT_EQ(out.result.status, RunStatus::kInterrupted);
   EXPECT_EQ(out.result.steps_done, 0);
