@@ -44,7 +44,8 @@ int RunTrain(const std::vector<std::string>& args) {
   }
   if (cmd.flags.count("print-config")) {
     Options options(set, cmd.given);
-    std::cout << BuildExperiment(options).resolved_ini;
+    const Experiment e = BuildExperiment(options, BuildMode::kConfigOnly);
+    std::cout << MemoryComment(e.memory) << e.resolved_ini;
     return kExitOk;
   }
   if (!cmd.flags.count("out"))
