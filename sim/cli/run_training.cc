@@ -89,8 +89,9 @@ std::string DescribeSpecial(const std::filesystem::path& path) {
 // `out` that is not an attnsim run file (root attribute format = "attnsim.run"): a text file (the
 // --config file itself), a device, a FIFO, a symbolic link, a directory, another HDF5 file. An existing
 // run file is replaced (how a sweep's interrupted run is completed): the returned line says so, "" when
-// nothing was there.
-std::string CheckOutputPath(const std::string& out) {
+// nothing was there. `named_by_sweep`: `out` is a sweep's own run file name (sim sweep chose it), so a
+// damaged regular file there is that run's, redone like a missing one (collect calls it unreadable).
+std::string CheckOutputPath(const std::string& out, bool named_by_sweep) {
   namespace fs = std::filesystem;
   const std::string shown = Excerpt(out);
   if (out.empty()) throw InputError("--out: empty file name; expected the path of the result file, e.g. runs/mqar.h5");
@@ -126,6 +127,13 @@ std::string CheckOutputPath(const std::string& out) {
   if (!fs::exists(path, ec)) return "";
   // A regular file: replace it only when it is a run file (the HDF5 signature, then the format
   // attribute; no HDF5 call on a text file).
+  if (named_by_sweep) {
+    try {
+      return Concat("replacing ", shown, " (status ", ReadRunFile(out).status, ")");
+    } catch (const InputError& error) {
+      return Concat("replacing ", shown, " (unreadable: ", error.what(), ")");
+    }
+  }
   char signature[8] = {};
   {
     std::ifstream in(out, std::ios::binary);
@@ -221,7 +229,8 @@ std::string ResultDeterminingConfig(const std::string& resolved_ini) {
 int TrainToFile(const RunRequest& request) {
   const OptionSet set = AllOptions();
   Options options(set, request.given);
-  const std::string replacing = CheckOutputPath(request.out);
+  // A sweep labels its runs ("run 3/48") and names their files itself.
+  const std::string replacing = CheckOutputPath(request.out, /*named_by_sweep=*/!request.label.empty());
   Experiment e = BuildExperiment(options);
   if (!replacing.empty())
     std::fprintf(stderr, "%s%s%s\n", request.label.c_str(), request.label.empty() ? "" : "  ", replacing.c_str());

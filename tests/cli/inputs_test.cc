@@ -163,7 +163,7 @@ TEST(InputsTest, LongInvalidValuesAreEchoedCut) {
 
 // The estimate `sim train --print-config` prints, in bytes.
 double PrintedEstimate(const std::string& args) {
-  const Result r = RunSim("train --print-config " + args, "2>/dev/null");
+  const Result r = RunSim("train --print-config " + args, "2>&1 >/dev/null");
   EXPECT_EQ(r.code, 0) << r.output;
   std::smatch m;
   if (!std::regex_search(r.output, m, std::regex("# memory: training needs about ([0-9.]+) (KiB|MiB|GiB)"))) {
@@ -227,8 +227,8 @@ TEST(InputsTest, ARunLargerThanMemoryIsRefusedBeforeAllocating) {
   EXPECT_TRUE(Contains(r.output, " GiB (parameters and gradients ")) << r.output;
   EXPECT_TRUE(Contains(r.output, " leaves ")) << r.output;
   EXPECT_FALSE(fs::exists(dir.File("o.h5")));
-  // --print-config shows the estimate without allocating.
-  r = RunSim("train --print-config " + absurd, "2>/dev/null");
+  // --print-config shows the estimate (on stderr) without allocating.
+  r = RunSim("train --print-config " + absurd, "2>&1 >/dev/null");
   EXPECT_EQ(r.code, 0);
   EXPECT_TRUE(Contains(r.output, "# memory: training needs about ")) << r.output;
   // Under an address-space limit (ulimit -v), a model that would end in std::bad_alloc is refused
