@@ -1,6 +1,10 @@
 #include "sim/cli/cli_options.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -34,7 +38,7 @@ std::string StripDashes(std::string name) {
       if (key.size() > name.size() && key.compare(key.size() - name.size() - 1, std::string::npos, "." + name) == 0)
         owners += (owners.empty() ? "" : " or ") + Concat("[", key.substr(0, key.find('.')), "]");
     if (!owners.empty())
-      throw ConfigError(Concat("key '", name, "'", where, " is outside any section; put it under ", owners));
+      throw ConfigError(Concat("key '", Excerpt(name), "'", where, " is outside any section; put it under ", owners));
   }
   std::vector<std::string> candidates = set.Keys();
   if (!in_file)  // the command's own flags (--out, --config) are not INI keys
@@ -43,7 +47,60 @@ std::string StripDashes(std::string name) {
                            : set.Keys().empty()
                                ? Concat("sim ", command, " --help lists its flags")
                                : Concat("sim ", command, " --help lists its flags; sim train --help every option");
-  throw ConfigError(Concat("unknown option '", name, "'", where, DidYouMean(name, candidates), " (", help, ")"));
+  throw ConfigError(
+      Concat("unknown option '", Excerpt(name), "'", where, DidYouMean(name, candidates), " (", help, ")"));
+}
+
+// Boost's messages quote the value they reject ("the argument ('...') for option '--x' is invalid"):
+// every quoted part goes through Excerpt, so a 10 MB value is not echoed whole.
+std::string ShortenQuoted(const std::string& message) {
+  std::string out;
+  size_t start = 0;
+  bool inside = false;
+  while (start <= message.size()) {
+    size_t quote = message.find('\'', start);
+    if (quote == std::string::npos) quote = message.size();
+    const std::string_view part(message.data() + start, quote - start);
+    out += inside ? Excerpt(part) : std::string(part);
+    if (quote < message.size()) out += '\'';
+    inside = !inside;
+    start = quote + 1;
+  }
+  return out;
+}
+
+// The text of an INI file given with --config. A directory is refused (std::ifstream opens one and
+// reads it as an empty file, which would silently train on all defaults); so is a NUL byte, which
+// would cut a value short where the parser reads it as a C string. Pipes (--config <(...)) are fine.
+std::string ReadConfigFile(const std::string& file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(file, ec))
+    throw InputError(Concat("--config ", Excerpt(file), ": is a directory; expected an INI file"));
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw InputError(Concat("--config ", Excerpt(file), ": cannot read config file (", std::strerror(errno), ")"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw InputError(Concat("--config ", Excerpt(file), ": cannot read config file (read error)"));
+  std::string text = buffer.str();
+  const size_t nul = text.find('\0');
+  if (nul != std::string::npos) {
+    const long line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(nul), '\n');
+    throw ConfigError(Concat(Excerpt(file), ":", line, ": contains a NUL byte; expected a text INI file"));
+  }
+  return text;
+}
+
+// Flags typed double (--checkpoint-every, --seconds, ...) go through Boost's lexical_cast, which
+// accepts nan and inf: a flag's value must be a finite number.
+void RequireFiniteFlags(const po::variables_map& flags) {
+  for (const auto& [name, value] : flags) {
+    if (value.defaulted()) continue;
+    const double* number = boost::any_cast<double>(&value.value());
+    if (number != nullptr && !std::isfinite(*number))
+      throw ConfigError(Concat("--", name, ": expected a finite number (given ", *number, ")"));
+  }
 }
 
 }  // namespace
@@ -85,7 +142,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
         const std::string hint = with_options
                                      ? "options are written --section.key=value; each INI file needs its own --config"
                                      : Concat("sim ", command, " --help lists its arguments");
-        throw ConfigError(Concat("sim ", command, ": unexpected argument '", extra, "' (", hint, ")"));
+        throw ConfigError(Concat("sim ", command, ": unexpected argument '", Excerpt(extra), "' (", hint, ")"));
       }
     po::store(parsed, result.flags);
     if (with_options)
@@ -94,19 +151,17 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
   } catch (const po::unknown_option& e) {
     ThrowUnknown(command, e.get_option_name(), " on the command line", set, own_flags, false);
   } catch (const po::error& e) {
-    throw ConfigError(Concat("sim ", command, ": ", e.what()));
+    throw ConfigError(Concat("sim ", command, ": ", ShortenQuoted(e.what())));
   }
+  RequireFiniteFlags(result.flags);
   if (with_options && result.flags.count("config")) {
     std::vector<std::string> files = result.flags["config"].as<std::vector<std::string>>();
     std::reverse(files.begin(), files.end());  // the first stored value wins: later files first
     for (const std::string& file : files) {
-      std::ifstream in(file);
-      if (!in) throw InputError(Concat(file, ": cannot read config file (no such file or no permission)"));
-      std::stringstream text;
-      text << in.rdbuf();
+      const std::string text = ReadConfigFile(file);
       std::string rest;
       std::vector<std::pair<int, std::string>> sweep_lines;
-      SplitSweepSection(text.str(), rest, sweep_lines);
+      SplitSweepSection(text, rest, sweep_lines);
       if (!sweep_lines.empty() && sweep == nullptr)
         throw ConfigError(Concat(file, ": has a [sweep] section; run it with sim sweep --config ", file));
       if (sweep != nullptr)
@@ -117,7 +172,7 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
       } catch (const po::unknown_option& e) {
         ThrowUnknown(command, e.get_option_name(), " in " + file, set, own_flags, true);
       } catch (const po::error& e) {
-        throw ConfigError(Concat(file, ": ", e.what()));
+        throw ConfigError(Concat(file, ": ", ShortenQuoted(e.what())));
       }
     }
   }
@@ -126,6 +181,20 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
     for (const std::string& key : set.Keys())
       if (result.flags.count(key)) result.given[key] = result.flags[key].as<std::string>();
   return result;
+}
+
+std::map<std::string, std::string> ParseIniText(const std::string& text, const OptionSet& set) {
+  po::variables_map values;
+  std::istringstream in(text);
+  try {
+    po::store(po::parse_config_file(in, KeyDescription(set), /*allow_unregistered=*/false), values);
+  } catch (const po::error& e) {
+    throw ConfigError(ShortenQuoted(e.what()));
+  }
+  std::map<std::string, std::string> given;
+  for (const std::string& key : set.Keys())
+    if (values.count(key)) given[key] = values[key].as<std::string>();
+  return given;
 }
 
 std::string OptionsHelp(const OptionSet& set) {

@@ -45,6 +45,9 @@ ParsedCommand ParseCommand(const std::string& command, const std::vector<std::st
                            const po::options_description& own_flags, const OptionSet& set, bool with_options,
                            std::vector<SweepLine>* sweep = nullptr);
 
+// The option values of INI text (a run file's resolved config), keys as in `set`. Throws ConfigError.
+std::map<std::string, std::string> ParseIniText(const std::string& text, const OptionSet& set);
+
 // Help text listing every option with its default, by section, task options grouped by task.
 std::string OptionsHelp(const OptionSet& set);
 

@@ -4,6 +4,7 @@
 
 #include "sim/cli/cli_options.h"
 #include "sim/cli/commands.h"
+#include "sim/cli/experiment.h"
 #include "sim/core/error.h"
 #include "sim/io/run_file.h"
 
@@ -33,6 +34,16 @@ int RunInfo(const std::vector<std::string>& args) {
     for (const auto& [name, value] : metrics) std::printf("  %-28s %.6g\n", (split + "/" + name).c_str(), value);
   std::printf("curves:   %zu points:", r.curves.empty() ? size_t{0} : r.curves[0].size());
   for (const std::string& name : r.curve_names) std::printf(" %s", name.c_str());
+  // The memory estimate of the run's configuration (as `sim train --print-config` shows it), when
+  // this build still reads that configuration.
+  try {
+    const OptionSet set = AllOptions();
+    Options options(set, ParseIniText(r.config, set));
+    const Experiment e = BuildExperiment(options, BuildMode::kConfigOnly);
+    std::printf("\nmemory:   training needs about %s", e.memory.Describe().c_str());
+  } catch (const Error&) {
+    std::printf("\nmemory:   (no estimate: this build does not read the run's configuration)");
+  }
   std::printf("\nconfig:\n%s", r.config.c_str());
   return kExitOk;
 }

@@ -21,8 +21,8 @@ po::options_description TrainFlags() {
       "checkpoint-every", po::value<double>()->default_value(60.0),
       "seconds between checkpoints (<out>.ckpt; a rerun with the same options resumes from it); 0 = only on "
       "SIGTERM/SIGUSR1/SIGINT")("restart", "ignore an existing checkpoint and start over")(
-      "print-config", "print the fully resolved configuration as INI and exit")("quiet",
-                                                                                "print only the final summary line");
+      "print-config", "print the fully resolved configuration as INI and exit (the memory estimate on stderr)")(
+      "quiet", "print only the final summary line");
   return flags;
 }
 
@@ -44,7 +44,9 @@ int RunTrain(const std::vector<std::string>& args) {
   }
   if (cmd.flags.count("print-config")) {
     Options options(set, cmd.given);
-    std::cout << BuildExperiment(options).resolved_ini;
+    const Experiment e = BuildExperiment(options, BuildMode::kConfigOnly);
+    std::cerr << MemoryComment(e.memory);  // stdout stays the INI text a run file records, byte for byte
+    std::cout << e.resolved_ini;
     return kExitOk;
   }
   if (!cmd.flags.count("out"))

@@ -17,7 +17,7 @@ OptionSet AllOptions() {
   return set;
 }
 
-Experiment BuildExperiment(Options& options) {
+Experiment BuildExperiment(Options& options, BuildMode mode) {
   Experiment e;
   e.task = MakeTask(options);
   const OptionErrorScope model_read(options);
@@ -44,8 +44,21 @@ Experiment BuildExperiment(Options& options) {
   e.model_config.ApplyTask(e.task->info());
   e.model_config.Validate();
   ResolveAutoChunk(e.train, e.task->info().length, e.model_config.d_model);
-  e.registry = std::make_unique<ParamRegistry>();
-  e.model = std::make_unique<Transformer>(e.model_config, *e.registry);
+  // Constructing the model registers the parameters (their count) without allocating them.
+  auto registry = std::make_unique<ParamRegistry>();
+  auto model = std::make_unique<Transformer>(e.model_config, *registry);
+  e.memory =
+      EstimateTrainingMemory(e.model_config, e.train, e.task->info(), static_cast<uint64_t>(registry->total_size()));
+  if (mode == BuildMode::kConfigOnly) return e;
+  const AvailableMemory available = QueryAvailableMemory();
+  if (available.bytes > 0 && e.memory.total() > available.bytes)
+    throw ConfigError(Concat("not enough memory for this run: it needs about ", e.memory.Describe(), "; ",
+                             available.source, " leaves ", FormatBytes(available.bytes),
+                             "; make the model smaller (model.d_model, model.layers, model.d_mlp), or lower "
+                             "train.batch, train.chunk, train.threads or eval.batch (sim train --print-config shows "
+                             "the estimate)"));
+  e.registry = std::move(registry);
+  e.model = std::move(model);
   e.registry->Finalize();
   Rng init = Rng::ForStream(e.train.seed, "init");
   InitializeParams(*e.registry, init);
@@ -63,6 +76,13 @@ Experiment BuildExperiment(Options& options) {
   }
   e.train.groups.Apply(*e.registry);
   return e;
+}
+
+std::string MemoryComment(const MemoryEstimate& memory) {
+  const AvailableMemory available = QueryAvailableMemory();
+  std::string text = Concat("# memory: training needs about ", memory.Describe());
+  if (available.bytes > 0) text += Concat("; ", available.source, " leaves ", FormatBytes(available.bytes));
+  return text + "\n";
 }
 
 }  // namespace sim

@@ -10,6 +10,7 @@
 #include "sim/data/task.h"
 #include "sim/models/transformer.h"
 #include "sim/params/param_registry.h"
+#include "sim/train/memory_estimate.h"
 #include "sim/train/train_config.h"
 
 namespace sim {
@@ -23,13 +24,25 @@ struct Experiment {
   TrainConfig train;
   AnalysisConfig analysis;
   std::string resolved_ini;
+  MemoryEstimate memory;  // what training needs (EstimateTrainingMemory)
   std::unique_ptr<ParamRegistry> registry;
   std::unique_ptr<Transformer> model;
 };
 
+enum class BuildMode {
+  kTrain,       // build everything; refuse (ConfigError) a run whose memory estimate exceeds what is available
+  kConfigOnly,  // stop before the parameter buffers: task, configs, resolved INI and memory estimate only
+                // (registry and model stay null), whatever the size (sim train --print-config)
+};
+
 // Reads and validates every option, builds the task and the model, initializes the parameters from
 // the stream "init" under train.seed and applies the parameter-group rules. Throws ConfigError
-// listing every problem found.
-Experiment BuildExperiment(Options& options);
+// listing every problem found. Before allocating the parameters it estimates the memory training
+// needs and, in kTrain mode, refuses with both numbers when the machine cannot give that much.
+Experiment BuildExperiment(Options& options, BuildMode mode = BuildMode::kTrain);
+
+// "# memory: training needs about 1.2 GiB (...); this machine has 6.0 GiB available (...)": the
+// comment line `sim train --print-config` prints above the resolved INI.
+std::string MemoryComment(const MemoryEstimate& memory);
 
 }  // namespace sim

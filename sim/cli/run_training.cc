@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
@@ -18,6 +19,7 @@
 #include "sim/core/error.h"
 #include "sim/io/atomic_file.h"
 #include "sim/io/checkpoint_file.h"
+#include "sim/io/hdf5_file.h"
 #include "sim/io/run_file.h"
 #include "sim/train/trainer.h"
 
@@ -75,14 +77,104 @@ std::string FormatMetrics(const std::map<std::string, std::map<std::string, doub
   return text;
 }
 
-// Checks early that `out` can be written, so a bad path fails before training, not after.
-void CheckOutputPath(const std::string& out) {
+// What is at `path` when it is not a plain file, or "" (a regular file, or nothing there).
+std::string DescribeSpecial(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::path(out).parent_path().empty() ? fs::path(".") : fs::path(out).parent_path();
-  if (!fs::is_directory(dir)) throw InputError(Concat("--out ", out, ": directory ", dir.string(), " does not exist"));
-  if (::access(dir.c_str(), W_OK) != 0)
-    throw InputError(Concat("--out ", out, ": directory ", dir.string(), " is not writable"));
-  if (fs::is_directory(out)) throw InputError(Concat("--out ", out, ": is a directory; give a file name"));
+  std::error_code ec;
+  const fs::file_status link = fs::symlink_status(path, ec);
+  switch (link.type()) {
+    case fs::file_type::not_found:
+    case fs::file_type::regular:
+      return "";
+    case fs::file_type::symlink: {
+      const fs::path target = fs::read_symlink(path, ec);
+      return Concat("a symbolic link (to ", Excerpt(target.string()), ")");
+    }
+    case fs::file_type::directory:
+      return "a directory";
+    case fs::file_type::character:
+      return "a character device";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::fifo:
+      return "a named pipe (FIFO)";
+    case fs::file_type::socket:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+// Checks every path a run writes before it trains, so a bad path fails in a second, not after hours:
+// the result file `out` (written as <out>.tmp, then renamed), and its checkpoint <out>.ckpt. Refuses
+// an empty name, a missing or read-only directory, names too long for the suffixes, and anything at
+// `out` that is not an attnsim run file (root attribute format = "attnsim.run"): a text file (the
+// --config file itself), a device, a FIFO, a symbolic link, a directory, another HDF5 file. An existing
+// run file is replaced (how a sweep's interrupted run is completed): the returned line says so, "" when
+// nothing was there. `named_by_sweep`: `out` is a sweep's own run file name (sim sweep chose it), so a
+// damaged regular file there is that run's, redone like a missing one (collect calls it unreadable).
+std::string CheckOutputPath(const std::string& out, bool named_by_sweep) {
+  namespace fs = std::filesystem;
+  const std::string shown = Excerpt(out);
+  if (out.empty()) throw InputError("--out: empty file name; expected the path of the result file, e.g. runs/mqar.h5");
+  const fs::path path(out);
+  if (!path.has_filename() || out.back() == '/')
+    throw InputError(
+        Concat("--out ", shown, ": ends in a directory separator; expected a file name, e.g. ", shown, "run.h5"));
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec))
+    throw InputError(Concat("--out ", shown, ": directory ", Excerpt(dir.string()),
+                            fs::exists(dir, ec) ? " is not a directory" : " does not exist", " (create it first)"));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0)
+    throw InputError(Concat("--out ", shown, ": directory ", Excerpt(dir.string()), " is not writable"));
+  const long name_max = ::pathconf(dir.c_str(), _PC_NAME_MAX);
+  const size_t longest_suffix = std::max(std::string(".tmp").size(), CheckpointPath("").size());
+  if (name_max > 0 && path.filename().string().size() + longest_suffix > static_cast<size_t>(name_max))
+    throw InputError(Concat("--out ", shown, ": file name of ", path.filename().string().size(),
+                            " characters; at most ", name_max - static_cast<long>(longest_suffix),
+                            " leave room for the .tmp and .ckpt files written next to it"));
+  for (const std::string& side : {out + ".tmp", CheckpointPath(out)}) {
+    const std::string what = DescribeSpecial(side);
+    if (!what.empty())
+      throw InputError(Concat("--out ", shown, ": ", Excerpt(side), " (written next to the result) is ", what,
+                              "; remove it or choose another --out"));
+  }
+  const std::string what = DescribeSpecial(path);
+  const std::string refuse = Concat("--out ", shown, ": is ");
+  const std::string hint =
+      "; refusing to replace it (sim writes only attnsim run files there): remove it or "
+      "choose another --out";
+  if (!what.empty()) throw InputError(Concat(refuse, what, hint));
+  if (!fs::exists(path, ec)) return "";
+  // A regular file: replace it only when it is a run file (the HDF5 signature, then the format
+  // attribute; no HDF5 call on a text file).
+  if (named_by_sweep) {
+    try {
+      return Concat("replacing ", shown, " (status ", ReadRunFile(out).status, ")");
+    } catch (const InputError& error) {
+      return Concat("replacing ", shown, " (unreadable: ", error.what(), ")");
+    }
+  }
+  char signature[8] = {};
+  {
+    std::ifstream in(out, std::ios::binary);
+    if (!in) throw InputError(Concat(refuse, "a file that cannot be read (", std::strerror(errno), ")", hint));
+    in.read(signature, sizeof signature);
+  }
+  if (std::memcmp(signature, "\x89HDF\r\n\x1a\n", sizeof signature) != 0)
+    throw InputError(Concat(refuse, "a file that is not an attnsim run file (not HDF5",
+                            fs::file_size(path, ec) == 0 ? ", empty" : "", ")", hint));
+  std::string status;
+  try {
+    const H5Reader h5(out);
+    if (!h5.HasAttr("/", "format") || h5.AttrString("/", "format") != kRunFormat) throw InputError("not a run file");
+    status = h5.HasAttr("/", "status") ? h5.AttrString("/", "status") : "unknown";
+  } catch (const InputError&) {
+    throw InputError(Concat(refuse, "an HDF5 file that is not an attnsim run file (root attribute format is not '",
+                            kRunFormat, "')", hint));
+  }
+  return Concat("replacing ", shown, " (an attnsim run file, status ", status, ")");
 }
 
 // Progress lines: a live line on a terminal, plain timestamped lines every 10 s otherwise, or marked
@@ -206,10 +298,13 @@ int TrainToFile(const RunRequest& request) {
   InstallStopSignals();
   const OptionSet set = AllOptions();
   Options options(set, request.given);
+  // A sweep labels its runs ("run 3/48") and names their files itself.
+  const std::string replacing = CheckOutputPath(request.out, /*named_by_sweep=*/!request.label.empty());
   Experiment e = BuildExperiment(options);
-  CheckOutputPath(request.out);
   std::unique_ptr<FileLock> lock;  // one process per result file (atomic_file.h)
   if (!request.out_locked) lock = LockOutput(request.out);
+  if (!replacing.empty())
+    std::fprintf(stderr, "%s%s%s\n", request.label.c_str(), request.label.empty() ? "" : "  ", replacing.c_str());
   Trainer trainer(e.train, *e.task, *e.model, *e.registry);
 
   const std::string ckpt_path = CheckpointPath(request.out);

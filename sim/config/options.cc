@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -11,6 +12,70 @@
 #include "sim/core/glob.h"
 
 namespace sim {
+
+namespace {
+
+size_t SkipDigits(std::string_view text, size_t i) {
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  return i;
+}
+
+}  // namespace
+
+bool ParseDecimalInt(std::string_view text, long* value) {
+  size_t i = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+  const size_t digits_end = SkipDigits(text, i);
+  if (digits_end == i || digits_end != text.size()) return false;
+  const std::string copy(text);  // no NUL inside: the syntax check saw only digits
+  errno = 0;
+  char* end = nullptr;
+  *value = std::strtol(copy.c_str(), &end, 10);
+  return errno != ERANGE && *end == '\0';
+}
+
+bool ParseDecimalNumber(std::string_view text, double* value) {
+  size_t i = !text.empty() && (text[0] == '+' || text[0] == '-') ? 1 : 0;
+  const size_t int_end = SkipDigits(text, i);
+  size_t mantissa_digits = int_end - i;
+  i = int_end;
+  if (i < text.size() && text[i] == '.') {
+    const size_t frac_end = SkipDigits(text, i + 1);
+    mantissa_digits += frac_end - (i + 1);
+    i = frac_end;
+  }
+  if (mantissa_digits == 0) return false;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    size_t j = i + 1;
+    if (j < text.size() && (text[j] == '+' || text[j] == '-')) ++j;
+    const size_t exp_end = SkipDigits(text, j);
+    if (exp_end == j) return false;
+    i = exp_end;
+  }
+  if (i != text.size()) return false;
+  const std::string copy(text);
+  errno = 0;
+  char* end = nullptr;
+  *value = std::strtod(copy.c_str(), &end);
+  // ERANGE on underflow too (1e-400): a value that rounds to 0 or a denormal is not what was meant.
+  return errno != ERANGE && *end == '\0' && std::isfinite(*value);
+}
+
+std::string Excerpt(std::string_view text, size_t max_chars) {
+  std::string out;
+  const size_t shown = std::min(text.size(), max_chars);
+  for (size_t i = 0; i < shown; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (shown < text.size()) out += Concat("... (", text.size(), " characters)");
+  return out;
+}
 
 int EditDistance(const std::string& a, const std::string& b) {
   std::vector<int> prev(b.size() + 1), cur(b.size() + 1);
@@ -96,8 +161,8 @@ std::string OptionSet::Closest(const std::string& key) const {
 
 void OptionSet::RequireDeclared(const std::string& key, const std::string& where) const {
   if (Has(key)) return;
-  throw ConfigError(
-      Concat("unknown option '", key, "'", where, DidYouMean(key, Keys()), " (sim train --help lists every option)"));
+  throw ConfigError(Concat("unknown option '", Excerpt(key), "'", where, DidYouMean(key, Keys()),
+                           " (sim train --help lists every option)"));
 }
 
 Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
@@ -126,7 +191,7 @@ Options::Options(const OptionSet& set, std::map<std::string, std::string> given)
     for (const std::string& k : order_)
       if (k.rfind("task.", 0) == 0 && k != "task.name") own += (own.empty() ? "" : ", ") + k;
     errors_.push_back(
-        Concat(key, ": not an option of task '", task_, "' (its options: ", own.empty() ? "none" : own, ")"));
+        Concat(Excerpt(key), ": not an option of task '", task_, "' (its options: ", own.empty() ? "none" : own, ")"));
   }
 }
 
@@ -139,7 +204,7 @@ const std::string& Options::Raw(const std::string& key) const {
 void Options::Fail(const std::string& key, const std::string& message) {
   auto it = resolved_.find(key);
   const std::string given = it == resolved_.end() ? "" : it->second;
-  errors_.push_back(Concat(key, ": ", message, " (given '", given, "')"));
+  errors_.push_back(Concat(key, ": ", message, " (given '", Excerpt(given), "')"));
 }
 
 std::string Options::String(const std::string& key) { return Trim(Raw(key)); }
@@ -150,12 +215,9 @@ std::string Options::OptionalString(const std::string& key) {
 }
 
 long Options::Int(const std::string& key, long min, long max) {
-  const std::string text = Trim(Raw(key));
-  char* end = nullptr;
-  errno = 0;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno == ERANGE) {
-    Fail(key, Concat("expected an integer in [", min, ", ", max, "]"));
+  long value = 0;
+  if (!ParseDecimalInt(Trim(Raw(key)), &value)) {
+    Fail(key, Concat("expected an integer in [", min, ", ", max, "] (decimal digits)"));
     return min;
   }
   if (value < min || value > max) {
@@ -166,12 +228,9 @@ long Options::Int(const std::string& key, long min, long max) {
 }
 
 double Options::Double(const std::string& key, double min, double max) {
-  const std::string text = Trim(Raw(key));
-  char* end = nullptr;
-  errno = 0;
-  const double value = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(value)) {
-    Fail(key, Concat("expected a number in [", min, ", ", max, "]"));
+  double value = 0;
+  if (!ParseDecimalNumber(Trim(Raw(key)), &value)) {
+    Fail(key, Concat("expected a number in [", min, ", ", max, "] (decimal, e.g. 3e-4)"));
     return min;
   }
   if (value < min || value > max) {
@@ -202,10 +261,8 @@ std::string Options::Choice(const std::string& key, const std::vector<std::strin
 std::vector<long> Options::IntList(const std::string& key, long min, long max) {
   std::vector<long> values;
   for (const std::string& item : SplitList(Raw(key))) {
-    char* end = nullptr;
-    errno = 0;
-    const long value = std::strtol(item.c_str(), &end, 10);
-    if (*end != '\0' || errno == ERANGE || value < min || value > max) {
+    long value = 0;
+    if (!ParseDecimalInt(item, &value) || value < min || value > max) {
       Fail(key, Concat("expected a comma-separated list of integers in [", min, ", ", max, "]"));
       return {min};
     }

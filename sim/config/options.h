@@ -11,6 +11,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sim {
@@ -101,6 +102,20 @@ class OptionErrorScope {
   const Options* options_;
   size_t start_;
 };
+
+// Number syntax of every numeric option (INI files and --section.key=value alike):
+//   integer: [+-]?[0-9]+                                   decimal only: 0x10, 1e3, 1.0 are not integers
+//   number:  [+-]?([0-9]+(.[0-9]*)?|.[0-9]+)([eE][+-]?[0-9]+)?   decimal, optional exponent
+// No hexadecimal, no inf/nan, no whitespace or other bytes inside (a NUL byte ends nothing): what strtol
+// and strtod would have read in silence (0x10 as 16, nan, "3\0junk" as 3) is an error. Accepted text
+// reads exactly as strtol/strtod read it (so valid configurations keep their values bit for bit).
+// Both return false on bad syntax or a value out of the type's range.
+bool ParseDecimalInt(std::string_view text, long* value);
+bool ParseDecimalNumber(std::string_view text, double* value);
+
+// A value as quoted back in a message: bytes that are not printable ASCII as \xNN, and text longer
+// than `max_chars` cut there with "... (N characters)" appended, so a 10 MB value is not echoed whole.
+std::string Excerpt(std::string_view text, size_t max_chars = 80);
 
 // Levenshtein distance, for suggestions.
 int EditDistance(const std::string& a, const std::string& b);

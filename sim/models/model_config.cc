@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <sstream>
+#include <string_view>
 
 #include "sim/core/error.h"
 
@@ -59,10 +60,10 @@ ModelConfig ReadModelConfig(Options& options) {
   const bool mixers_ok = mixers_read.ok();
   const std::string mlp = options.String("model.d_mlp");
   if (!mlp.empty() && mlp.back() == 'x') {
-    char* end = nullptr;
-    const double mult = std::strtod(mlp.c_str(), &end);
-    if (end != mlp.c_str() + mlp.size() - 1 || !(mult >= 0) || mult > 64)
-      options.Fail("model.d_mlp", "expected an integer width, 'Nx' (N*d_model) or 0");
+    // 'Nx': N a decimal number in [0, 64] (ParseDecimalNumber's syntax; a bare 'x' is not 1x).
+    double mult = 0;
+    if (!ParseDecimalNumber(std::string_view(mlp).substr(0, mlp.size() - 1), &mult) || mult < 0 || mult > 64)
+      options.Fail("model.d_mlp", "expected an integer width, 'Nx' (N*d_model, N a decimal number in [0, 64]) or 0");
     else
       c.d_mlp = static_cast<int>(mult * c.d_model + 0.5);
   } else {

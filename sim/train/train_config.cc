@@ -1,7 +1,6 @@
 #include "sim/train/train_config.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <limits>
 
 #include "sim/core/error.h"
@@ -67,11 +66,12 @@ std::vector<std::pair<std::string, double>> ReadPatternMultipliers(Options& opti
   std::vector<std::pair<std::string, double>> rules;
   for (const std::string& item : options.StringList(key)) {
     const size_t colon = item.rfind(':');
-    char* end = nullptr;
     const std::string number = colon == std::string::npos ? "" : Trim(item.substr(colon + 1));
-    const double mult = std::strtod(number.c_str(), &end);
-    if (colon == std::string::npos || number.empty() || *end != '\0' || !(mult >= 0)) {
-      options.Fail(key, Concat("expected pattern:multiplier pairs with multipliers >= 0, bad item '", item, "'"));
+    double mult = 0;
+    if (colon == std::string::npos || !ParseDecimalNumber(number, &mult) || mult < 0) {
+      options.Fail(key, Concat("expected pattern:multiplier pairs, each multiplier a finite decimal number >= 0; bad "
+                               "item '",
+                               Excerpt(item), "'"));
       continue;
     }
     rules.emplace_back(Trim(item.substr(0, colon)), mult);
