@@ -16,6 +16,7 @@
 #include "sim/io/checkpoint_file.h"
 #include "sim/io/run_file.h"
 #include "sim/train/trainer.h"
+#include "tasks/task_registry.h"
 
 namespace sim {
 
@@ -177,11 +178,16 @@ int TrainToFile(const RunRequest& request) {
   record.curves = result.curves;
   record.final_metrics = result.final_metrics;
   if (result.status != RunStatus::kInterrupted) {
-    record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
-    if (!e.train.target_metric.empty())
-      for (AnalysisArray& a : StepsToTarget(result.curve_names, result.curves, e.train.target_split,
-                                            e.train.target_metric, e.analysis.steps_to))
-        record.analysis.push_back(std::move(a));
+    AnalysisInputs in;
+    in.model = e.model.get();
+    in.task = e.task.get();
+    in.train = &e.train;
+    in.curve_names = &result.curve_names;
+    in.curves = &result.curves;
+    in.task_measures = TaskMeasures(e.task->info().name);
+    std::vector<std::string> not_applied;
+    record.analysis = AnalysesAfterTraining(in, e.analysis, &not_applied);
+    for (const std::string& why : not_applied) std::fprintf(stderr, "note: analysis %s (skipped)\n", why.c_str());
   }
   WriteRunFile(request.out, record, *e.registry);
   if (result.status != RunStatus::kInterrupted) std::filesystem::remove(ckpt_path);
