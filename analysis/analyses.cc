@@ -64,9 +64,13 @@ AnalysisConfig ReadAnalysisConfig(Options& options) {
     const bool selected = e.read(options);
     if (!read.ok() || !selected) continue;
     std::vector<std::pair<std::string, std::string>> values;
-    for (const std::string& key : AnalysisOptionKeys(e)) values.emplace_back(key, options.Raw(key));
+    bool requested = false;
+    for (const std::string& key : AnalysisOptionKeys(e)) {
+      values.emplace_back(key, options.Raw(key));
+      requested = requested || options.IsSet(key);
+    }
     for (const std::string& key : e.shared_keys) values.emplace_back(key, options.Raw(key));
-    c.selected.push_back({&e, AnalysisOptions(std::move(values)), options.IsSet("analysis." + e.name)});
+    c.selected.push_back({&e, AnalysisOptions(std::move(values)), requested});
   }
   c.probe_examples = static_cast<int>(options.Int("analysis.probe", 1, 1 << 16));
   if (!options.OptionalString("analysis.steps_to").empty())

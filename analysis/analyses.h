@@ -105,7 +105,7 @@ void DeclareAnalysisOptions(OptionSet& set);
 struct SelectedAnalysis {
   const AnalysisEntry* entry = nullptr;
   AnalysisOptions options;  // its keys and its shared keys, resolved
-  bool requested = false;   // analysis.<name> was given (INI or command line), not left at its default
+  bool requested = false;   // one of its keys was given (INI or command line), not left at its default
 };
 
 struct AnalysisConfig {
