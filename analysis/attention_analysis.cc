@@ -76,6 +76,7 @@ AnalysisArray Maps(const Transformer& model, const Task& task, const ProbeOption
           a.data[((static_cast<size_t>(l) * n_heads + h) * t_len + q) * t_len + k] = sum / batch;
         }
   }
+  a.string_attrs["dims"] = "layer,head,query,key";
   a.number_attrs["probe_examples"] = batch;
   a.string_attrs["split"] = task.info().splits[options.split];
   const std::vector<std::string>& labels = task.info().position_labels;

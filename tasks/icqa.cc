@@ -84,7 +84,9 @@ std::vector<AnalysisArray> IcqaMeasures(const Task& task, const AttentionCapture
   const int t_len = p.length(), batch = p.examples(), h1 = p.heads[0];
   const int m = icqa.config().pairs, readout = 2 * m;
   AnalysisArray partner = ZeroArray("mech/icqa_partner_mass", {2, static_cast<uint64_t>(h1)});
+  partner.string_attrs["dims"] = "row,head";
   AnalysisArray read_qj = ZeroArray("mech/icqa_readout_qJ_mass", {static_cast<uint64_t>(h1)});
+  read_qj.string_attrs["dims"] = "head";
   std::vector<int> j_of(batch);  // the asked pair of each prompt
   for (int b = 0; b < batch; ++b) {
     const int32_t* t = p.batch->tokens.data() + static_cast<size_t>(b) * t_len;
@@ -109,6 +111,7 @@ std::vector<AnalysisArray> IcqaMeasures(const Task& task, const AttentionCapture
   if (p.n_layers() >= 2 && p.probs[1] != nullptr) {
     const int h2 = p.heads[1];
     AnalysisArray match = ZeroArray("mech/icqa_match_mass", {2, static_cast<uint64_t>(h2)});
+    match.string_attrs["dims"] = "row,head";
     for (int h = 0; h < h2; ++h) {
       double pair = 0, answer = 0;
       for (int b = 0; b < batch; ++b) {

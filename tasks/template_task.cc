@@ -119,7 +119,9 @@ std::vector<AnalysisArray> TemplateMeasures(const Task& task, const AttentionCap
   const int t_len = p.length(), batch = p.examples(), h1 = p.heads[0];
   const int len = t_len - 1, at_out = len;  // content positions 0..L-1, OUT at L
   AnalysisArray same = ZeroArray("mech/template_same_token_mass", {2, static_cast<uint64_t>(h1)});
+  same.string_attrs["dims"] = "row,head";
   AnalysisArray top2 = ZeroArray("mech/template_out_top2_mass", {2, static_cast<uint64_t>(h1)});
+  top2.string_attrs["dims"] = "row,head";
   for (int h = 0; h < h1; ++h) {
     double self_and_partner = 0, partner_only = 0, top_mass = 0, top_same = 0;
     for (int b = 0; b < batch; ++b) {
