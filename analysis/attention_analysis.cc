@@ -4,8 +4,7 @@
 #include <cmath>
 
 #include "sim/core/check.h"
-#include "tasks/icqa.h"
-#include "tasks/template_task.h"
+#include "sim/layers/mixer.h"
 
 namespace sim {
 
@@ -40,10 +39,24 @@ inline double Weight(const Mat& probs, int t_len, int n_heads, int b, int h, int
   return probs(key, static_cast<Index>(b * n_heads + h) * t_len + query);
 }
 
-}  // namespace
+std::vector<AnalysisArray> Measures(const Transformer& model, const Task& task, const ProbeOptions& options,
+                                    const Probe& p, TaskMeasureFn measures) {
+  if (measures == nullptr) return {};
+  AttentionCapture capture;
+  capture.batch = &p.batch;
+  for (int l = 0; l < model.n_layers(); ++l) {
+    capture.probs.push_back(model.AttentionProbs(*p.ws, l));
+    capture.heads.push_back(model.config().heads_in_layer(l));
+  }
+  std::vector<AnalysisArray> out = measures(task, capture);
+  for (AnalysisArray& a : out) {
+    a.number_attrs["probe_examples"] = p.batch.shape.batch;
+    a.string_attrs["split"] = task.info().splits[options.split];
+  }
+  return out;
+}
 
-AnalysisArray AttentionMaps(const Transformer& model, const Task& task, const ProbeOptions& options) {
-  Probe p = RunProbe(model, task, options);
+AnalysisArray Maps(const Transformer& model, const Task& task, const ProbeOptions& options, const Probe& p) {
   const int n_layers = model.n_layers(), n_heads = MaxHeads(model), t_len = p.batch.shape.length;
   const int batch = p.batch.shape.batch;
   AnalysisArray a;
@@ -63,6 +76,7 @@ AnalysisArray AttentionMaps(const Transformer& model, const Task& task, const Pr
           a.data[((static_cast<size_t>(l) * n_heads + h) * t_len + q) * t_len + k] = sum / batch;
         }
   }
+  a.string_attrs["dims"] = "layer,head,query,key";
   a.number_attrs["probe_examples"] = batch;
   a.string_attrs["split"] = task.info().splits[options.split];
   const std::vector<std::string>& labels = task.info().position_labels;
@@ -76,106 +90,40 @@ AnalysisArray AttentionMaps(const Transformer& model, const Task& task, const Pr
   return a;
 }
 
-std::vector<AnalysisArray> MechanismMeasures(const Transformer& model, const Task& task, const ProbeOptions& options) {
-  std::vector<AnalysisArray> out;
-  const auto* icqa = dynamic_cast<const IcqaTask*>(&task);
-  const auto* tmpl = dynamic_cast<const TemplateTask*>(&task);
-  if (icqa == nullptr && tmpl == nullptr) return out;
-  Probe p = RunProbe(model, task, options);
-  const int t_len = p.batch.shape.length, batch = p.batch.shape.batch;
-  const Mat& l1 = *model.AttentionProbs(*p.ws, 0);
-  const int h1 = model.config().heads_in_layer(0);
-  auto make = [](const std::string& path, std::vector<uint64_t> dims) {
-    AnalysisArray a;
-    a.path = path;
-    a.dims = std::move(dims);
-    size_t n = 1;
-    for (uint64_t d : a.dims) n *= d;
-    a.data.assign(n, 0.0);
-    return a;
-  };
-  if (icqa != nullptr) {
-    const int m = icqa->config().pairs, readout = 2 * m;
-    AnalysisArray partner = make("mech/icqa_partner_mass", {2, static_cast<uint64_t>(h1)});
-    AnalysisArray read_qj = make("mech/icqa_readout_qJ_mass", {static_cast<uint64_t>(h1)});
-    std::vector<int> j_of(batch);
-    for (int b = 0; b < batch; ++b) {
-      const int32_t* t = p.batch.tokens.data() + static_cast<size_t>(b) * t_len;
-      for (int j = 0; j < m; ++j)
-        if (t[2 * j] == t[readout]) j_of[b] = j;
-    }
-    for (int h = 0; h < h1; ++h) {
-      double q_to_a = 0, a_to_q = 0, qj = 0;
-      for (int b = 0; b < batch; ++b) {
-        for (int j = 0; j < m; ++j) {
-          q_to_a += Weight(l1, t_len, h1, b, h, 2 * j + 1, 2 * j);
-          a_to_q += Weight(l1, t_len, h1, b, h, 2 * j, 2 * j + 1);
-        }
-        qj += Weight(l1, t_len, h1, b, h, 2 * j_of[b], readout);
-      }
-      partner.data[h] = q_to_a / (batch * m);
-      partner.data[h1 + h] = a_to_q / (batch * m);
-      read_qj.data[h] = qj / batch;
-    }
-    out.push_back(partner);
-    out.push_back(read_qj);
-    if (model.n_layers() >= 2) {
-      const Mat& l2 = *model.AttentionProbs(*p.ws, 1);
-      const int h2 = model.config().heads_in_layer(1);
-      AnalysisArray match = make("mech/icqa_match_mass", {2, static_cast<uint64_t>(h2)});
-      for (int h = 0; h < h2; ++h) {
-        double pair = 0, answer = 0;
-        for (int b = 0; b < batch; ++b) {
-          const double a = Weight(l2, t_len, h2, b, h, 2 * j_of[b] + 1, readout);
-          pair += a + Weight(l2, t_len, h2, b, h, 2 * j_of[b], readout);
-          answer += a;
-        }
-        match.data[h] = pair / batch;
-        match.data[h2 + h] = answer / batch;
-      }
-      out.push_back(match);
-    }
-  }
-  if (tmpl != nullptr) {
-    const int len = t_len - 1, at_out = len;  // content positions 0..L-1, OUT at L
-    AnalysisArray same = make("mech/template_same_token_mass", {2, static_cast<uint64_t>(h1)});
-    AnalysisArray top2 = make("mech/template_out_top2_mass", {2, static_cast<uint64_t>(h1)});
-    for (int h = 0; h < h1; ++h) {
-      double self_and_partner = 0, partner_only = 0, top_mass = 0, top_same = 0;
-      for (int b = 0; b < batch; ++b) {
-        const int32_t* t = p.batch.tokens.data() + static_cast<size_t>(b) * t_len;
-        for (int q = 0; q < len; ++q)
-          for (int k = 0; k < len; ++k)
-            if (t[k] == t[q]) {
-              const double w = Weight(l1, t_len, h1, b, h, k, q);
-              self_and_partner += w;
-              if (k != q) partner_only += w;
-            }
-        int first = -1, second = -1;
-        for (int k = 0; k < t_len; ++k) {
-          const double w = Weight(l1, t_len, h1, b, h, k, at_out);
-          if (first < 0 || w > Weight(l1, t_len, h1, b, h, first, at_out)) {
-            second = first;
-            first = k;
-          } else if (second < 0 || w > Weight(l1, t_len, h1, b, h, second, at_out)) {
-            second = k;
-          }
-        }
-        top_mass += Weight(l1, t_len, h1, b, h, first, at_out) + Weight(l1, t_len, h1, b, h, second, at_out);
-        top_same += t[first] == t[second] ? 1.0 : 0.0;
-      }
-      same.data[h] = self_and_partner / (batch * len);
-      same.data[h1 + h] = partner_only / (batch * len);
-      top2.data[h] = top_mass / batch;
-      top2.data[h1 + h] = top_same / batch;
-    }
-    out.push_back(same);
-    out.push_back(top2);
-  }
-  for (AnalysisArray& a : out) {
-    a.number_attrs["probe_examples"] = batch;
-    a.string_attrs["split"] = task.info().splits[options.split];
-  }
+}  // namespace
+
+AnalysisArray AttentionMaps(const Transformer& model, const Task& task, const ProbeOptions& options) {
+  return Maps(model, task, options, RunProbe(model, task, options));
+}
+
+std::vector<AnalysisArray> MechanismMeasures(const Transformer& model, const Task& task, const ProbeOptions& options,
+                                             TaskMeasureFn measures) {
+  if (measures == nullptr) return {};
+  return Measures(model, task, options, RunProbe(model, task, options), measures);
+}
+
+void DeclareAttentionOptions(OptionSet& set) {
+  set.Declare({"analysis.attention", "false",
+               "store attention maps averaged over a probe batch (/analysis/attention) and the task's mechanism "
+               "measurements (/analysis/mech/...)",
+               ""});
+  set.Declare({"analysis.probe", "256",
+               "examples in the probe batch of every probe analysis (held out; the same for every run)", ""});
+}
+
+bool ReadAttentionOptions(Options& options) { return options.Bool("analysis.attention"); }
+
+std::string AttentionApplies(const AnalysisInputs& in, const AnalysisOptions&) {
+  const ModelConfig& config = in.model->config();
+  for (int l = 0; l < in.model->n_layers(); ++l)
+    if (config.mixer_entry(l).Supports(MixerHook::kAttentionProbs)) return "";
+  return Concat("model.mixer = ", config.mixer_in_layer(0), ": no layer's mixer has attention probabilities");
+}
+
+std::vector<AnalysisArray> AttentionAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {
+  const Probe p = RunProbe(*in.model, *in.task, in.probe);
+  std::vector<AnalysisArray> out = {Maps(*in.model, *in.task, in.probe, p)};
+  for (AnalysisArray& a : Measures(*in.model, *in.task, in.probe, p, in.task_measures)) out.push_back(std::move(a));
   return out;
 }
 

@@ -74,3 +74,57 @@ std::unique_ptr<Task> MakeIcqa(Options& options) {
 }
 
 }  // namespace sim
+
+namespace sim {
+
+std::vector<AnalysisArray> IcqaMeasures(const Task& task, const AttentionCapture& p) {
+  const auto& icqa = dynamic_cast<const IcqaTask&>(task);
+  std::vector<AnalysisArray> out;
+  if (p.n_layers() < 1 || p.probs[0] == nullptr) return out;
+  const int t_len = p.length(), batch = p.examples(), h1 = p.heads[0];
+  const int m = icqa.config().pairs, readout = 2 * m;
+  AnalysisArray partner = ZeroArray("mech/icqa_partner_mass", {2, static_cast<uint64_t>(h1)});
+  partner.string_attrs["dims"] = "row,head";
+  AnalysisArray read_qj = ZeroArray("mech/icqa_readout_qJ_mass", {static_cast<uint64_t>(h1)});
+  read_qj.string_attrs["dims"] = "head";
+  std::vector<int> j_of(batch);  // the asked pair of each prompt
+  for (int b = 0; b < batch; ++b) {
+    const int32_t* t = p.batch->tokens.data() + static_cast<size_t>(b) * t_len;
+    for (int j = 0; j < m; ++j)
+      if (t[2 * j] == t[readout]) j_of[b] = j;
+  }
+  for (int h = 0; h < h1; ++h) {
+    double q_to_a = 0, a_to_q = 0, qj = 0;
+    for (int b = 0; b < batch; ++b) {
+      for (int j = 0; j < m; ++j) {
+        q_to_a += p.Weight(0, b, h, 2 * j + 1, 2 * j);
+        a_to_q += p.Weight(0, b, h, 2 * j, 2 * j + 1);
+      }
+      qj += p.Weight(0, b, h, 2 * j_of[b], readout);
+    }
+    partner.data[h] = q_to_a / (batch * m);
+    partner.data[h1 + h] = a_to_q / (batch * m);
+    read_qj.data[h] = qj / batch;
+  }
+  out.push_back(partner);
+  out.push_back(read_qj);
+  if (p.n_layers() >= 2 && p.probs[1] != nullptr) {
+    const int h2 = p.heads[1];
+    AnalysisArray match = ZeroArray("mech/icqa_match_mass", {2, static_cast<uint64_t>(h2)});
+    match.string_attrs["dims"] = "row,head";
+    for (int h = 0; h < h2; ++h) {
+      double pair = 0, answer = 0;
+      for (int b = 0; b < batch; ++b) {
+        const double a = p.Weight(1, b, h, 2 * j_of[b] + 1, readout);
+        pair += a + p.Weight(1, b, h, 2 * j_of[b], readout);
+        answer += a;
+      }
+      match.data[h] = pair / batch;
+      match.data[h2 + h] = answer / batch;
+    }
+    out.push_back(match);
+  }
+  return out;
+}
+
+}  // namespace sim

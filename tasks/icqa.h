@@ -16,6 +16,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "sim/data/task_measures.h"
 #include "tasks/task_helpers.h"
 
 namespace sim {
@@ -42,5 +43,13 @@ class IcqaTask : public Task {
 
 void DeclareIcqaOptions(OptionSet& set);
 std::unique_ptr<Task> MakeIcqa(Options& options);
+
+// The mechanism measures of icqa (the task registry offers them to analysis.attention), over
+// single-query probe prompts, first layer l1 and second layer l2 (docs/results-format.md):
+//   mech/icqa_partner_mass [2, H]    l1 mass q_j -> a_j (row 0) and a_j -> q_j (row 1)
+//   mech/icqa_readout_qJ_mass [H]    l1 mass at the readout on q_J (match-then-shift route)
+//   mech/icqa_match_mass [2, H]      l2 mass at the readout on {q_J, a_J} (row 0), on a_J (row 1)
+// Empty when layer 1 has no attention probabilities; no match mass without a second attention layer.
+std::vector<AnalysisArray> IcqaMeasures(const Task& task, const AttentionCapture& capture);
 
 }  // namespace sim

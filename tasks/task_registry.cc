@@ -16,9 +16,9 @@ const std::vector<TaskEntry>& TaskRegistry() {
       {"linreg", "in-context linear regression (Garg et al. 2022)", DeclareLinregOptions, MakeLinreg},
       {"seqclass", "memorization: N random sequences with random labels (Chen & Zou 2024, T1)", DeclareSeqclassOptions,
        MakeSeqclass},
-      {"icqa", "in-context question answering (Chen & Zou 2024, T2)", DeclareIcqaOptions, MakeIcqa},
+      {"icqa", "in-context question answering (Chen & Zou 2024, T2)", DeclareIcqaOptions, MakeIcqa, IcqaMeasures},
       {"template", "template matching, in- and out-of-vocabulary (Chen & Zou 2024, T3)", DeclareTemplateOptions,
-       MakeTemplate},
+       MakeTemplate, TemplateMeasures},
       {"ictemplate", "in-context template matching (Chen & Zou 2024, T4; not validated)", DeclareIctemplateOptions,
        MakeIctemplate},
       {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions,
@@ -41,6 +41,16 @@ std::unique_ptr<Task> MakeTask(Options& options) {
   std::string names;
   for (const TaskEntry& e : TaskRegistry()) names += (names.empty() ? "" : ", ") + e.name;
   options.Fail("task.name", "unknown task; valid tasks: " + names);
+  return nullptr;
+}
+
+}  // namespace sim
+
+namespace sim {
+
+TaskMeasureFn TaskMeasures(const std::string& name) {
+  for (const TaskEntry& e : TaskRegistry())
+    if (e.name == name) return e.measures;
   return nullptr;
 }
 

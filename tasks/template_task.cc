@@ -110,3 +110,50 @@ std::unique_ptr<Task> MakeTemplate(Options& options) {
 }
 
 }  // namespace sim
+
+namespace sim {
+
+std::vector<AnalysisArray> TemplateMeasures(const Task& task, const AttentionCapture& p) {
+  std::vector<AnalysisArray> out;
+  if (p.n_layers() < 1 || p.probs[0] == nullptr) return out;
+  const int t_len = p.length(), batch = p.examples(), h1 = p.heads[0];
+  const int len = t_len - 1, at_out = len;  // content positions 0..L-1, OUT at L
+  AnalysisArray same = ZeroArray("mech/template_same_token_mass", {2, static_cast<uint64_t>(h1)});
+  same.string_attrs["dims"] = "row,head";
+  AnalysisArray top2 = ZeroArray("mech/template_out_top2_mass", {2, static_cast<uint64_t>(h1)});
+  top2.string_attrs["dims"] = "row,head";
+  for (int h = 0; h < h1; ++h) {
+    double self_and_partner = 0, partner_only = 0, top_mass = 0, top_same = 0;
+    for (int b = 0; b < batch; ++b) {
+      const int32_t* t = p.batch->tokens.data() + static_cast<size_t>(b) * t_len;
+      for (int q = 0; q < len; ++q)
+        for (int k = 0; k < len; ++k)
+          if (t[k] == t[q]) {
+            const double w = p.Weight(0, b, h, k, q);
+            self_and_partner += w;
+            if (k != q) partner_only += w;
+          }
+      int first = -1, second = -1;
+      for (int k = 0; k < t_len; ++k) {
+        const double w = p.Weight(0, b, h, k, at_out);
+        if (first < 0 || w > p.Weight(0, b, h, first, at_out)) {
+          second = first;
+          first = k;
+        } else if (second < 0 || w > p.Weight(0, b, h, second, at_out)) {
+          second = k;
+        }
+      }
+      top_mass += p.Weight(0, b, h, first, at_out) + p.Weight(0, b, h, second, at_out);
+      top_same += t[first] == t[second] ? 1.0 : 0.0;
+    }
+    same.data[h] = self_and_partner / (batch * len);
+    same.data[h1 + h] = partner_only / (batch * len);
+    top2.data[h] = top_mass / batch;
+    top2.data[h1 + h] = top_same / batch;
+  }
+  out.push_back(same);
+  out.push_back(top2);
+  return out;
+}
+
+}  // namespace sim

@@ -17,6 +17,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "sim/data/task_measures.h"
 #include "tasks/task_helpers.h"
 #include "tasks/templates.h"
 
@@ -55,5 +56,14 @@ class TemplateTask : public Task {
 
 void DeclareTemplateOptions(OptionSet& set);
 std::unique_ptr<Task> MakeTemplate(Options& options);
+
+// The mechanism measures of template (the task registry offers them to analysis.attention), first
+// layer (docs/results-format.md):
+//   mech/template_same_token_mass [2, H]  mass of each content position on the positions holding
+//                                         its token: itself and its partner (row 0), the partner (row 1)
+//   mech/template_out_top2_mass [2, H]    at OUT: mass on the two highest-weight positions (row 0),
+//                                         fraction of prompts where those hold the same token (row 1)
+// Empty when layer 1 has no attention probabilities.
+std::vector<AnalysisArray> TemplateMeasures(const Task& task, const AttentionCapture& capture);
 
 }  // namespace sim

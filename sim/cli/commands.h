@@ -22,5 +22,6 @@ int RunBench(const std::vector<std::string>& args);
 int RunSweep(const std::vector<std::string>& args);
 int RunCollect(const std::vector<std::string>& args);
 int RunSlurm(const std::vector<std::string>& args);
+int RunAnalyze(const std::vector<std::string>& args);
 
 }  // namespace sim

@@ -26,6 +26,7 @@ void PrintUsage() {
       "  sweep   a sweep's runs: sim sweep --config S.ini --out-dir D (--list|--count|--index I|--all --jobs J)\n"
       "  slurm   a SLURM job array for a sweep: sim slurm --config S.ini --out-dir D [--submit]\n"
       "  collect a sweep's runs into one table: sim collect D --out summary.h5\n"
+      "  analyze add analyses to finished run files: sim analyze RUN.h5|DIR --analysis.attention=true\n"
       "  bench   training-step speed of reference models against the measured FP32 peak\n\n"
       "sim <command> --help lists the command's own flags; sim train --help also lists every\n"
       "configuration option, which follows here with its default.\n"
@@ -68,9 +69,11 @@ int main(int argc, char** argv) {
     if (command == "sweep") return sim::RunSweep(args);
     if (command == "collect") return sim::RunCollect(args);
     if (command == "slurm") return sim::RunSlurm(args);
-    std::fprintf(
-        stderr, "error: unknown command '%s'; valid commands: train, info, sweep, slurm, collect, bench (sim --help)\n",
-        command.c_str());
+    if (command == "analyze") return sim::RunAnalyze(args);
+    std::fprintf(stderr,
+                 "error: unknown command '%s'; valid commands: train, info, sweep, slurm, collect, analyze, bench (sim "
+                 "--help)\n",
+                 command.c_str());
     return sim::kExitBadInput;
   } catch (const sim::ConfigError& e) {
     PrintError(e.what());

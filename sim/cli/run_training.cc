@@ -22,6 +22,7 @@
 #include "sim/io/hdf5_file.h"
 #include "sim/io/run_file.h"
 #include "sim/train/trainer.h"
+#include "tasks/task_registry.h"
 
 namespace sim {
 
@@ -344,11 +345,16 @@ int TrainToFile(const RunRequest& request) {
     // A stop request is checked before and after the analyses (a request during them stops the run
     // once the running analysis returns).
     if (!StopRequested()) {
-      record.analysis = RunAnalyses(*e.model, *e.task, e.analysis);
-      if (!e.train.target_metric.empty())
-        for (AnalysisArray& a : StepsToTarget(result.curve_names, result.curves, e.train.target_split,
-                                              e.train.target_metric, e.analysis.steps_to))
-          record.analysis.push_back(std::move(a));
+      AnalysisInputs in;
+      in.model = e.model.get();
+      in.task = e.task.get();
+      in.train = &e.train;
+      in.curve_names = &result.curve_names;
+      in.curves = &result.curves;
+      in.task_measures = TaskMeasures(e.task->info().name);
+      std::vector<std::string> not_applied;
+      record.analysis = AnalysesAfterTraining(in, e.analysis, &not_applied);
+      for (const std::string& why : not_applied) std::fprintf(stderr, "note: analysis %s (skipped)\n", why.c_str());
     }
     if (StopRequested()) {
       // Stopped after training, before the result was written: the training is kept in a

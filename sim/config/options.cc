@@ -289,15 +289,20 @@ void Options::ThrowIfErrors() const {
 
 std::string Options::ResolvedIni() const {
   // Sections in first-declaration order; keys within a section in declaration order.
-  std::vector<std::string> sections;
+  std::vector<std::string> listed;
   for (const std::string& key : order_) {
+    const OptionDecl* decl = set_->FindActive(key, task_);
+    if (!decl->omit_at_default || resolved_.at(key) != decl->default_value) listed.push_back(key);
+  }
+  std::vector<std::string> sections;
+  for (const std::string& key : listed) {
     const std::string section = key.substr(0, key.find('.'));
     if (std::find(sections.begin(), sections.end(), section) == sections.end()) sections.push_back(section);
   }
   std::ostringstream out;
   for (const std::string& section : sections) {
     out << "[" << section << "]\n";
-    for (const std::string& key : order_)
+    for (const std::string& key : listed)
       if (key.compare(0, section.size() + 1, section + ".") == 0)
         out << key.substr(section.size() + 1) << " = " << resolved_.at(key) << "\n";
     out << "\n";

@@ -21,6 +21,10 @@ struct OptionDecl {
   std::string default_value;  // as written in an INI file
   std::string help;
   std::string owner;  // "" = always active; "task:mqar" = only for that task
+  // Left out of the resolved INI text while the value is the default: for options added after run
+  // files and sweeps exist (analysis.<name>.*), so runs that leave them alone keep their config
+  // text, and their sweep file names.
+  bool omit_at_default = false;
 };
 
 class OptionSet {
@@ -75,7 +79,8 @@ class Options {
   // Throws ConfigError listing every recorded problem, one per line.
   void ThrowIfErrors() const;
 
-  // The resolved configuration as INI text: one section per prefix, every active key.
+  // The resolved configuration as INI text: one section per prefix, every active key (but those
+  // declared omit_at_default while at their default).
   std::string ResolvedIni() const;
 
  private:

@@ -64,6 +64,14 @@ H5Writer::H5Writer(const std::string& path) : path_(path) {
   if (file_ < 0) ThrowWriteFailure(Concat(path, ": cannot create HDF5 file (is the directory writable?)"), errno);
 }
 
+H5Writer::H5Writer(const std::string& path, Edit) : path_(path) {
+  Quiet();
+  if (H5Fis_hdf5(path.c_str()) <= 0) throw InputError(Concat(path, ": not an HDF5 file"));
+  errno = 0;
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (file_ < 0) ThrowWriteFailure(Concat(path, ": cannot open HDF5 file for writing"), errno);
+}
+
 H5Writer::~H5Writer() {
   if (file_ >= 0) H5Fclose(file_);
 }
@@ -85,6 +93,14 @@ void H5Writer::Group(const std::string& path) {
   H5Pset_obj_track_times(gcpl.id, 0);
   Handle group(H5Gcreate2(file_, path.c_str(), lcpl.id, gcpl.id, H5P_DEFAULT), H5Gclose);
   if (group.id < 0) throw InputError(Concat(path_, ": cannot create group ", path));
+}
+
+void H5Writer::Remove(const std::string& path) {
+  size_t pos = 0;  // H5Lexists needs every prefix to exist
+  while ((pos = path.find('/', pos + 1)) != std::string::npos)
+    if (H5Lexists(file_, path.substr(0, pos).c_str(), H5P_DEFAULT) <= 0) return;
+  if (H5Lexists(file_, path.c_str(), H5P_DEFAULT) <= 0) return;
+  if (H5Ldelete(file_, path.c_str(), H5P_DEFAULT) < 0) throw InputError(Concat(path_, ": cannot remove ", path));
 }
 
 void H5Writer::Write(const std::string& path, int64_t mem_type, const void* data, const std::vector<uint64_t>& dims) {

@@ -15,6 +15,9 @@ class H5Writer {
  public:
   // Creates (or truncates) `path`.
   explicit H5Writer(const std::string& path);
+  // Opens the existing HDF5 file `path` for editing (kEdit), e.g. a copy that will replace a file.
+  enum class Edit { kEdit };
+  H5Writer(const std::string& path, Edit);
   ~H5Writer();
   H5Writer(const H5Writer&) = delete;
   H5Writer& operator=(const H5Writer&) = delete;
@@ -35,6 +38,8 @@ class H5Writer {
   // 1-D variable-length UTF-8 strings.
   void Strings(const std::string& path, const std::vector<std::string>& values);
   void Group(const std::string& path);
+  // Unlinks `path` (a dataset, or a group with everything below it) when it exists.
+  void Remove(const std::string& path);
 
  private:
   void Write(const std::string& path, int64_t mem_type, const void* data, const std::vector<uint64_t>& dims);

@@ -1,5 +1,6 @@
 #include "sim/io/run_file.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -39,6 +40,24 @@ void WriteParam(H5Writer& out, const ParamRegistry& registry, ParamId id) {
   out.AttrInts(path, "engine_shape", {static_cast<int64_t>(spec.rows), static_cast<int64_t>(spec.cols)});
 }
 
+void WriteAnalyses(H5Writer& out, const std::vector<AnalysisArray>& arrays) {
+  for (const AnalysisArray& a : arrays) {
+    const std::string path = "/analysis/" + a.path;
+    if (a.group)
+      out.Group(path);
+    else
+      out.Doubles(path, a.data.data(), a.dims);
+    for (const auto& [name, value] : a.string_attrs) out.AttrString(path, name, value);
+    for (const auto& [name, value] : a.number_attrs) out.AttrDouble(path, name, value);
+    for (const auto& [name, value] : a.int_array_attrs) out.AttrInts(path, name, value);
+  }
+}
+
+void RequireRunFile(const H5Reader& in, const std::string& path) {
+  if (!in.HasAttr("/", "format") || in.AttrString("/", "format") != kRunFormat)
+    throw InputError(Concat(path, ": not an attnsim run file (root attribute 'format' is not '", kRunFormat, "')"));
+}
+
 }  // namespace
 
 void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry) {
@@ -65,21 +84,14 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
       for (const auto& [metric, value] : metrics) out.Scalar("/final/" + split + "/" + metric, value);
     out.Group("/params");
     for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, id);
-    for (const AnalysisArray& a : record.analysis) {
-      const std::string path = "/analysis/" + a.path;
-      out.Doubles(path, a.data.data(), a.dims);
-      for (const auto& [name, value] : a.string_attrs) out.AttrString(path, name, value);
-      for (const auto& [name, value] : a.number_attrs) out.AttrDouble(path, name, value);
-      for (const auto& [name, value] : a.int_array_attrs) out.AttrInts(path, name, value);
-    }
+    WriteAnalyses(out, record.analysis);
     out.Close();
   });
 }
 
 RunRecord ReadRunFile(const std::string& path, std::string* version) {
   H5Reader in(path);
-  if (!in.HasAttr("/", "format") || in.AttrString("/", "format") != kRunFormat)
-    throw InputError(Concat(path, ": not an attnsim run file (root attribute 'format' is not '", kRunFormat, "')"));
+  RequireRunFile(in, path);
   const int64_t format_version = in.AttrInt("/", "format_version");
   if (format_version != kRunFormatVersion)
     throw InputError(
@@ -107,8 +119,7 @@ RunRecord ReadRunFile(const std::string& path, std::string* version) {
 
 int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns) {
   H5Reader in(path);
-  if (!in.HasAttr("/", "format") || in.AttrString("/", "format") != kRunFormat)
-    throw InputError(Concat(path, ": not an attnsim run file (root attribute 'format' is not '", kRunFormat, "')"));
+  RequireRunFile(in, path);
   int loaded = 0;
   for (ParamId id = 0; id < registry.size(); ++id) {
     const ParamSpec& spec = registry.spec(id);
@@ -133,6 +144,34 @@ int ReadParams(const std::string& path, ParamRegistry& registry, const std::vect
     ++loaded;
   }
   return loaded;
+}
+
+void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
+                          const std::vector<AnalysisArray>& arrays) {
+  RequireRunFile(H5Reader(path), path);
+  WriteAtomically(
+      path,
+      [&](const std::string& tmp) {
+        std::error_code error;
+        std::filesystem::copy_file(path, tmp, std::filesystem::copy_options::overwrite_existing, error);
+        if (error) {
+          const int e = error.value();
+          const std::string message = Concat(tmp, ": cannot copy ", path, " (", error.message(), ")");
+          if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO) throw WriteError(message);
+          throw InputError(message);
+        }
+        H5Writer out(tmp, H5Writer::Edit::kEdit);
+        for (const std::string& object : remove) out.Remove("/analysis/" + object);
+        WriteAnalyses(out, arrays);
+        out.Close();
+      },
+      /*unique_tmp=*/true);
+}
+
+std::string AnalysisAttr(const std::string& path, const std::string& object, const std::string& name) {
+  H5Reader in(path);
+  const std::string full = "/analysis/" + object;
+  return in.HasAttr(full, name) ? in.AttrString(full, name) : "";
 }
 
 }  // namespace sim

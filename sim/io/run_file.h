@@ -4,6 +4,7 @@
 //                INI text), version, steps_done, target_step, threads, chunk, wall_seconds, created
 //   /curves/*    1-D float64 datasets of equal length, one entry per evaluation
 //   /final/<split>/<metric>   scalar float64
+//   /analysis/...             analyses (docs/results-format.md), added by sim train or sim analyze
 //   /params/<name>            the trained weights; an engine (rows, cols) column-major matrix is
 //                             stored unchanged as a C-order [cols, rows] dataset, a vector as [n]
 //
@@ -33,6 +34,7 @@ struct AnalysisArray {
   std::map<std::string, std::string> string_attrs;
   std::map<std::string, double> number_attrs;
   std::map<std::string, std::vector<int64_t>> int_array_attrs;
+  bool group = false;  // a group carrying only the attributes (dims and data unused)
 };
 
 struct RunRecord {
@@ -62,6 +64,18 @@ RunRecord ReadRunFile(const std::string& path, std::string* version = nullptr);
 // (glob, empty = every parameter); names and shapes must match. Returns how many were loaded.
 // Throws InputError naming the file and the parameter.
 int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns = {});
+
+// Adds analysis results to the existing run file `path`: copies it byte for byte to a temporary
+// file, removes there the objects `remove` (paths relative to /analysis, a group with everything
+// below it), writes `arrays`, fsyncs and renames the copy over `path`. Every other object and
+// attribute stays as it was; a process killed at any moment leaves `path` intact (at worst a stale
+// "<path>.tmp.<pid>"). Throws InputError when `path` is not a run file, WriteError when the disk is full.
+void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
+                          const std::vector<AnalysisArray>& arrays);
+
+// The string attribute `name` of /analysis/<object> in run file `path`, or "" when the object or
+// the attribute does not exist.
+std::string AnalysisAttr(const std::string& path, const std::string& object, const std::string& name);
 
 // The engine version string recorded in run files (git describe at build time).
 const char* EngineVersion();

@@ -8,7 +8,9 @@
 #include <cmath>
 
 #include "analysis/analyses.h"
+#include "analysis/steps_to.h"
 #include "sim/cli/experiment.h"
+#include "tasks/task_registry.h"
 
 namespace sim {
 namespace {
@@ -79,7 +81,7 @@ TEST(AttentionAnalysisTest, MapsAreAveragedProbabilitiesWithMissingHeadsNaNAndRo
 
 TEST(AttentionAnalysisTest, IcqaMeasuresUnderUniformFullAttention) {
   Experiment e = Icqa("false");
-  const std::vector<AnalysisArray> m = MechanismMeasures(*e.model, *e.task, Probe());
+  const std::vector<AnalysisArray> m = MechanismMeasures(*e.model, *e.task, Probe(), TaskMeasures(e.task->info().name));
   const double u = 1.0 / 13;
   const AnalysisArray& partner = Named(m, "mech/icqa_partner_mass");
   ASSERT_EQ(partner.dims, (std::vector<uint64_t>{2, 2}));
@@ -96,7 +98,7 @@ TEST(AttentionAnalysisTest, IcqaMeasuresUnderUniformFullAttention) {
 // (position 2j+1) puts 1/(2j+2) on q_j.
 TEST(AttentionAnalysisTest, IcqaPartnerDirectionsUnderUniformCausalAttention) {
   Experiment e = Icqa("true");
-  const std::vector<AnalysisArray> m = MechanismMeasures(*e.model, *e.task, Probe());
+  const std::vector<AnalysisArray> m = MechanismMeasures(*e.model, *e.task, Probe(), TaskMeasures(e.task->info().name));
   double a_to_q = 0;
   for (int j = 0; j < 6; ++j) a_to_q += 1.0 / (2 * j + 2) / 6;
   const AnalysisArray& partner = Named(m, "mech/icqa_partner_mass");
@@ -118,7 +120,8 @@ TEST(AttentionAnalysisTest, TemplateMeasuresUnderUniformFullAttention) {
                         {"model.causal", "false"}});
   ZeroQueries(e);
   const int test_id = 2;  // splits: train, trainset (a fixed pool), test_id, test_ood
-  const std::vector<AnalysisArray> m = MechanismMeasures(*e.model, *e.task, Probe(64, test_id));
+  const std::vector<AnalysisArray> m =
+      MechanismMeasures(*e.model, *e.task, Probe(64, test_id), TaskMeasures(e.task->info().name));
   const double u = 1.0 / 7;  // six content positions and OUT
   const AnalysisArray& same = Named(m, "mech/template_same_token_mass");
   ASSERT_EQ(same.dims, (std::vector<uint64_t>{2, 2}));
@@ -137,7 +140,7 @@ TEST(AttentionAnalysisTest, TemplateMeasuresUnderUniformFullAttention) {
 
 TEST(AttentionAnalysisTest, TasksWithoutMechanismsGetNone) {
   Experiment e = Build({{"task.name", "mqar"}, {"model.d_model", "8"}, {"model.heads", "2"}});
-  EXPECT_TRUE(MechanismMeasures(*e.model, *e.task, Probe(8)).empty());
+  EXPECT_TRUE(MechanismMeasures(*e.model, *e.task, Probe(8), TaskMeasures(e.task->info().name)).empty());
 }
 
 TEST(StepsToTargetTest, FirstEvaluationAtTheThresholdInTheMetricsDirection) {
