@@ -1,6 +1,8 @@
 // The list of analyses (analyses.h): adding one means adding its files and one line here.
 #include "analysis/analyses.h"
 #include "analysis/attention_analysis.h"
+#include "analysis/head_analyses.h"
+#include "analysis/residual_probe.h"
 #include "analysis/steps_to.h"
 
 namespace sim {
@@ -24,6 +26,42 @@ const std::vector<AnalysisEntry>& AnalysisRegistry() {
        StepsToApplies,
        StepsToAnalysis,
        {"steps_to_target"}},
+      {"head_ablation",
+       "per head, the probe's loss change when it is gated off (alone, and all but it in its layer)",
+       DeclareHeadAblationOptions,
+       {"analysis.probe", "eval.seed"},
+       ReadHeadAblationOptions,
+       HeadGatesApply,
+       HeadAblationAnalysis,
+       {"head_ablation"},
+       /*uses_probe=*/true},
+      {"head_grad_importance",
+       "per head, E|dL/dg_h| over the probe examples (Michel et al. 2019)",
+       DeclareHeadGradImportanceOptions,
+       {"analysis.probe", "eval.seed"},
+       ReadHeadGradImportanceOptions,
+       HeadGatesApply,
+       HeadGradImportanceAnalysis,
+       {"head_grad_importance"},
+       /*uses_probe=*/true},
+      {"sinks",
+       "per head, attention mass on position 0, the top-1 key position and mass, and the entropy",
+       DeclareSinksOptions,
+       {"analysis.probe", "eval.seed"},
+       ReadSinksOptions,
+       AttentionProbsApply,
+       SinksAnalysis,
+       {"sinks"},
+       /*uses_probe=*/true},
+      {"residual_probe",
+       "ridge probes of the residual stream after every layer for the task's target",
+       DeclareResidualProbeOptions,
+       {"analysis.probe", "eval.seed"},
+       ReadResidualProbeOptions,
+       ResidualProbeApplies,
+       ResidualProbeAnalysis,
+       {"probe"},
+       /*uses_probe=*/true},
   };
   return entries;
 }

@@ -123,8 +123,7 @@ std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& ta
   return out;
 }
 
-std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, ParamRegistry& registry, const Task& task,
-                                              const ProbeOptions& probe) {
+std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, const Task& task, const ProbeOptions& probe) {
   const Batch batch = DrawProbe(task, probe);
   const std::vector<int> heads = HeadsPerLayer(model);
   const int layers = model.n_layers(), max_heads = std::max(1, *std::max_element(heads.begin(), heads.end()));
@@ -147,12 +146,10 @@ std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, ParamReg
     ForwardHooks hooks;
     hooks.head_gate_grads = &grads;
     ForwardLoss(model, *ws, one, true, nullptr, &hooks);
-    registry.ZeroGrads();
     model.Backward(one, *ws);
     for (int l = 0; l < layers; ++l) sums[l] += grads[l].cwiseAbs();
     ++counted;
   }
-  registry.ZeroGrads();
   SIM_CHECK(counted > 0, "head_grad_importance: no probe example has a scored position");
   for (int l = 0; l < layers; ++l) {
     if (heads[l] == 0) continue;
@@ -221,6 +218,69 @@ std::vector<AnalysisArray> SinkStatistics(const Transformer& model, const Task& 
   std::vector<AnalysisArray> out = {first, position, top1, entropy};
   AddProbeAttrs(out, task, probe);
   return out;
+}
+
+// ---- Registry entries ----------------------------------------------------------------------------
+
+namespace {
+
+void DeclareFlag(OptionSet& set, const std::string& key, const std::string& help) {
+  OptionDecl decl{key, "false", help, ""};
+  decl.omit_at_default = true;  // added after runs existed: they keep their config text and names
+  set.Declare(decl);
+}
+
+bool AnyLayerSupports(const Transformer& model, MixerHook hook) {
+  for (int l = 0; l < model.n_layers(); ++l)
+    if (model.config().mixer_entry(l).Supports(hook)) return true;
+  return false;
+}
+
+}  // namespace
+
+void DeclareHeadAblationOptions(OptionSet& set) {
+  DeclareFlag(set, "analysis.head_ablation",
+              "store /analysis/head_ablation: the probe's loss change when each head is gated off, alone and all "
+              "but one per layer, with per-layer shares and their entropy");
+}
+
+void DeclareHeadGradImportanceOptions(OptionSet& set) {
+  DeclareFlag(set, "analysis.head_grad_importance",
+              "store /analysis/head_grad_importance: E|dL/dg_h| over the probe, example by example (Michel et al. "
+              "2019)");
+}
+
+void DeclareSinksOptions(OptionSet& set) {
+  DeclareFlag(set, "analysis.sinks",
+              "store /analysis/sinks: per head, the attention mass on position 0, the top-1 key position and its "
+              "mass, and the entropy, over the probe");
+}
+
+bool ReadHeadAblationOptions(Options& options) { return options.Bool("analysis.head_ablation"); }
+bool ReadHeadGradImportanceOptions(Options& options) { return options.Bool("analysis.head_grad_importance"); }
+bool ReadSinksOptions(Options& options) { return options.Bool("analysis.sinks"); }
+
+std::string HeadGatesApply(const AnalysisInputs& in, const AnalysisOptions&) {
+  if (AnyLayerSupports(*in.model, MixerHook::kHeadGate)) return "";
+  return Concat("model.mixer = ", in.model->config().mixer_in_layer(0), ": no layer's mixer has heads to gate");
+}
+
+std::string AttentionProbsApply(const AnalysisInputs& in, const AnalysisOptions&) {
+  if (AnyLayerSupports(*in.model, MixerHook::kAttentionProbs)) return "";
+  return Concat("model.mixer = ", in.model->config().mixer_in_layer(0),
+                ": no layer's mixer has attention probabilities");
+}
+
+std::vector<AnalysisArray> HeadAblationAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {
+  return HeadAblation(*in.model, *in.task, in.probe);
+}
+
+std::vector<AnalysisArray> HeadGradImportanceAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {
+  return HeadGradImportance(*in.model, *in.task, in.probe);
+}
+
+std::vector<AnalysisArray> SinksAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {
+  return SinkStatistics(*in.model, *in.task, in.probe);
 }
 
 }  // namespace sim

@@ -25,6 +25,7 @@
 
 #include <vector>
 
+#include "analysis/analyses.h"
 #include "analysis/attention_analysis.h"
 #include "sim/data/task.h"
 #include "sim/io/run_file.h"
@@ -33,9 +34,24 @@
 namespace sim {
 
 std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe);
-std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, ParamRegistry& registry, const Task& task,
-                                              const ProbeOptions& probe);
+// (Adds to the model's parameter gradients, which are scratch after training.)
+std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, const Task& task, const ProbeOptions& probe);
 std::vector<AnalysisArray> SinkStatistics(const Transformer& model, const Task& task, const ProbeOptions& probe);
+
+// Registry entries (analysis/analysis_registry.cc): analysis.head_ablation, analysis.head_grad_importance
+// and analysis.sinks = true select them; they apply to models with a layer whose mixer has head gates
+// (attention probabilities for sinks), and use the shared probe (analysis.probe, eval.seed).
+void DeclareHeadAblationOptions(OptionSet& set);
+void DeclareHeadGradImportanceOptions(OptionSet& set);
+void DeclareSinksOptions(OptionSet& set);
+bool ReadHeadAblationOptions(Options& options);
+bool ReadHeadGradImportanceOptions(Options& options);
+bool ReadSinksOptions(Options& options);
+std::string HeadGatesApply(const AnalysisInputs& in, const AnalysisOptions& options);
+std::string AttentionProbsApply(const AnalysisInputs& in, const AnalysisOptions& options);
+std::vector<AnalysisArray> HeadAblationAnalysis(const AnalysisInputs& in, const AnalysisOptions& options);
+std::vector<AnalysisArray> HeadGradImportanceAnalysis(const AnalysisInputs& in, const AnalysisOptions& options);
+std::vector<AnalysisArray> SinksAnalysis(const AnalysisInputs& in, const AnalysisOptions& options);
 
 // The sink statistics of one layer's probabilities (T, T*B*H), block b*H + h (T_k, T_q): per head,
 // first_mass, top1_position, top1_mass, entropy (each H long).

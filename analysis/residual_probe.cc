@@ -132,4 +132,24 @@ std::vector<AnalysisArray> ResidualProbe(const Transformer& model, const Task& t
   return {score, lambdas};
 }
 
+void DeclareResidualProbeOptions(OptionSet& set) {
+  OptionDecl decl{"analysis.residual_probe", "false",
+                  "store /analysis/probe: ridge probes of the residual stream after every layer for the task's "
+                  "target (accuracy or R^2 on held-out probe examples)",
+                  ""};
+  decl.omit_at_default = true;  // added after runs existed: they keep their config text and names
+  set.Declare(decl);
+}
+
+bool ReadResidualProbeOptions(Options& options) { return options.Bool("analysis.residual_probe"); }
+
+std::string ResidualProbeApplies(const AnalysisInputs& in, const AnalysisOptions&) {
+  if (in.probe.examples < 4) return Concat("analysis.probe = ", in.probe.examples, ": needs at least 4 examples");
+  return "";
+}
+
+std::vector<AnalysisArray> ResidualProbeAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {
+  return ResidualProbe(*in.model, *in.task, in.probe);
+}
+
 }  // namespace sim

@@ -15,6 +15,7 @@
 
 #include <vector>
 
+#include "analysis/analyses.h"
 #include "analysis/attention_analysis.h"
 #include "sim/data/task.h"
 #include "sim/io/run_file.h"
@@ -23,6 +24,12 @@
 namespace sim {
 
 std::vector<AnalysisArray> ResidualProbe(const Transformer& model, const Task& task, const ProbeOptions& probe);
+
+// Registry entry: analysis.residual_probe = true selects it (any model; the shared probe prompts).
+void DeclareResidualProbeOptions(OptionSet& set);
+bool ReadResidualProbeOptions(Options& options);
+std::string ResidualProbeApplies(const AnalysisInputs& in, const AnalysisOptions& options);
+std::vector<AnalysisArray> ResidualProbeAnalysis(const AnalysisInputs& in, const AnalysisOptions& options);
 
 // One probe: features (D, S) and targets (C, S) split into fit / select / test columns; returns the
 // test score (accuracy when `classes`, else R², averaged over target rows) and sets *lambda.

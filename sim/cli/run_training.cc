@@ -287,9 +287,6 @@ std::string ResultDeterminingConfig(const std::string& resolved_ini) {
   while (std::getline(in, line)) {
     if (!line.empty() && line.front() == '[') section = line;
     if (section == "[train]" && line.rfind("threads = ", 0) == 0) continue;
-    // Options added after runs existed enter only when set away from their default, so those runs
-    // keep their names and checkpoints (a general rule, "what differs from the defaults", is #20's).
-    if (section == "[model]" && line == "head_mask = none") continue;
     out += line + "\n";
   }
   return out;

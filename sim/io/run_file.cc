@@ -149,23 +149,25 @@ int ReadParams(const std::string& path, ParamRegistry& registry, const std::vect
 void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
                           const std::vector<AnalysisArray>& arrays) {
   RequireRunFile(H5Reader(path), path);
-  WriteAtomically(
-      path,
-      [&](const std::string& tmp) {
-        std::error_code error;
-        std::filesystem::copy_file(path, tmp, std::filesystem::copy_options::overwrite_existing, error);
-        if (error) {
-          const int e = error.value();
-          const std::string message = Concat(tmp, ": cannot copy ", path, " (", error.message(), ")");
-          if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO) throw WriteError(message);
-          throw InputError(message);
-        }
-        H5Writer out(tmp, H5Writer::Edit::kEdit);
-        for (const std::string& object : remove) out.Remove("/analysis/" + object);
-        WriteAnalyses(out, arrays);
-        out.Close();
-      },
-      /*unique_tmp=*/true);
+  // Not while a sweep or sim train makes or replaces this run (they hold its lock).
+  const FileLock lock(path);
+  if (lock.state() == FileLock::State::kBusy)
+    throw InputError(
+        Concat(path, ": in use by another process (", path, ".lock is locked); try again when it is done"));
+  WriteAtomically(path, [&](const std::string& tmp) {
+    std::error_code error;
+    std::filesystem::copy_file(path, tmp, std::filesystem::copy_options::overwrite_existing, error);
+    if (error) {
+      const int e = error.value();
+      const std::string message = Concat(tmp, ": cannot copy ", path, " (", error.message(), ")");
+      if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO) throw WriteError(message);
+      throw InputError(message);
+    }
+    H5Writer out(tmp, H5Writer::Edit::kEdit);
+    for (const std::string& object : remove) out.Remove("/analysis/" + object);
+    WriteAnalyses(out, arrays);
+    out.Close();
+  });
 }
 
 std::string AnalysisAttr(const std::string& path, const std::string& object, const std::string& name) {

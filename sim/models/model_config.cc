@@ -28,10 +28,12 @@ void DeclareModelOptions(OptionSet& set) {
                ""});
   set.Declare({"model.act", "gelu", "MLP activation: gelu (exact) | gelu_tanh | relu", ""});
   set.Declare({"model.bias", "true", "biases in attention projections and MLP layers", ""});
-  set.Declare({"model.head_mask", "none",
-               "heads whose output is fixed at 0 in training and evaluation (a pruned model): none, or "
-               "blocks.<l>:<h>,<h> per layer, layers separated by ';' (blocks.1:0,2;blocks.2:3)",
-               ""});
+  OptionDecl head_mask{"model.head_mask", "none",
+                       "heads whose output is fixed at 0 in training and evaluation (a pruned model): none, or "
+                       "blocks.<l>:<h>,<h> per layer, layers separated by ';' (blocks.1:0,2;blocks.2:3)",
+                       ""};
+  head_mask.omit_at_default = true;  // added after runs existed: they keep their config text and names
+  set.Declare(head_mask);
   set.Declare({"model.init", "fan_in",
                "initialization: fan_in (weights N(0,1/fan_in), embeddings N(0,1)) | gpt2 (N(0,0.02^2), residual "
                "outputs scaled by 1/sqrt(2L))",

@@ -103,9 +103,9 @@ MemoryEstimate EstimateTrainingMemory(const ModelConfig& model, const TrainConfi
   e.data = 2 * BatchBytes(model, train.batch, scored);  // the batch and its chunks' copies
   for (size_t split = 1; split < task.splits.size(); ++split) {
     const uint64_t fixed = task.split_size(static_cast<int>(split));
-    const uint64_t examples = fixed > 0          ? (fixed + eval_batch - 1) / eval_batch * eval_batch
-                              : train.eval.fresh ? eval_batch
-                                                 : eval_batches * eval_batch;
+    // A fixed pool is held whole; a split drawn from its stream (fixed or fresh) is generated one
+    // evaluation batch at a time into a scratch batch (sim/train/trainer.h).
+    const uint64_t examples = fixed > 0 ? (fixed + eval_batch - 1) / eval_batch * eval_batch : eval_batch;
     e.data += BatchBytes(model, examples, scored);
   }
   e.base = kBase;

@@ -71,7 +71,7 @@ TEST(HeadAnalysesTest, AblationOfASilentHeadChangesNothingAndItsNeighbourTakesTh
 TEST(HeadAnalysesTest, GradientImportanceOfASilentHeadIsZero) {
   Experiment e = Build({});
   SilenceHead(e, 1, 2);
-  const std::vector<AnalysisArray> a = HeadGradImportance(*e.model, *e.registry, *e.task, Probe(16));
+  const std::vector<AnalysisArray> a = HeadGradImportance(*e.model, *e.task, Probe(16));
   const AnalysisArray& importance = Named(a, "head_grad_importance/importance");
   ASSERT_EQ(importance.dims, (std::vector<uint64_t>{2, 4}));
   EXPECT_EQ(importance.data[4 + 2], 0.0);

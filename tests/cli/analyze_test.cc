@@ -88,6 +88,29 @@ TEST(AnalyzeTest, AddingAnAnalysisLaterGivesTheBitsOfRunningItInTraining) {
   EXPECT_FALSE(record.at("engine_version").empty());
 }
 
+// The generic head and stream analyses, added later, give the bits they give inside sim train.
+TEST(AnalyzeTest, GenericAnalysesGiveTheSameBitsLaterAsInTraining) {
+  ScratchDir dir;
+  const std::string all =
+      "--analysis.head_ablation=true --analysis.head_grad_importance=true --analysis.sinks=true "
+      "--analysis.residual_probe=true";
+  const std::string during = Train(dir, "during", all);
+  const std::string later = Train(dir, "later");
+  const Result r = RunSim("analyze " + Quote(later) + " " + all);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto a = Datasets(during), b = Datasets(later);
+  EXPECT_EQ(AnalysisPaths(a), AnalysisPaths(b));
+  for (const char* p : {"/analysis/head_ablation/delta_loss", "/analysis/head_ablation/share",
+                        "/analysis/head_grad_importance/importance", "/analysis/sinks/first_mass",
+                        "/analysis/sinks/entropy", "/analysis/probe/accuracy"}) {
+    ASSERT_TRUE(a.count(p) && b.count(p)) << p;
+    ASSERT_EQ(a.at(p).size(), b.at(p).size()) << p;
+    EXPECT_EQ(0, std::memcmp(a.at(p).data(), b.at(p).data(), a.at(p).size() * sizeof(double))) << p;
+  }
+  EXPECT_EQ(a.at("/analysis/head_ablation/delta_loss").size(), 4u);  // [2 layers, 2 heads]
+  EXPECT_EQ(a.at("/analysis/probe/accuracy").size(), 3u);            // after the embedding and each layer
+}
+
 TEST(AnalyzeTest, EverythingElseInTheFileStaysAsItWas) {
   ScratchDir dir;
   const std::string run = Train(dir, "run");
