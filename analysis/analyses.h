@@ -44,6 +44,11 @@ struct ProbeOptions {
   uint64_t seed = 0;  // eval.seed
 };
 
+// The probe prompts: `examples` of evaluation split `split` (drawn afresh: never a fixed pool) from
+// the stream "probe/<split>" under eval.seed, so every run of a study sees the same prompts
+// (analysis/attention_analysis.cc).
+Batch DrawProbe(const Task& task, const ProbeOptions& options);
+
 // What an analysis reads. Every pointer is set by the caller; probe is filled by the runner.
 struct AnalysisInputs {
   const Transformer* model = nullptr;  // with trained parameters

@@ -8,6 +8,17 @@
 
 namespace sim {
 
+Batch DrawProbe(const Task& task, const ProbeOptions& options) {
+  const TaskInfo& info = task.info();
+  SIM_CHECK(
+      options.split > 0 && options.split < static_cast<int>(info.splits.size()) && info.split_size(options.split) == 0,
+      "probe: split ", options.split, " is not an evaluation split drawn afresh");
+  Batch batch;
+  Rng rng = Rng::ForStream(options.seed, "probe/" + info.splits[options.split]);
+  task.Sample(options.split, rng, options.examples, batch);
+  return batch;
+}
+
 namespace {
 
 struct Probe {
@@ -16,13 +27,8 @@ struct Probe {
 };
 
 Probe RunProbe(const Transformer& model, const Task& task, const ProbeOptions& options) {
-  const TaskInfo& info = task.info();
-  SIM_CHECK(
-      options.split > 0 && options.split < static_cast<int>(info.splits.size()) && info.split_size(options.split) == 0,
-      "probe: split ", options.split, " is not an evaluation split drawn afresh");
   Probe p;
-  Rng rng = Rng::ForStream(options.seed, "probe/" + info.splits[options.split]);
-  task.Sample(options.split, rng, options.examples, p.batch);
+  p.batch = DrawProbe(task, options);
   p.ws = model.MakeWorkspace(p.batch.shape, std::max(1, p.batch.n_scored()));
   model.Forward(p.batch, *p.ws);
   return p;

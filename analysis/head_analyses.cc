@@ -13,18 +13,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The probe prompts (see the header).
-Batch DrawProbe(const Task& task, const ProbeOptions& options) {
-  const TaskInfo& info = task.info();
-  SIM_CHECK(
-      options.split > 0 && options.split < static_cast<int>(info.splits.size()) && info.split_size(options.split) == 0,
-      "probe: split ", options.split, " is not an evaluation split drawn afresh");
-  Batch batch;
-  Rng rng = Rng::ForStream(options.seed, "probe/" + info.splits[options.split]);
-  task.Sample(options.split, rng, options.examples, batch);
-  return batch;
-}
-
 // Heads per layer (0 where the mixer has none) and the largest.
 std::vector<int> HeadsPerLayer(const Transformer& model) {
   std::vector<int> heads;

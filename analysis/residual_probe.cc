@@ -72,11 +72,7 @@ double FitRidgeProbe(const ProbeSplit& data, bool classes, double* lambda) {
 
 std::vector<AnalysisArray> ResidualProbe(const Transformer& model, const Task& task, const ProbeOptions& probe) {
   const TaskInfo& info = task.info();
-  SIM_CHECK(probe.split > 0 && probe.split < static_cast<int>(info.splits.size()) && info.split_size(probe.split) == 0,
-            "probe: split ", probe.split, " is not an evaluation split drawn afresh");
-  Batch batch;
-  Rng rng = Rng::ForStream(probe.seed, "probe/" + info.splits[probe.split]);
-  task.Sample(probe.split, rng, probe.examples, batch);
+  const Batch batch = DrawProbe(task, probe);
   SIM_CHECK(batch.shape.batch >= 4, "probe: needs at least 4 examples (fit, select, test), has ", batch.shape.batch);
   auto ws = model.MakeWorkspace(batch.shape, std::max(1, batch.n_scored()));
   model.Forward(batch, *ws);
