@@ -127,13 +127,7 @@ std::string AnalyzeFile(const std::string& path, const std::map<std::string, std
   }
   ReadParams(path, *e.registry);
 
-  AnalysisInputs base;
-  base.model = e.model.get();
-  base.task = e.task.get();
-  base.train = &e.train;
-  base.curve_names = &record.curve_names;
-  base.curves = &record.curves;
-  base.task_measures = TaskMeasures(e.task->info().name);
+  const AnalysisInputs base = AnalysisInputsOf(e, record.curve_names, record.curves);
   std::vector<std::string> remove, added, present, skipped;
   std::vector<AnalysisArray> arrays;
   for (const SelectedAnalysis& a : e.analysis.selected) {

@@ -85,4 +85,16 @@ std::string MemoryComment(const MemoryEstimate& memory) {
   return text + "\n";
 }
 
+AnalysisInputs AnalysisInputsOf(const Experiment& e, const std::vector<std::string>& curve_names,
+                                const std::vector<std::vector<double>>& curves) {
+  AnalysisInputs in;
+  in.model = e.model.get();
+  in.task = e.task.get();
+  in.train = &e.train;
+  in.curve_names = &curve_names;
+  in.curves = &curves;
+  in.task_measures = TaskMeasures(e.task->info().name);
+  return in;
+}
+
 }  // namespace sim

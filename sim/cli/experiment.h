@@ -29,6 +29,11 @@ struct Experiment {
   std::unique_ptr<Transformer> model;
 };
 
+// What the analyses read of a built experiment (with trained parameters) and its run's curves: the
+// same inputs inside sim train and in sim analyze.
+AnalysisInputs AnalysisInputsOf(const Experiment& e, const std::vector<std::string>& curve_names,
+                                const std::vector<std::vector<double>>& curves);
+
 enum class BuildMode {
   kTrain,       // build everything; refuse (ConfigError) a run whose memory estimate exceeds what is available
   kConfigOnly,  // stop before the parameter buffers: task, configs, resolved INI and memory estimate only

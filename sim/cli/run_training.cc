@@ -342,13 +342,7 @@ int TrainToFile(const RunRequest& request) {
     // A stop request is checked before and after the analyses (a request during them stops the run
     // once the running analysis returns).
     if (!StopRequested()) {
-      AnalysisInputs in;
-      in.model = e.model.get();
-      in.task = e.task.get();
-      in.train = &e.train;
-      in.curve_names = &result.curve_names;
-      in.curves = &result.curves;
-      in.task_measures = TaskMeasures(e.task->info().name);
+      const AnalysisInputs in = AnalysisInputsOf(e, result.curve_names, result.curves);
       std::vector<std::string> not_applied;
       record.analysis = AnalysesAfterTraining(in, e.analysis, &not_applied);
       for (const std::string& why : not_applied) std::fprintf(stderr, "note: analysis %s (skipped)\n", why.c_str());

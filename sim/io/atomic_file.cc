@@ -57,6 +57,13 @@ void WriteAtomically(const std::string& path, const std::function<void(const std
   }
 }
 
+void ThrowWriteFailure(const std::string& message, int error_number) {
+  if (error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG || error_number == EIO)
+    throw WriteError(Concat(message, ": ", std::strerror(error_number),
+                            " (the last checkpoint is kept; free space and rerun the same command to resume)"));
+  throw InputError(message);
+}
+
 void WriteTextAtomically(const std::string& path, const std::string& text) {
   WriteAtomically(path, [&](const std::string& tmp) {
     std::FILE* f = std::fopen(tmp.c_str(), "w");

@@ -21,6 +21,11 @@ namespace sim {
 // the exception propagates; `path` keeps its previous content (or stays absent).
 void WriteAtomically(const std::string& path, const std::function<void(const std::string& tmp_path)>& write);
 
+// Throws the error for a failed write with errno `error_number`: WriteError (exit 74) when the file
+// system is out of room or failing (ENOSPC, EDQUOT, EFBIG, EIO), with what to do; else InputError
+// (exit 2: say, a directory that is not writable).
+[[noreturn]] void ThrowWriteFailure(const std::string& message, int error_number);
+
 // Writes text to path atomically.
 void WriteTextAtomically(const std::string& path, const std::string& text);
 

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "sim/core/error.h"
+#include "sim/io/atomic_file.h"
 
 namespace sim {
 
@@ -23,15 +24,6 @@ void Quiet() {
     return true;
   }();
   (void)done;
-}
-
-// The error for a failed write: WriteError when the file system is out of room (or failing), else
-// InputError (say, a directory that is not writable).
-[[noreturn]] void ThrowWriteFailure(const std::string& message, int error_number) {
-  if (error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG || error_number == EIO)
-    throw WriteError(Concat(message, ": ", std::strerror(error_number),
-                            " (the last checkpoint is kept; free space and rerun the same command to resume)"));
-  throw InputError(message);
 }
 
 // Closes an HDF5 handle at scope exit.

@@ -157,12 +157,7 @@ void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string
   WriteAtomically(path, [&](const std::string& tmp) {
     std::error_code error;
     std::filesystem::copy_file(path, tmp, std::filesystem::copy_options::overwrite_existing, error);
-    if (error) {
-      const int e = error.value();
-      const std::string message = Concat(tmp, ": cannot copy ", path, " (", error.message(), ")");
-      if (e == ENOSPC || e == EDQUOT || e == EFBIG || e == EIO) throw WriteError(message);
-      throw InputError(message);
-    }
+    if (error) ThrowWriteFailure(Concat(tmp, ": cannot copy ", path), error.value());
     H5Writer out(tmp, H5Writer::Edit::kEdit);
     for (const std::string& object : remove) out.Remove("/analysis/" + object);
     WriteAnalyses(out, arrays);

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <sstream>
 #include <string_view>
 
 #include "sim/core/error.h"
+#include "sim/core/glob.h"
 
 namespace sim {
 
@@ -136,37 +136,27 @@ bool ModelConfig::causal_everywhere() const {
 
 std::vector<std::vector<int>> ParseHeadMask(const std::string& text, int layers, std::string* problem) {
   std::vector<std::vector<int>> mask(layers);
-  std::string entry;
-  std::istringstream entries(text);
   const auto fail = [&](const std::string& message) {
     *problem = message;
     return std::vector<std::vector<int>>();
   };
-  while (std::getline(entries, entry, ';')) {
-    entry.erase(0, entry.find_first_not_of(" \t"));
-    entry.erase(entry.find_last_not_of(" \t") + 1);
-    if (entry.empty()) continue;
+  for (const std::string& entry : SplitList(text, ';')) {  // trimmed, empty entries dropped
     const size_t colon = entry.find(':');
-    const std::string where = "expected blocks.<layer>:<head>,<head>,... per layer, layers separated by ';'";
-    if (entry.rfind("blocks.", 0) != 0 || colon == std::string::npos) return fail(Concat(where, ", got '", entry, "'"));
+    if (entry.rfind("blocks.", 0) != 0 || colon == std::string::npos)
+      return fail(
+          Concat("expected blocks.<layer>:<head>,<head>,... per layer, layers separated by ';', got '", entry, "'"));
+    long layer = -1;
     const std::string layer_text = entry.substr(7, colon - 7);
-    char* end = nullptr;
-    const long layer = std::strtol(layer_text.c_str(), &end, 10);
-    if (layer_text.empty() || *end != '\0' || layer < 0 || layer >= layers)
+    if (!ParseDecimalInt(layer_text, &layer) || layer < 0 || layer >= layers)
       return fail(Concat("layer '", layer_text, "' in '", entry, "' is not one of 0..", layers - 1));
-    std::istringstream heads(entry.substr(colon + 1));
-    std::string head;
-    int count = 0;
-    while (std::getline(heads, head, ',')) {
-      head.erase(0, head.find_first_not_of(" \t"));
-      head.erase(head.find_last_not_of(" \t") + 1);
-      const long h = std::strtol(head.c_str(), &end, 10);
-      if (head.empty() || *end != '\0' || h < 0)
+    const std::vector<std::string> heads = SplitList(entry.substr(colon + 1), ',');
+    if (heads.empty()) return fail(Concat("no heads after ':' in '", entry, "'"));
+    for (const std::string& head : heads) {
+      long h = -1;
+      if (!ParseDecimalInt(head, &h) || h < 0)
         return fail(Concat("head '", head, "' in '", entry, "' is not a head index"));
       mask[layer].push_back(static_cast<int>(h));
-      ++count;
     }
-    if (count == 0) return fail(Concat("no heads after ':' in '", entry, "'"));
   }
   return mask;
 }

@@ -82,6 +82,7 @@ Transformer::Transformer(const ModelConfig& config, ParamRegistry& registry) : c
     Block block;
     if (cfg_.norm == NormKind::kPreLn) block.norm1 = std::make_unique<LayerNorm>(d, registry, prefix + ".norm1");
     block.mixer = MakeMixer(cfg_, l, stds, registry, prefix);
+    block.mixer_entry = &cfg_.mixer_entry(l);
     if (cfg_.d_mlp > 0) {
       if (cfg_.norm == NormKind::kPreLn) block.norm2 = std::make_unique<LayerNorm>(d, registry, prefix + ".norm2");
       MlpConfig mc{d, cfg_.d_mlp, cfg_.act, cfg_.bias, stds.mlp_in, stds.mlp_out};
@@ -221,7 +222,7 @@ void Transformer::Forward(const Batch& batch, Workspace& ws, const ForwardHooks*
 
 MixerHooks Transformer::LayerHooks(int l, const ForwardHooks* hooks, Workspace& ws) const {
   MixerHooks mh;
-  const MixerEntry& entry = cfg_.mixer_entry(l);
+  const MixerEntry& entry = *blocks_[l].mixer_entry;
   const int heads = blocks_[l].mixer->n_heads();
   const auto check_size = [&](const Vec& v, const char* what) {
     SIM_CHECK(entry.Supports(MixerHook::kHeadGate), "ForwardHooks: layer ", l, "'s mixer (", entry.name,

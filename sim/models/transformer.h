@@ -99,6 +99,7 @@ class Transformer {
   struct Block {
     std::unique_ptr<LayerNorm> norm1, norm2;
     std::unique_ptr<Mixer> mixer;
+    const MixerEntry* mixer_entry = nullptr;  // its registry entry (hooks it supports), looked up once
     std::unique_ptr<Mlp> mlp;
   };
 
