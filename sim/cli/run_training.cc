@@ -356,7 +356,8 @@ int TrainToFile(const RunRequest& request) {
     // A stop request is checked before and after the analyses (a request during them stops the run
     // once the running analysis returns).
     if (!StopRequested()) {
-      const AnalysisInputs in = AnalysisInputsOf(e, result.curve_names, result.curves);
+      const AnalysisInputs in =
+          AnalysisInputsOf(e, result.curve_names, result.curves, trainer.snapshots(), result.steps_done);
       std::vector<std::string> not_applied;
       record.analysis = AnalysesAfterTraining(in, e.analysis, &not_applied);
       for (const std::string& why : not_applied) std::fprintf(stderr, "note: analysis %s (skipped)\n", why.c_str());
