@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "analysis/time_series.h"
 #include "sim/core/error.h"
 #include "sim/core/glob.h"
 
@@ -95,7 +96,8 @@ std::string WhyNotApplies(const SelectedAnalysis& analysis, const AnalysisConfig
 
 std::vector<AnalysisArray> RunAnalysis(const SelectedAnalysis& analysis, const AnalysisInputs& in) {
   const AnalysisEntry& e = *analysis.entry;
-  std::vector<AnalysisArray> out = e.run(in, analysis.options);
+  const bool series = e.reads_params && in.snapshots != nullptr && !in.snapshots->empty();
+  std::vector<AnalysisArray> out = series ? RunOverSnapshots(e, analysis.options, in) : e.run(in, analysis.options);
   AnalysisArray* record = nullptr;
   for (AnalysisArray& a : out)
     if (a.path == e.outputs.front()) record = &a;

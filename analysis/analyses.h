@@ -11,7 +11,9 @@
 //   - says whether it applies to a model and task, and why not (sim analyze refuses an analysis
 //     that was asked for and does not apply; one selected by default is skipped);
 //   - computes float64 arrays at paths below /analysis (its `outputs`, documented with shape, dims
-//     and meaning in docs/results-format.md).
+//     and meaning in docs/results-format.md) for one set of parameters. On a run with parameter
+//     snapshots the runner calls it once per snapshot and once for the final parameters, and stacks
+//     the arrays along a leading step axis (analysis/time_series.h); the analysis does nothing for it.
 // The runner adds the record attributes to /analysis/<outputs[0]>: `options` (the analysis's
 // resolved options, "key = value" lines: what sim analyze compares to skip it), `engine_version`,
 // and for probe analyses `probe_split` and `probe_examples`.
@@ -58,6 +60,14 @@ struct AnalysisInputs {
   const std::vector<std::vector<double>>* curves = nullptr;  // one per name, one entry per evaluation
   TaskMeasureFn task_measures = nullptr;                     // the task's measures (task registry), or null
   ProbeOptions probe;                                        // for analyses with uses_probe
+  // For the runner (RunAnalysis), never read by an analysis: the run's parameter snapshots
+  // (train.snapshot_steps; null or empty = none), the step of the parameters the model holds (steps
+  // done), and the registry whose values the model reads. With snapshots, an analysis that reads the
+  // parameters runs on each of them and on the final parameters, and writes time series
+  // (analysis/time_series.h).
+  const std::vector<ParamSnapshot>* snapshots = nullptr;
+  int final_step = 0;
+  ParamRegistry* registry = nullptr;
 };
 
 // One analysis's resolved options (already checked): the text of each of its keys, typed reads.
@@ -96,6 +106,9 @@ struct AnalysisEntry {
   // attributes. sim analyze removes them all before writing a recomputed result.
   std::vector<std::string> outputs;
   bool uses_probe = false;  // reads in.probe (probe_split and probe_examples are recorded)
+  // Its result depends on the parameters: on a run with snapshots it runs on each and writes time
+  // series. False for analyses of the run's record alone (steps_to reads the curves).
+  bool reads_params = true;
 };
 
 const std::vector<AnalysisEntry>& AnalysisRegistry();
@@ -126,7 +139,9 @@ AnalysisConfig ReadAnalysisConfig(Options& options);
 // Why `analysis` does not apply to `in` ("" when it does); sets in.probe for probe analyses.
 std::string WhyNotApplies(const SelectedAnalysis& analysis, const AnalysisConfig& config, AnalysisInputs& in);
 
-// Runs one analysis (which must apply: call WhyNotApplies first) and adds the record attributes.
+// Runs one analysis (which must apply: call WhyNotApplies first) and adds the record attributes: on
+// the model's parameters, or, when in.snapshots has any and the analysis reads the parameters, on
+// each snapshot and the final parameters, stacked into time series (analysis/time_series.h).
 std::vector<AnalysisArray> RunAnalysis(const SelectedAnalysis& analysis, const AnalysisInputs& in);
 
 // After training: /analysis/chance (when the task has a chance level) and every selected analysis

@@ -1,9 +1,9 @@
 // sim analyze RUN.h5|DIR... [--config X.ini] [--analysis.<name>[.<key>]=value ...] [--jobs J] [--force]
 //
 // Adds analyses to finished run files: rebuilds each run's model from its `config` attribute, loads
-// /params, runs the analyses selected by analysis.* options (the run's own config, then --config
-// files, then the command line, which wins) and writes their results under /analysis in the same
-// file, replaced atomically (analysis/analyses.h, sim/io/run_file.h AddAnalysesToRunFile). An
+// /params (and the /snapshots, on which analyses write time series), runs the analyses selected by analysis.* options
+// (the run's own config, then --config files, then the command line, which wins) and writes their results under
+// /analysis in the same file, replaced atomically (analysis/analyses.h, sim/io/run_file.h AddAnalysesToRunFile). An
 // analysis present with the same options is skipped (--force recomputes it). A directory means every
 // run file in it (a sweep's --out-dir), J files at a time.
 //
@@ -126,8 +126,9 @@ std::string AnalyzeFile(const std::string& path, const std::map<std::string, std
     throw ConfigError(Concat(path, ": its config does not build with this engine (", error.what(), ")"));
   }
   ReadParams(path, *e.registry);
+  const std::vector<ParamSnapshot> snapshots = ReadSnapshots(path, *e.registry);
 
-  const AnalysisInputs base = AnalysisInputsOf(e, record.curve_names, record.curves);
+  const AnalysisInputs base = AnalysisInputsOf(e, record.curve_names, record.curves, snapshots, record.steps_done);
   std::vector<std::string> remove, added, present, skipped;
   std::vector<AnalysisArray> arrays;
   for (const SelectedAnalysis& a : e.analysis.selected) {

@@ -87,8 +87,12 @@ std::string MemoryComment(const MemoryEstimate& memory) {
 }
 
 AnalysisInputs AnalysisInputsOf(const Experiment& e, const std::vector<std::string>& curve_names,
-                                const std::vector<std::vector<double>>& curves) {
+                                const std::vector<std::vector<double>>& curves,
+                                const std::vector<ParamSnapshot>& snapshots, int steps_done) {
   AnalysisInputs in;
+  in.snapshots = &snapshots;
+  in.final_step = steps_done;
+  in.registry = e.registry.get();
   in.model = e.model.get();
   in.task = e.task.get();
   in.train = &e.train;

@@ -29,10 +29,11 @@ struct Experiment {
   std::unique_ptr<Transformer> model;
 };
 
-// What the analyses read of a built experiment (with trained parameters) and its run's curves: the
-// same inputs inside sim train and in sim analyze.
+// What the analyses read of a built experiment (with trained parameters, after `steps_done` steps),
+// its run's curves and its parameter snapshots: the same inputs inside sim train and in sim analyze.
 AnalysisInputs AnalysisInputsOf(const Experiment& e, const std::vector<std::string>& curve_names,
-                                const std::vector<std::vector<double>>& curves);
+                                const std::vector<std::vector<double>>& curves,
+                                const std::vector<ParamSnapshot>& snapshots, int steps_done);
 
 enum class BuildMode {
   kTrain,       // build everything; refuse (ConfigError) a run whose memory estimate exceeds what is available

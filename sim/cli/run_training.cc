@@ -281,15 +281,29 @@ std::unique_ptr<FileLock> LockOutput(const std::string& out) {
 
 }  // namespace
 
-std::string ResultDeterminingConfig(const std::string& resolved_ini) {
+namespace {
+
+// The resolved INI text without the [train] keys named (each followed by " = ").
+std::string WithoutTrainKeys(const std::string& resolved_ini, const std::vector<std::string>& keys) {
   std::istringstream in(resolved_ini);
   std::string line, section, out;
   while (std::getline(in, line)) {
     if (!line.empty() && line.front() == '[') section = line;
-    if (section == "[train]" && line.rfind("threads = ", 0) == 0) continue;
-    out += line + "\n";
+    bool drop = false;
+    for (const std::string& key : keys) drop = drop || (section == "[train]" && line.rfind(key + " = ", 0) == 0);
+    if (!drop) out += line + "\n";
   }
   return out;
+}
+
+}  // namespace
+
+std::string ResultDeterminingConfig(const std::string& resolved_ini) {
+  return WithoutTrainKeys(resolved_ini, {"threads"});
+}
+
+std::string SweepHashedConfig(const std::string& resolved_ini) {
+  return WithoutTrainKeys(resolved_ini, {"threads", "snapshot_steps", "snapshot_every"});
 }
 
 int TrainToFile(const RunRequest& request) {
@@ -342,7 +356,8 @@ int TrainToFile(const RunRequest& request) {
     // A stop request is checked before and after the analyses (a request during them stops the run
     // once the running analysis returns).
     if (!StopRequested()) {
-      const AnalysisInputs in = AnalysisInputsOf(e, result.curve_names, result.curves);
+      const AnalysisInputs in =
+          AnalysisInputsOf(e, result.curve_names, result.curves, trainer.snapshots(), result.steps_done);
       std::vector<std::string> not_applied;
       record.analysis = AnalysesAfterTraining(in, e.analysis, &not_applied);
       for (const std::string& why : not_applied) std::fprintf(stderr, "note: analysis %s (skipped)\n", why.c_str());
@@ -363,7 +378,7 @@ int TrainToFile(const RunRequest& request) {
   // write began, complete (exit 0, checkpoint removed) or interrupted (exit 75, checkpoint kept).
   const bool requested_before_write = StopRequested();
   TestPauseBefore("write");  // (test-only: stands for a write long enough to be signalled)
-  WriteRunFile(request.out, record, *e.registry);
+  WriteRunFile(request.out, record, *e.registry, trainer.snapshots());
   if (result.status != RunStatus::kInterrupted) std::filesystem::remove(ckpt_path);
   if (!requested_before_write && StopRequested() && !request.quiet)
     std::fprintf(stderr, "%s%sstop signal during the final write: the write finished, the run is %s\n",

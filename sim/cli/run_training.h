@@ -28,4 +28,10 @@ int TrainToFile(const RunRequest& request);
 // checkpoints must match and what sweep file names hash.
 std::string ResultDeterminingConfig(const std::string& resolved_ini);
 
+// ResultDeterminingConfig without the options that only add outputs and change no bit of training
+// (train.snapshot_steps, train.snapshot_every): what sweep file names hash. A sweep that adds
+// snapshots therefore keeps its file names and does not redo complete runs (a new --out-dir does).
+// Checkpoints still match on ResultDeterminingConfig: a run resumes only with the snapshots it began with.
+std::string SweepHashedConfig(const std::string& resolved_ini);
+
 }  // namespace sim

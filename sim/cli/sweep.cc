@@ -222,9 +222,9 @@ uint64_t ParamsHash(const std::string& path) {
   return HashText(text);
 }
 
-// The resolved text without train.threads, with [train] init_from replaced by `init_from`.
+// The resolved text without train.threads and the snapshot options, with [train] init_from replaced by `init_from`.
 std::string HashedConfig(const std::string& resolved_ini, const std::string& init_from) {
-  std::istringstream in(ResultDeterminingConfig(resolved_ini));
+  std::istringstream in(SweepHashedConfig(resolved_ini));
   std::string line, section, out;
   while (std::getline(in, line)) {
     if (!line.empty() && line.front() == '[') section = line;
@@ -373,7 +373,7 @@ SweepRun SweepRuns::Resolve(size_t index) {
     throw ConfigError(Concat("run ", index, " (", where, "): ", e.what()));
   }
   // Unchained runs hash exactly as before: their names do not change.
-  run.hash = HashText(hashed_init_from.empty() ? ResultDeterminingConfig(run.resolved_ini)
+  run.hash = HashText(hashed_init_from.empty() ? SweepHashedConfig(run.resolved_ini)
                                                : HashedConfig(run.resolved_ini, hashed_init_from));
   char name[64];
   if (run.source_pending)

@@ -70,6 +70,16 @@ void WriteCheckpoint(const std::string& path, const std::string& config, const C
     WriteVec(out, "/params", c.params);
     WriteVec(out, "/moment1", c.moment1);
     WriteVec(out, "/moment2", c.moment2);
+    // Parameter snapshots taken so far (train.snapshot_steps): /snapshots/<step>, flat like /params,
+    // with their steps in the root attribute snapshot_steps. Absent when there are none.
+    if (!st.snapshots.empty()) {
+      std::vector<int64_t> steps;
+      for (const ParamSnapshot& snap : st.snapshots) {
+        WriteVec(out, "/snapshots/" + std::to_string(snap.step), snap.values);
+        steps.push_back(snap.step);
+      }
+      out.AttrInts("/", "snapshot_steps", steps);
+    }
     out.Close();
   });
 }
@@ -109,6 +119,9 @@ Checkpoint ReadCheckpoint(const std::string& path, std::string* config) {
   c.params = ReadVec(in, "/params");
   c.moment1 = ReadVec(in, "/moment1");
   c.moment2 = ReadVec(in, "/moment2");
+  if (in.HasAttr("/", "snapshot_steps"))
+    for (int64_t step : in.AttrInts("/", "snapshot_steps"))
+      st.snapshots.push_back({static_cast<int>(step), ReadVec(in, "/snapshots/" + std::to_string(step))});
   return c;
 }
 

@@ -1,7 +1,7 @@
 // Checkpoint files: a run's complete training state (parameters, optimizer moments, random-stream
-// positions, curves so far), written atomically (temp file, fsync, rename) next to the result
-// file as "<out>.ckpt". A run restarted with the same arguments resumes from it and ends with a
-// result file bit-identical to an uninterrupted run's (wall time and creation time aside).
+// positions, curves so far, parameter snapshots so far), written atomically (temp file, fsync, rename) next to the
+// result file as "<out>.ckpt". A run restarted with the same arguments resumes from it and ends with a result file
+// bit-identical to an uninterrupted run's (wall time and creation time aside).
 #pragma once
 
 #include <string>

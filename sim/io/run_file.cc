@@ -5,6 +5,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "sim/core/check.h"
 #include "sim/core/error.h"
 #include "sim/core/glob.h"
 #include "sim/io/atomic_file.h"
@@ -27,15 +28,19 @@ std::string NowIso8601() {
   return text;
 }
 
-void WriteParam(H5Writer& out, const ParamRegistry& registry, ParamId id) {
+// The dataset shape of a parameter: [rows] for a vector, [cols, rows] (column-major bytes) otherwise.
+std::vector<uint64_t> StoredShape(const ParamSpec& spec) {
+  if (spec.cols == 1) return {static_cast<uint64_t>(spec.rows)};
+  return {static_cast<uint64_t>(spec.cols), static_cast<uint64_t>(spec.rows)};
+}
+
+// Writes parameter `id` of the flat buffer `values` (registry layout) at <group>/<name>.
+void WriteParam(H5Writer& out, const ParamRegistry& registry, const Scalar* values, const std::string& group,
+                ParamId id) {
   const ParamSpec& spec = registry.spec(id);
-  const Scalar* data = registry.values().data() + registry.offset(id);
-  std::vector<uint64_t> dims;
-  if (spec.cols == 1)
-    dims = {static_cast<uint64_t>(spec.rows)};
-  else
-    dims = {static_cast<uint64_t>(spec.cols), static_cast<uint64_t>(spec.rows)};
-  const std::string path = "/params/" + spec.name;
+  const Scalar* data = values + registry.offset(id);
+  const std::vector<uint64_t> dims = StoredShape(spec);
+  const std::string path = group + "/" + spec.name;
   out.Floats(path, data, dims);  // sim_io is built with Scalar = float
   out.AttrInts(path, "engine_shape", {static_cast<int64_t>(spec.rows), static_cast<int64_t>(spec.cols)});
 }
@@ -60,7 +65,8 @@ void RequireRunFile(const H5Reader& in, const std::string& path) {
 
 }  // namespace
 
-void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry) {
+void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry,
+                  const std::vector<ParamSnapshot>& snapshots) {
   WriteAtomically(path, [&](const std::string& tmp) {
     H5Writer out(tmp);
     out.AttrString("/", "format", kRunFormat);
@@ -83,7 +89,20 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
     for (const auto& [split, metrics] : record.final_metrics)
       for (const auto& [metric, value] : metrics) out.Scalar("/final/" + split + "/" + metric, value);
     out.Group("/params");
-    for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, id);
+    for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, registry.values().data(), "/params", id);
+    if (!snapshots.empty()) {
+      out.Group("/snapshots");
+      std::vector<int64_t> steps;
+      for (const ParamSnapshot& snap : snapshots) {
+        SIM_CHECK(snap.values.size() == registry.total_size(), "snapshot of step ", snap.step, " holds ",
+                  snap.values.size(), " values, the model has ", registry.total_size());
+        const std::string group = "/snapshots/" + std::to_string(snap.step) + "/params";
+        out.Group(group);
+        for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, snap.values.data(), group, id);
+        steps.push_back(snap.step);
+      }
+      out.AttrInts("/snapshots", "steps", steps);
+    }
     WriteAnalyses(out, record.analysis);
     out.Close();
   });
@@ -117,33 +136,58 @@ RunRecord ReadRunFile(const std::string& path, std::string* version) {
   return r;
 }
 
-int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns) {
-  H5Reader in(path);
-  RequireRunFile(in, path);
+namespace {
+
+// Reads <group>/<name> of every parameter of `registry` matching `patterns` (empty = all) into the flat
+// buffer `values` (registry layout); returns how many.
+int ReadParamGroup(const H5Reader& in, const std::string& path, const std::string& group, const ParamRegistry& registry,
+                   const std::vector<std::string>& patterns, Scalar* values) {
   int loaded = 0;
   for (ParamId id = 0; id < registry.size(); ++id) {
     const ParamSpec& spec = registry.spec(id);
     bool wanted = patterns.empty();
     for (const std::string& pattern : patterns) wanted = wanted || GlobMatch(pattern, spec.name);
     if (!wanted) continue;
-    const std::string name = "/params/" + spec.name;
-    if (!in.Exists(name)) throw InputError(Concat(path, ": has no parameter ", spec.name));
+    const std::string name = group + "/" + spec.name;
+    const std::string shown = group == "/params" ? spec.name : name.substr(1);
+    if (!in.Exists(name)) throw InputError(Concat(path, ": has no parameter ", shown));
     const std::vector<uint64_t> shape = in.Shape(name);
-    const std::vector<uint64_t> expected =
-        spec.cols == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(spec.rows)}
-                       : std::vector<uint64_t>{static_cast<uint64_t>(spec.cols), static_cast<uint64_t>(spec.rows)};
+    const std::vector<uint64_t> expected = StoredShape(spec);
     if (shape != expected) {
       std::string got, want;
       for (uint64_t d : shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
       for (uint64_t d : expected) want += (want.empty() ? "" : ", ") + std::to_string(d);
-      throw InputError(Concat(path, ": parameter ", spec.name, " is [", got, "], expected [", want, "]"));
+      throw InputError(Concat(path, ": parameter ", shown, " is [", got, "], expected [", want, "]"));
     }
-    const std::vector<double> values = in.Doubles(name);
-    MatMap dst = registry.Value(id);
-    for (size_t i = 0; i < values.size(); ++i) dst.data()[i] = static_cast<Scalar>(values[i]);
+    const std::vector<double> stored = in.Doubles(name);
+    Scalar* dst = values + registry.offset(id);
+    for (size_t i = 0; i < stored.size(); ++i) dst[i] = static_cast<Scalar>(stored[i]);
     ++loaded;
   }
   return loaded;
+}
+
+}  // namespace
+
+int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns) {
+  H5Reader in(path);
+  RequireRunFile(in, path);
+  return ReadParamGroup(in, path, "/params", registry, patterns, registry.values().data());
+}
+
+std::vector<ParamSnapshot> ReadSnapshots(const std::string& path, const ParamRegistry& registry) {
+  H5Reader in(path);
+  RequireRunFile(in, path);
+  std::vector<ParamSnapshot> snapshots;
+  if (!in.Exists("/snapshots")) return snapshots;
+  for (int64_t step : in.AttrInts("/snapshots", "steps")) {
+    ParamSnapshot snap;
+    snap.step = static_cast<int>(step);
+    snap.values = Vec::Zero(registry.total_size());
+    ReadParamGroup(in, path, "/snapshots/" + std::to_string(step) + "/params", registry, {}, snap.values.data());
+    snapshots.push_back(std::move(snap));
+  }
+  return snapshots;
 }
 
 void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,

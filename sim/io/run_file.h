@@ -7,6 +7,8 @@
 //   /analysis/...             analyses (docs/results-format.md), added by sim train or sim analyze
 //   /params/<name>            the trained weights; an engine (rows, cols) column-major matrix is
 //                             stored unchanged as a C-order [cols, rows] dataset, a vector as [n]
+//   /snapshots/<step>/params/<name>   the weights after that step (train.snapshot_steps), as /params;
+//                             attribute steps (int64, increasing) on /snapshots. Absent without snapshots.
 //
 // Files are written to a temporary name unique to the process ("<path>.tmp.<host>.<pid>"), closed,
 // fsync'ed and renamed: a reader never sees a partial file, and a run killed mid-way leaves no file
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "sim/params/param_registry.h"
+#include "sim/train/checkpoint.h"
 
 namespace sim {
 
@@ -53,8 +56,10 @@ struct RunRecord {
   std::string created;                  // kept when a file is rewritten (sim analyze); empty = now
 };
 
-// Writes the record and every parameter of `registry`, atomically (temp file, fsync, rename).
-void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry);
+// Writes the record, every parameter of `registry` and the parameter snapshots (each with the layout
+// of registry.values()), atomically (temp file, fsync, rename).
+void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry,
+                  const std::vector<ParamSnapshot>& snapshots = {});
 
 // Reads the root attributes, curves and final metrics. Throws InputError when the file is missing,
 // unreadable, or not an attnsim run file (naming what is wrong).
@@ -64,6 +69,10 @@ RunRecord ReadRunFile(const std::string& path, std::string* version = nullptr);
 // (glob, empty = every parameter); names and shapes must match. Returns how many were loaded.
 // Throws InputError naming the file and the parameter.
 int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns = {});
+
+// The parameter snapshots of run file `path` (/snapshots, in step order; empty when it has none), each
+// with the layout of registry.values(); names and shapes must match `registry`'s. Throws InputError.
+std::vector<ParamSnapshot> ReadSnapshots(const std::string& path, const ParamRegistry& registry);
 
 // Adds analysis results to the existing run file `path`: copies it byte for byte to a temporary
 // file, removes there the objects `remove` (paths relative to /analysis, a group with everything

@@ -13,6 +13,13 @@
 
 namespace sim {
 
+// The parameters after the optimizer step of `step` (train.snapshot_steps): the registry's flat
+// values, same layout as ParamRegistry::values().
+struct ParamSnapshot {
+  int step = 0;
+  Vec values;  // (total_size)
+};
+
 // Everything the loop accumulates besides the parameters and the optimizer: with those and the
 // random-stream positions it makes a checkpoint.
 struct TrainerState {
@@ -26,7 +33,8 @@ struct TrainerState {
   std::vector<std::string> curve_names;
   std::vector<std::vector<double>> curves;
   std::map<std::string, std::map<std::string, double>> final_metrics;
-  double wall_seconds = 0.0;  // training time of earlier sessions (not part of the results' bits)
+  double wall_seconds = 0.0;             // training time of earlier sessions (not part of the results' bits)
+  std::vector<ParamSnapshot> snapshots;  // taken so far, increasing steps (empty without train.snapshot_steps)
 };
 
 struct Checkpoint {

@@ -81,7 +81,8 @@ std::string MemoryEstimate::Describe() const {
   return Concat(FormatBytes(total()), " (parameters and gradients ", FormatBytes(parameters), ", optimizer state ",
                 FormatBytes(optimizer), ", chunk gradients ", FormatBytes(chunk_gradients), ", training workspace ",
                 FormatBytes(train_workspaces), ", evaluation workspace ", FormatBytes(eval_workspace), ", data ",
-                FormatBytes(data), ", base ", FormatBytes(base), ")");
+                FormatBytes(data), snapshots > 0 ? ", snapshots " + FormatBytes(snapshots) : std::string(), ", base ",
+                FormatBytes(base), ")");
 }
 
 MemoryEstimate EstimateTrainingMemory(const ModelConfig& model, const TrainConfig& train, const TaskInfo& task,
@@ -109,6 +110,7 @@ MemoryEstimate EstimateTrainingMemory(const ModelConfig& model, const TrainConfi
     const uint64_t examples = fixed > 0 ? (fixed + eval_batch - 1) / eval_batch * eval_batch : eval_batch;
     e.data += BatchBytes(model, examples, scored);
   }
+  e.snapshots = 2 * train.snapshot_steps.size() * p;
   e.base = kBase;
   return e;
 }

@@ -16,6 +16,8 @@
 //                   analysis may ask for (H·T·N per layer)
 //   data            the training batch, the chunks' copies and every fixed evaluation batch:
 //                   tokens (4 bytes) or vectors (Din scalars) per position, 8 bytes per scored one
+//   snapshots       parameter snapshots (train.snapshot_steps), held by the trainer and copied into
+//                   each checkpoint: 2·P per snapshot
 //   base            the executable, its libraries and thread stacks: 32 MiB
 // in units of sizeof(Scalar) bytes, P = parameters. It counts allocated bytes; the resident peak is
 // lower where buffers are never written (an evaluation touches no backward scratch), so the
@@ -38,9 +40,10 @@ struct MemoryEstimate {
   uint64_t train_workspaces = 0;
   uint64_t eval_workspace = 0;
   uint64_t data = 0;
+  uint64_t snapshots = 0;
   uint64_t base = 0;
   uint64_t total() const {
-    return parameters + optimizer + chunk_gradients + train_workspaces + eval_workspace + data + base;
+    return parameters + optimizer + chunk_gradients + train_workspaces + eval_workspace + data + snapshots + base;
   }
   // "1.2 GiB (parameters 10 MiB, optimizer ..., ...)".
   std::string Describe() const;

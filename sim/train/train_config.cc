@@ -44,6 +44,21 @@ void DeclareTrainOptions(OptionSet& set) {
                ""});
   set.Declare({"train.target_value", "0.99",
                "early stop: stop once the metric reaches this (>= for accuracy, <= otherwise)", ""});
+  // Added after runs existed, and output-only: omitted at their default so runs keep their config
+  // text, and left out of sweep file names (sim/cli/run_training.h SweepHashedConfig).
+  OptionDecl snapshot_steps{"train.snapshot_steps", "none",
+                            "copy the parameters after these steps (comma-separated, increasing, each in "
+                            "[1, train.steps]) into the run file's /snapshots/<step>/params; analyses then run on "
+                            "each of them too and write time series; none = no snapshots",
+                            ""};
+  snapshot_steps.omit_at_default = true;
+  set.Declare(snapshot_steps);
+  OptionDecl snapshot_every{"train.snapshot_every", "0",
+                            "also snapshot the parameters every N steps (before the last step: the final "
+                            "parameters are /params); 0 = off",
+                            ""};
+  snapshot_every.omit_at_default = true;
+  set.Declare(snapshot_every);
   set.Declare({"eval.size", "2000", "examples per evaluation split (rounded up to whole eval batches)", ""});
   set.Declare({"eval.batch", "500", "examples per evaluation batch", ""});
   set.Declare({"eval.mode", "fixed",
@@ -97,6 +112,15 @@ void ResolveAutoChunk(TrainConfig& config, int length, int d_model) {
   if (config.chunk == 0) config.chunk = AutoChunkExamples(config.batch, length, d_model);
 }
 
+std::vector<int> SnapshotSteps(const std::vector<int>& listed, int every, int steps) {
+  std::vector<int> merged = listed;
+  if (every > 0)
+    for (long s = every; s < steps; s += every) merged.push_back(static_cast<int>(s));
+  std::sort(merged.begin(), merged.end());
+  merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+  return merged;
+}
+
 bool HigherIsBetter(const std::string& metric) { return metric.rfind("acc", 0) == 0; }
 
 TrainConfig ReadTrainConfig(Options& options) {
@@ -132,6 +156,22 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.target_value = options.Double("train.target_value", -1e300, 1e300);
   c.init_from = options.OptionalString("train.init_from");
   c.init_params = options.StringList("train.init_params");
+  std::vector<int> listed;
+  if (!options.OptionalString("train.snapshot_steps").empty()) {
+    const OptionErrorScope read(options);
+    for (long s : options.IntList("train.snapshot_steps", 1, kMaxInt)) listed.push_back(static_cast<int>(s));
+    for (size_t i = 1; read.ok() && i < listed.size(); ++i)
+      if (listed[i] <= listed[i - 1]) {
+        options.Fail("train.snapshot_steps",
+                     Concat("expected increasing steps; ", listed[i], " follows ", listed[i - 1]));
+        break;
+      }
+    if (read.ok() && listed.back() > c.steps)
+      options.Fail("train.snapshot_steps",
+                   Concat("expected steps <= train.steps=", c.steps, "; ", listed.back(), " is beyond the run"));
+  }
+  const int every = static_cast<int>(options.Int("train.snapshot_every", 0, kMaxInt));
+  c.snapshot_steps = SnapshotSteps(listed, every, c.steps);
   c.eval.size = static_cast<int>(options.Int("eval.size", 1, 100000000));
   c.eval.batch = static_cast<int>(options.Int("eval.batch", 1, 1 << 20));
   c.eval.fresh = options.Choice("eval.mode", {"fixed", "fresh"}) == "fresh";

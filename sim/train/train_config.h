@@ -40,6 +40,10 @@ struct TrainConfig {
   ParamGroupRules groups;
   std::string init_from;                 // run file whose /params replace the random init ("" = none)
   std::vector<std::string> init_params;  // glob patterns of the parameters taken from init_from
+  // Steps after whose optimizer step the parameters are copied (train.snapshot_steps and every multiple
+  // of train.snapshot_every below train.steps), increasing, each in [1, steps]; empty = none. They
+  // add outputs (/snapshots in the run file) and change no bit of training.
+  std::vector<int> snapshot_steps;
 };
 
 void DeclareTrainOptions(OptionSet& set);
@@ -54,6 +58,10 @@ int AutoChunkExamples(int batch, int length, int d_model);
 // of width d_model: the one place the rule is applied (BuildExperiment calls it, so `sim train`,
 // `sim sweep` and `sim bench` resolve alike and the run file records the value trained with).
 void ResolveAutoChunk(TrainConfig& config, int length, int d_model);
+
+// The snapshot steps of train.snapshot_steps (`listed`, increasing) and train.snapshot_every (`every`,
+// 0 = none: its multiples below `steps`; the final step is a snapshot only when listed), merged.
+std::vector<int> SnapshotSteps(const std::vector<int>& listed, int every, int steps);
 
 // True when higher values of the metric are better (accuracy-like).
 bool HigherIsBetter(const std::string& metric);

@@ -36,6 +36,7 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   gradients_ = std::make_unique<BatchGradients>(model, registry, BatchShape{cfg_.batch, t}, info.max_scored_per_example,
                                                 cfg_.chunk);
 
+  state_.snapshots.reserve(cfg_.snapshot_steps.size());
   eval_n_batches_ = (cfg_.eval.size + cfg_.eval.batch - 1) / cfg_.eval.batch;
   eval_batch_size_ = (cfg_.eval.size + eval_n_batches_ - 1) / eval_n_batches_;
   eval_ws_ = model.MakeWorkspace({eval_batch_size_, t}, eval_batch_size_ * info.max_scored_per_example);
@@ -193,6 +194,20 @@ void Trainer::Restore(const Checkpoint& c) {
                             eval_rngs_.size()));
   if (c.state.step > cfg_.steps)
     throw InputError(Concat("checkpoint is at step ", c.state.step, ", beyond train.steps=", cfg_.steps));
+  // The snapshots are those of this run's list up to its step (the config matched, so a mismatch is a
+  // damaged or foreign checkpoint).
+  for (size_t i = 0; i < c.state.snapshots.size(); ++i) {
+    const ParamSnapshot& snap = c.state.snapshots[i];
+    if (i >= cfg_.snapshot_steps.size() || snap.step != cfg_.snapshot_steps[i] || snap.values.size() != n)
+      throw InputError(Concat("checkpoint snapshot ", i, " (step ", snap.step, ", ", snap.values.size(),
+                              " values) does not match train.snapshot_steps and this model's ", n, " parameters"));
+  }
+  size_t due = 0;
+  while (due < cfg_.snapshot_steps.size() && cfg_.snapshot_steps[due] <= c.state.step) ++due;
+  if (c.state.snapshots.size() != due)
+    throw InputError(Concat("checkpoint at step ", c.state.step, " holds ", c.state.snapshots.size(),
+                            " parameter snapshots; train.snapshot_steps has ", due, " up to that step"));
+  next_snapshot_ = due;
   state_ = c.state;
   train_rng_.set_position(c.train_rng_position);
   // With eval.mode = fixed the streams stay at their start (checkpoints of earlier engines hold the
@@ -297,6 +312,10 @@ TrainResult Trainer::Run(const std::atomic<int>* stop_requests, const std::funct
     }
     optimizer_->Step(lr);
     ++st.step;
+    if (next_snapshot_ < cfg_.snapshot_steps.size() && cfg_.snapshot_steps[next_snapshot_] == st.step) {
+      st.snapshots.push_back({st.step, registry_->values()});
+      ++next_snapshot_;
+    }
     st.loss_sum += loss;
     ++st.loss_count;
 

@@ -93,6 +93,8 @@ class Trainer {
   Checkpoint MakeCheckpoint() const;
   void Restore(const Checkpoint& checkpoint);
   int step() const { return state_.step; }
+  // The parameter snapshots taken so far (train.snapshot_steps), increasing steps.
+  const std::vector<ParamSnapshot>& snapshots() const { return state_.snapshots; }
 
   using Metrics = std::map<std::string, std::map<std::string, double>>;
 
@@ -135,6 +137,7 @@ class Trainer {
   int eval_n_batches_ = 0;
   double interruption_eval_seconds_ = 10.0;
   double eval_batch_seconds_ = 0.0;  // time per batch of the latest evaluation (0 before any)
+  size_t next_snapshot_ = 0;         // index into cfg_.snapshot_steps of the next snapshot to take
 };
 
 }  // namespace sim

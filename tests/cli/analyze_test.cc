@@ -44,14 +44,21 @@ std::map<std::string, std::string> Attrs(const std::string& path, const std::str
   sim::H5Reader h5(path);
   std::map<std::string, std::string> attrs;
   for (const char* name : {"format", "status", "config", "version", "created", "options", "engine_version",
-                           "probe_split", "split", "positions", "curve", "metric"})
+                           "probe_split", "split", "positions", "curve", "metric", "dims"})
     if (h5.HasAttr(object, name)) attrs[name] = h5.AttrString(object, name);
   for (const char* name : {"format_version", "seed", "steps_done", "target_step", "threads", "chunk", "n_params"})
     if (h5.HasAttr(object, name)) attrs[name] = std::to_string(h5.AttrInt(object, name));
-  for (const char* name : {"wall_seconds", "probe_examples", "target"})
-    if (h5.HasAttr(object, name)) attrs[name] = std::to_string(h5.AttrDouble(object, name));
-  if (h5.HasAttr(object, "tokens"))
-    for (int64_t t : h5.AttrInts(object, "tokens")) attrs["tokens"] += std::to_string(t) + ",";
+  for (const char* name : {"wall_seconds", "probe_examples", "target"}) {
+    if (!h5.HasAttr(object, name)) continue;
+    try {
+      attrs[name] = std::to_string(h5.AttrDouble(object, name));
+    } catch (const sim::InputError&) {  // a string (the probe's target)
+      attrs[name] = h5.AttrString(object, name);
+    }
+  }
+  for (const char* name : {"tokens", "step"})
+    if (h5.HasAttr(object, name))
+      for (int64_t t : h5.AttrInts(object, name)) attrs[name] += std::to_string(t) + ",";
   return attrs;
 }
 
@@ -109,6 +116,66 @@ TEST(AnalyzeTest, GenericAnalysesGiveTheSameBitsLaterAsInTraining) {
   }
   EXPECT_EQ(a.at("/analysis/head_ablation/delta_loss").size(), 4u);  // [2 layers, 2 heads]
   EXPECT_EQ(a.at("/analysis/probe/accuracy").size(), 3u);            // after the embedding and each layer
+}
+
+// Parameter snapshots give time series. sim train with snapshots and analyses, and sim analyze on
+// the same run trained with snapshots but without them, give the same bits; each dataset of an
+// analysis of the parameters gains a leading step axis (snapshot steps, then the final step), whose
+// last entry is, bit for bit, the analysis of a run without snapshots (which keeps today's layout:
+// no step axis, no step datasets); steps_to, of the curves alone, is not stacked.
+TEST(AnalyzeTest, SnapshotsGiveTimeSeriesWithTheSameBitsInTrainAndAnalyze) {
+  ScratchDir dir;
+  const std::string all =
+      "--analysis.attention=true --analysis.head_ablation=true --analysis.head_grad_importance=true "
+      "--analysis.sinks=true --analysis.residual_probe=true";
+  const std::string during = Train(dir, "during", "--train.snapshot_steps=10,20 " + all);
+  const std::string later = Train(dir, "later", "--train.snapshot_steps=10,20");
+  const std::string plain = Train(dir, "plain", all);
+  const Result r = RunSim("analyze " + Quote(later) + " " + all);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const auto a = Datasets(during), b = Datasets(later), p = Datasets(plain);
+  EXPECT_EQ(AnalysisPaths(a), AnalysisPaths(b));
+  for (const std::string& path : AnalysisPaths(a)) {
+    ASSERT_EQ(a.at(path).size(), b.at(path).size()) << path;
+    EXPECT_EQ(0, std::memcmp(a.at(path).data(), b.at(path).data(), a.at(path).size() * sizeof(double))) << path;
+    EXPECT_EQ(Attrs(during, path), Attrs(later, path)) << path;
+  }
+  const int64_t steps_done = sim::H5Reader(during).AttrInt("/", "steps_done");
+  std::vector<int64_t> steps;
+  for (int64_t s : {10, 20})
+    if (s < steps_done) steps.push_back(s);
+  steps.push_back(steps_done);
+  std::string step_list;
+  for (int64_t s : steps) step_list += std::to_string(s) + ",";
+  const std::vector<double> step_values(steps.begin(), steps.end());
+
+  sim::H5Reader series(during), single(plain);
+  for (const std::string& path : AnalysisPaths(p)) {
+    ASSERT_TRUE(a.count(path)) << path;
+    EXPECT_FALSE(single.HasAttr(path, "step")) << path;
+    if (path == "/analysis/steps_to_target" || path == "/analysis/chance") {
+      EXPECT_EQ(a.at(path), p.at(path)) << path << " does not depend on the parameters";
+      EXPECT_FALSE(series.HasAttr(path, "step")) << path;
+      continue;
+    }
+    const size_t n = p.at(path).size();
+    ASSERT_EQ(a.at(path).size(), steps.size() * n) << path;
+    EXPECT_EQ(0, std::memcmp(a.at(path).data() + (steps.size() - 1) * n, p.at(path).data(), n * sizeof(double)))
+        << path << ": the last entry is the analysis of /params";
+    std::vector<uint64_t> shape = single.Shape(path);
+    shape.insert(shape.begin(), steps.size());
+    EXPECT_EQ(series.Shape(path), shape) << path;
+    const std::string dims = single.HasAttr(path, "dims") ? "step," + single.AttrString(path, "dims") : "step";
+    EXPECT_EQ(series.AttrString(path, "dims"), dims) << path;
+    EXPECT_EQ(Attrs(during, path).at("step"), step_list) << path;
+  }
+  // The groups carry their steps as a dataset; /analysis/attention is a dataset (attribute only).
+  std::vector<std::string> extra;
+  for (const std::string& path : AnalysisPaths(a))
+    if (!p.count(path)) extra.push_back(path);
+  EXPECT_EQ(extra, (std::vector<std::string>{"/analysis/head_ablation/step", "/analysis/head_grad_importance/step",
+                                             "/analysis/mech/step", "/analysis/probe/step", "/analysis/sinks/step"}));
+  for (const std::string& path : extra) EXPECT_EQ(a.at(path), step_values) << path;
 }
 
 TEST(AnalyzeTest, EverythingElseInTheFileStaysAsItWas) {

@@ -278,6 +278,25 @@ TEST(CliTest, TrainHelpListsEveryOptionWithItsDefault) {
     EXPECT_TRUE(Contains(help.output, key)) << key;
 }
 
+// train.snapshot_steps and train.snapshot_every are left out of the resolved config at their default
+// (existing runs keep their config text), appear when set, and the memory estimate counts the
+// snapshots held in memory.
+TEST(CliTest, SnapshotOptionsAppearOnlyWhenSet) {
+  const Result plain = RunSim("train --config " + Quote(kQuickstart) + " --print-config");
+  ASSERT_EQ(plain.code, 0) << plain.output;
+  EXPECT_FALSE(Contains(plain.output, "snapshot")) << plain.output;
+  const Result set = RunSim("train --config " + Quote(kQuickstart) +
+                            " --train.snapshot_steps=100,2000 --train.snapshot_every=1000 --print-config");
+  ASSERT_EQ(set.code, 0) << set.output;
+  EXPECT_TRUE(Contains(set.output, "snapshot_steps = 100,2000\nsnapshot_every = 1000\n")) << set.output;
+  EXPECT_TRUE(Contains(set.output, ", snapshots ")) << "memory estimate\n" << set.output;
+  ScratchDir dir;
+  const Result bad = RunSim("train --config " + Quote(kQuickstart) + " --train.snapshot_steps=10,4000 --out " +
+                            Quote(dir.File("x.h5")));
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_TRUE(Contains(bad.output, "train.snapshot_steps: expected steps <= train.steps=3000")) << bad.output;
+}
+
 TEST(CliTest, PrintConfigRoundTripsAndCommandLineWins) {
   ScratchDir dir;
   const std::string first = dir.File("first.ini");

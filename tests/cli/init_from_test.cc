@@ -32,6 +32,20 @@ TEST(InitFromTest, ZeroStepsFromARunReproducesItsParameters) {
     EXPECT_EQ(Param(a, name), Param(b, name)) << name;
 }
 
+// A source with parameter snapshots gives its final parameters (/params), not a snapshot's; the new
+// run has no snapshots of its own unless it asks.
+TEST(InitFromTest, ASourceWithSnapshotsGivesItsFinalParameters) {
+  ScratchDir dir;
+  const std::string a = dir.File("a.h5"), b = dir.File("b.h5");
+  Train(a, 20, "--train.seed=1 --train.snapshot_steps=5,10");
+  Train(b, 0, "--train.seed=2 --train.init_from=" + Quote(a));
+  for (const std::string name : {"embed.tok", "blocks.0.attn.wq", "head.w"}) {
+    EXPECT_EQ(Param(a, name), Param(b, name)) << name;
+    EXPECT_NE(sim::H5Reader(a).Doubles("/snapshots/10/params/" + name), Param(b, name)) << name;
+  }
+  EXPECT_FALSE(sim::H5Reader(b).Exists("/snapshots"));
+}
+
 TEST(InitFromTest, OnlyTheSelectedParametersAreLoaded) {
   ScratchDir dir;
   const std::string a = dir.File("a.h5"), b = dir.File("b.h5"), fresh = dir.File("fresh.h5");

@@ -182,6 +182,8 @@ TEST(SweepTest, FileNamesFollowTheConfigurationButNotTheThreadCount) {
   const std::string a = file_of(kBase, ""), b = file_of(kBase, "");
   EXPECT_EQ(a, b) << "same configuration, same file";
   EXPECT_EQ(a, file_of(kBase, "--train.threads=2")) << "threads do not change results";
+  EXPECT_EQ(a, file_of(kBase, "--train.snapshot_steps=10,30 --train.snapshot_every=5"))
+      << "snapshots change no bit of training: not hashed";
   EXPECT_NE(a, file_of(kBase, "--train.lr=0.002"));
   EXPECT_NE(a, file_of(std::string(kBase) + "[optim]\nfreeze = embed.tok\n", ""));
 }
@@ -207,12 +209,21 @@ void ExpectSameResults(const std::string& a, const std::string& b) {
     EXPECT_EQ(ha.AttrInt("/", attr), hb.AttrInt("/", attr)) << attr;
 }
 
-// A run of about a second: long enough to interrupt after the step-100 evaluation.
+// A run of about a second: long enough to interrupt after the step-100 evaluation. Its parameter
+// snapshots (50, 200, 300, 400, 550) lie before and after the interruption points of the tests, so
+// resumption is checked to carry them too.
 const char* kResumable =
     "[task]\nname = mqar\nvocab = 64\nlength = 32\npairs = 6\nqueries = 6\n"
     "[model]\nlayers = 2\nheads = 2\nd_model = 32\nd_mlp = 0\n"
-    "[train]\nsteps = 600\neval_every = 50\nbatch = 32\nlr = 3e-3\n"
+    "[train]\nsteps = 600\neval_every = 50\nbatch = 32\nlr = 3e-3\nsnapshot_steps = 50,300,550\n"
+    "snapshot_every = 200\n"
     "[eval]\nsize = 200\nbatch = 200\n";
+
+void ExpectSnapshots(const std::string& path) {
+  sim::H5Reader h5(path);
+  EXPECT_EQ(h5.AttrInts("/snapshots", "steps"), (std::vector<int64_t>{50, 200, 300, 400, 550})) << path;
+  EXPECT_TRUE(h5.Exists("/snapshots/550/params/blocks.1.attn.wq")) << path;
+}
 
 std::string ResumableConfig(const ScratchDir& dir) {
   const std::string path = dir.File("resumable.ini");
@@ -241,7 +252,9 @@ TEST(SweepTest, SigtermThenResumeGivesTheUninterruptedResult) {
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   EXPECT_TRUE(Contains(resumed.output, "resuming from")) << resumed.output;
   EXPECT_FALSE(fs::exists(out + ".ckpt")) << "a finished run removes its checkpoint";
-  ExpectSameResults(ref, out);
+  ExpectSameResults(ref, out);  // every dataset, /snapshots included
+  ExpectSnapshots(ref);
+  ExpectSnapshots(out);
 }
 
 TEST(SweepTest, KillNineLosesOnlyTheWorkSinceTheLastCheckpoint) {
@@ -259,6 +272,7 @@ TEST(SweepTest, KillNineLosesOnlyTheWorkSinceTheLastCheckpoint) {
   const Result resumed = RunSim("train --config " + Quote(config) + " --out " + Quote(out));
   ASSERT_EQ(resumed.code, 0) << resumed.output;
   ExpectSameResults(ref, out);
+  ExpectSnapshots(out);
 }
 
 TEST(SweepTest, ACheckpointOfAnotherConfigurationIsRefused) {
@@ -274,7 +288,7 @@ TEST(SweepTest, ACheckpointOfAnotherConfigurationIsRefused) {
   EXPECT_EQ(other.code, 2) << other.output;
   EXPECT_TRUE(Contains(other.output, "checkpoint of a run with another configuration")) << other.output;
   const Result restart = RunSim("train --config " + Quote(config) + " --out " + Quote(out) +
-                                " --train.steps=60 --train.lr=0.01 --restart --quiet");
+                                " --train.steps=60 --train.snapshot_steps=50 --train.lr=0.01 --restart --quiet");
   EXPECT_EQ(restart.code, 0) << restart.output;
 }
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "sim/core/error.h"
+#include "sim/io/checkpoint_file.h"
 #include "sim/io/hdf5_file.h"
 
 namespace sim {
@@ -124,6 +125,58 @@ TEST_F(RunFileTest, WriteFailureLeavesNoFile) {
   ParamRegistry r = SmallRegistry();
   EXPECT_THROW(WriteRunFile(dir_ + "/no/such/dir/run.h5", SmallRecord(), r), InputError);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/no/such/dir/run.h5"));
+}
+
+// Snapshots (train.snapshot_steps) are stored as /snapshots/<step>/params/<name> with the layout of
+// /params and their steps in /snapshots@steps; they read back bit for bit, and /params stays the
+// final parameters. A run without snapshots has no /snapshots group. The checkpoint carries them too.
+TEST_F(RunFileTest, SnapshotsRoundTripInRunFilesAndCheckpoints) {
+  ParamRegistry r = SmallRegistry();
+  std::vector<ParamSnapshot> snapshots;
+  for (int step : {5, 10}) {
+    ParamSnapshot snap{step, r.values()};
+    snap.values *= static_cast<Scalar>(step);  // differs from /params and from each other
+    snapshots.push_back(snap);
+  }
+  const std::string path = dir_ + "/run.h5", plain = dir_ + "/plain.h5";
+  WriteRunFile(path, SmallRecord(), r, snapshots);
+  WriteRunFile(plain, SmallRecord(), r);
+  {
+    H5Reader in(path);
+    EXPECT_EQ(in.AttrInts("/snapshots", "steps"), (std::vector<int64_t>{5, 10}));
+    EXPECT_EQ(in.List("/snapshots/10/params"), (std::vector<std::string>{"embed.tok", "head.b"}));
+    EXPECT_EQ(in.Shape("/snapshots/5/params/embed.tok"), (std::vector<uint64_t>{5, 3}));
+    EXPECT_EQ(in.AttrInts("/snapshots/5/params/embed.tok", "engine_shape"), (std::vector<int64_t>{3, 5}));
+    EXPECT_FALSE(H5Reader(plain).Exists("/snapshots"));
+  }
+  const std::vector<ParamSnapshot> back = ReadSnapshots(path, r);
+  ASSERT_EQ(back.size(), 2u);
+  for (size_t i = 0; i < back.size(); ++i) {
+    EXPECT_EQ(back[i].step, snapshots[i].step);
+    EXPECT_TRUE(back[i].values == snapshots[i].values) << "step " << back[i].step;
+  }
+  EXPECT_TRUE(ReadSnapshots(plain, r).empty());
+  ParamRegistry loaded = SmallRegistry();
+  loaded.values().setZero();
+  ReadParams(path, loaded);
+  EXPECT_TRUE(loaded.values() == r.values()) << "/params are the final parameters, not a snapshot";
+
+  Checkpoint c;
+  c.params = c.moment1 = c.moment2 = r.values();
+  c.eval_rng_positions = {3};
+  c.state.snapshots = snapshots;
+  const std::string ckpt = dir_ + "/run.h5.ckpt";
+  WriteCheckpoint(ckpt, "[task]\n", c);
+  const Checkpoint c_back = ReadCheckpoint(ckpt, nullptr);
+  ASSERT_EQ(c_back.state.snapshots.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(c_back.state.snapshots[i].step, snapshots[i].step);
+    EXPECT_TRUE(c_back.state.snapshots[i].values == snapshots[i].values);
+  }
+  c.state.snapshots.clear();
+  WriteCheckpoint(ckpt, "[task]\n", c);
+  EXPECT_TRUE(ReadCheckpoint(ckpt, nullptr).state.snapshots.empty());
+  EXPECT_FALSE(H5Reader(ckpt).Exists("/snapshots"));
 }
 
 TEST_F(RunFileTest, ParamShapeMismatchNamesTheParameter) {

@@ -183,5 +183,138 @@ TEST(InterruptionEvaluationTest, ResumedDivergedRunStaysDiverged) {
   EXPECT_EQ(again.curves[0], r.curves[0]);
 }
 
+// ---- Parameter snapshots (train.snapshot_steps, train.snapshot_every) ------------------------------
+
+std::map<std::string, std::string> WithSnapshots(std::map<std::string, std::string> given, const std::string& steps,
+                                                 const std::string& every = "0") {
+  given["train.snapshot_steps"] = steps;
+  given["train.snapshot_every"] = every;
+  return given;
+}
+
+void ExpectSameSnapshots(const Trainer& a, const Trainer& b) {
+  ASSERT_EQ(a.snapshots().size(), b.snapshots().size());
+  for (size_t i = 0; i < a.snapshots().size(); ++i) {
+    const ParamSnapshot &x = a.snapshots()[i], &y = b.snapshots()[i];
+    EXPECT_EQ(x.step, y.step);
+    ASSERT_EQ(x.values.size(), y.values.size());
+    EXPECT_EQ(std::memcmp(x.values.data(), y.values.data(), x.values.size() * sizeof(Scalar)), 0) << "step " << x.step;
+  }
+}
+
+std::vector<int> Steps(const std::vector<ParamSnapshot>& snapshots) {
+  std::vector<int> steps;
+  for (const ParamSnapshot& s : snapshots) steps.push_back(s.step);
+  return steps;
+}
+
+// Snapshots are taken after the optimizer step of each listed step and of every multiple of
+// snapshot_every below train.steps (the final step only when listed), and change no bit of training.
+TEST(SnapshotsTest, TakenAtTheListedStepsWithoutChangingTraining) {
+  Session plain(SmallMqar("fixed"));
+  const TrainResult expected = plain.trainer->Run(nullptr, {});
+  EXPECT_TRUE(plain.trainer->snapshots().empty());
+  Session snap(WithSnapshots(SmallMqar("fixed"), "5,25", "20"));
+  EXPECT_EQ(snap.e.train.snapshot_steps, (std::vector<int>{5, 20, 25, 40}));
+  const TrainResult result = snap.trainer->Run(nullptr, {});
+  ExpectSameResult(expected, plain.e.registry->values(), result, snap.e.registry->values());
+  EXPECT_EQ(Steps(snap.trainer->snapshots()), (std::vector<int>{5, 20, 25, 40}));
+  Session last(WithSnapshots(SmallMqar("fixed"), "60"));
+  last.trainer->Run(nullptr, {});
+  ASSERT_EQ(Steps(last.trainer->snapshots()), (std::vector<int>{60})) << "the final step when listed";
+  EXPECT_TRUE(last.trainer->snapshots()[0].values == last.e.registry->values());
+}
+
+// The snapshot of step s holds the parameters a run of s steps ends with (constant learning rate:
+// the schedule does not depend on train.steps).
+TEST(SnapshotsTest, ASnapshotIsTheParametersOfARunStoppedThere) {
+  Session snap(WithSnapshots(SmallMqar("fixed"), "7,40"));
+  snap.trainer->Run(nullptr, {});
+  ASSERT_EQ(Steps(snap.trainer->snapshots()), (std::vector<int>{7, 40}));
+  for (const ParamSnapshot& s : snap.trainer->snapshots()) {
+    std::map<std::string, std::string> given = SmallMqar("fixed");
+    given["train.steps"] = std::to_string(s.step);
+    Session shorter(given);
+    shorter.trainer->Run(nullptr, {});
+    EXPECT_TRUE(s.values == shorter.e.registry->values()) << "step " << s.step;
+    EXPECT_FALSE(s.values == snap.e.registry->values());
+  }
+}
+
+// A run with snapshots before and after the interruption point, stopped inside the evaluation at step
+// 40 or between steps 25 and 26, resumes from its checkpoint to the uninterrupted run's result and
+// snapshots, bit for bit (the checkpoint holds the snapshots taken so far).
+TEST(SnapshotsTest, InterruptedAndResumedRunHasTheUninterruptedSnapshots) {
+  const auto given = WithSnapshots(SmallMqar("fresh"), "10,40,50", "15");  // 10, 15, 30, 40, 45, 50
+  Session reference(given);
+  const TrainResult expected = reference.trainer->Run(nullptr, {});
+  ASSERT_EQ(Steps(reference.trainer->snapshots()), (std::vector<int>{10, 15, 30, 40, 45, 50}));
+  for (const bool inside_evaluation : {true, false}) {
+    SCOPED_TRACE(inside_evaluation ? "stopped inside the evaluation at step 40" : "stopped after step 25");
+    Session first(given);
+    Checkpoint checkpoint;
+    std::atomic<int> stop{0};
+    TrainResult stopped;
+    if (inside_evaluation) {
+      stopped = StopInsideEvaluation(first, 40, 2, &checkpoint, &stop);
+      EXPECT_EQ(Steps(checkpoint.state.snapshots), (std::vector<int>{10, 15, 30, 40}));
+    } else {
+      stopped = first.trainer->Run(
+          &stop,
+          [&](const Progress& p) {
+            if (!p.evaluating && p.step == 25) stop.store(1);
+          },
+          [&](const Checkpoint& c) { checkpoint = c; });
+      EXPECT_EQ(Steps(checkpoint.state.snapshots), (std::vector<int>{10, 15}));
+    }
+    EXPECT_EQ(stopped.status, RunStatus::kInterrupted);
+    Session resumed(given);
+    resumed.trainer->Restore(checkpoint);
+    const TrainResult result = resumed.trainer->Run(nullptr, {});
+    ExpectSameResult(expected, reference.e.registry->values(), result, resumed.e.registry->values());
+    ExpectSameSnapshots(*reference.trainer, *resumed.trainer);
+  }
+}
+
+// A checkpoint whose snapshots do not fit train.snapshot_steps up to its step is refused.
+TEST(SnapshotsTest, ACheckpointWithOtherSnapshotsIsRefused) {
+  Session first(WithSnapshots(SmallMqar("fixed"), "10,30"));
+  std::atomic<int> stop{0};
+  Checkpoint checkpoint;
+  first.trainer->Run(
+      &stop,
+      [&](const Progress& p) {
+        if (!p.evaluating && p.step == 35) stop.store(1);
+      },
+      [&](const Checkpoint& c) { checkpoint = c; });
+  ASSERT_EQ(Steps(checkpoint.state.snapshots), (std::vector<int>{10, 30}));
+  Session other(WithSnapshots(SmallMqar("fixed"), "10,20,30"));
+  EXPECT_THROW(other.trainer->Restore(checkpoint), InputError);
+  Session none(SmallMqar("fixed"));
+  EXPECT_THROW(none.trainer->Restore(checkpoint), InputError);
+  Session same(WithSnapshots(SmallMqar("fixed"), "10,30"));
+  EXPECT_NO_THROW(same.trainer->Restore(checkpoint));
+}
+
+// Bad snapshot options are configuration errors naming the key.
+TEST(SnapshotsTest, BadStepsAreRefusedNamingTheKey) {
+  for (const auto& [steps, every, expected] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"10,5", "0", "train.snapshot_steps: expected increasing steps; 5 follows 10"},
+           {"10,10", "0", "train.snapshot_steps: expected increasing steps"},
+           {"0,10", "0", "train.snapshot_steps: expected a comma-separated list of integers in [1, "},
+           {"10,61", "0", "train.snapshot_steps: expected steps <= train.steps=60; 61 is beyond the run"},
+           {"ten", "0", "train.snapshot_steps: expected a comma-separated list"},
+           {"none", "-1", "train.snapshot_every"}}) {
+    const OptionSet set = AllOptions();
+    Options options(set, WithSnapshots(SmallMqar("fixed"), steps, every));
+    try {
+      BuildExperiment(options, BuildMode::kConfigOnly);
+      ADD_FAILURE() << steps << " / " << every << " accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace sim
