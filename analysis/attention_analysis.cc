@@ -121,6 +121,14 @@ bool ReadAttentionOptions(Options& options) { return options.Bool("analysis.atte
 
 std::string AttentionApplies(const AnalysisInputs& in, const AnalysisOptions&) {
   const ModelConfig& config = in.model->config();
+  // The maps average whatever weights a layer has; a task's mechanism measures are attention masses.
+  if (in.task_measures != nullptr)
+    for (int l = 0; l < in.model->n_layers(); ++l)
+      if (config.mixer_entry(l).Supports(MixerHook::kAttentionProbs) && !config.attention_probabilities(l))
+        return Concat("model.attention = linear: task ", in.task->info().name,
+                      "'s mechanism measures (/analysis/mech) are attention masses, which need probabilities; "
+                      "layer ",
+                      l, "'s linear attention weights are not (a query's weights do not sum to 1)");
   for (int l = 0; l < in.model->n_layers(); ++l)
     if (config.mixer_entry(l).Supports(MixerHook::kAttentionProbs)) return "";
   return Concat("model.mixer = ", config.mixer_in_layer(0), ": no layer's mixer has attention probabilities");

@@ -1,6 +1,8 @@
 // The attention analysis (analysis.attention): attention maps of a trained model averaged over a
 // probe batch, and the task's mechanism measures on the same probe (the depth study's mech/*,
-// ../specs/depth.md §7 P1-mech, §8, §10), which the task offers through the task registry.
+// ../specs/depth.md §7 P1-mech, §8, §10), which the task offers through the task registry. With
+// linear attention (model.attention = linear) the maps are its weights; a task's measures, which are
+// attention masses, make the analysis not apply (AttentionApplies says why).
 #pragma once
 
 #include <string>

@@ -254,9 +254,14 @@ std::string HeadGatesApply(const AnalysisInputs& in, const AnalysisOptions&) {
 }
 
 std::string AttentionProbsApply(const AnalysisInputs& in, const AnalysisOptions&) {
+  const ModelConfig& config = in.model->config();
+  for (int l = 0; l < in.model->n_layers(); ++l)
+    if (config.mixer_entry(l).Supports(MixerHook::kAttentionProbs) && !config.attention_probabilities(l))
+      return Concat("model.attention = linear: layer ", l,
+                    "'s attention weights are not probabilities (a query's weights do not sum to 1), and the "
+                    "masses and entropy of this analysis assume they are");
   if (AnyLayerSupports(*in.model, MixerHook::kAttentionProbs)) return "";
-  return Concat("model.mixer = ", in.model->config().mixer_in_layer(0),
-                ": no layer's mixer has attention probabilities");
+  return Concat("model.mixer = ", config.mixer_in_layer(0), ": no layer's mixer has attention probabilities");
 }
 
 std::vector<AnalysisArray> HeadAblationAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {

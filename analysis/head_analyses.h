@@ -40,7 +40,8 @@ std::vector<AnalysisArray> SinkStatistics(const Transformer& model, const Task& 
 
 // Registry entries (analysis/analysis_registry.cc): analysis.head_ablation, analysis.head_grad_importance
 // and analysis.sinks = true select them; they apply to models with a layer whose mixer has head gates
-// (attention probabilities for sinks), and use the shared probe (analysis.probe, eval.seed).
+// (for sinks: attention probabilities, so not linear attention, whose weights are not probabilities),
+// and use the shared probe (analysis.probe, eval.seed).
 void DeclareHeadAblationOptions(OptionSet& set);
 void DeclareHeadGradImportanceOptions(OptionSet& set);
 void DeclareSinksOptions(OptionSet& set);

@@ -6,6 +6,8 @@ headers), using standard torch ops and autograd, not ported from the C++ code:
 
     x0        = embed(input) + pos                       (B, T, D)
     mid_l     = x_l + attn_l(norm1_l(x_l))               norm1 only with model.norm = pre_ln
+                attn: softmax(q k^T / sqrt(Dh)) v, or with model.attention = linear
+                      (q k^T / sqrt(Dh) / n_q) v over the keys query q sees (n_q of them)
     x_{l+1}   = mid_l + mlp_l(norm2_l(mid_l))            only when d_mlp > 0
     outputs   = head(norm_f(x_L[scored]))                norm_f only with model.norm = pre_ln
     loss      = mean cross-entropy (class tasks) | mean (p - y)^2 (scalar tasks)
@@ -213,8 +215,10 @@ class ModelSpec:
     causal: bool
     act: str            # gelu | gelu_tanh | relu
     bias: bool
-    init: str           # fan_in | gpt2
+    init: str           # fan_in | gpt2 | heads
     head_mask: List[List[int]] = dataclasses.field(default_factory=list)  # per layer: heads fixed at 0
+    attention: str = "softmax"           # softmax | linear (model.attention)
+    pos_std: Optional[float] = None      # model.pos_std; None = the init scheme's
 
 
 def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_kind: str,
@@ -247,6 +251,10 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
             where, heads_text = entry.split(":")
             layer = int(where[len("blocks."):])
             head_mask[layer] = [int(h) for h in heads_text.split(",")]
+    # Keys added after runs existed are left out of a config at their defaults.
+    attention = cfg.get("model.attention", "softmax")
+    if attention not in ("softmax", "linear"):
+        raise ReferenceError(f"model.attention: expected softmax or linear, got {attention!r}")
     mlp = _get(cfg, "model.d_mlp")
     d_mlp = int(float(mlp[:-1]) * d_model + 0.5) if mlp.endswith("x") else int(mlp)
     if input_kind not in ("tokens", "vectors"):
@@ -262,8 +270,10 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
         causal=_bool(cfg, "model.causal"),
         act=_choice(cfg, "model.act", ("gelu", "gelu_tanh", "relu")),
         bias=_bool(cfg, "model.bias"),
-        init=_choice(cfg, "model.init", ("fan_in", "gpt2")),
+        init=_choice(cfg, "model.init", ("fan_in", "gpt2", "heads")),
         head_mask=head_mask,
+        attention=attention,
+        pos_std=None if cfg.get("model.pos_std", "auto") == "auto" else float(cfg["model.pos_std"]),
     )
 
 
@@ -310,9 +320,13 @@ class LinearP(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, d, n_heads, causal, bias, dtype):
+    """Multi-head attention. softmax: each query's weights are softmax(q k^T / sqrt(Dh)) over the
+    keys it sees. linear: the scores q k^T / sqrt(Dh) divided by the number of keys the query sees
+    (q + 1 causal, T bidirectional), 0 for the others (von Oswald et al. 2023)."""
+
+    def __init__(self, d, n_heads, causal, bias, dtype, linear=False):
         super().__init__()
-        self.n_heads, self.causal = n_heads, causal
+        self.n_heads, self.causal, self.linear = n_heads, causal, linear
         for name in ("q", "k", "v", "o"):
             self.register_parameter("w" + name, _param(d, d, dtype=dtype))
             self.register_parameter("b" + name, _param(d, dtype=dtype) if bias else None)
@@ -329,10 +343,18 @@ class Attention(nn.Module):
         k = split(F.linear(x, self.wk, self.bk))
         v = split(F.linear(x, self.wv, self.bv))
         scores = q @ k.transpose(-2, -1) / math.sqrt(dh)                  # (B, H, Tq, Tk)
-        if self.causal:
-            future = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
-            scores = scores.masked_fill(future, float("-inf"))
-        o = torch.softmax(scores, dim=-1) @ v                             # (B, H, T, Dh)
+        future = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+        if self.linear:
+            if self.causal:
+                seen = torch.arange(1, t + 1, dtype=x.dtype, device=x.device).view(t, 1)  # (Tq, 1)
+                weights = scores.masked_fill(future, 0.0) / seen
+            else:
+                weights = scores / t
+        else:
+            if self.causal:
+                scores = scores.masked_fill(future, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+        o = weights @ v                                                   # (B, H, T, Dh)
         if gate is not None:
             o = o * gate.view(1, h, 1, 1)
         o = o.transpose(1, 2).reshape(b, t, d)
@@ -345,7 +367,7 @@ class Attention(nn.Module):
 # mixer, so a mixer without a twin here fails there.
 MIXER_TWINS = {
     "attention": ("attn", lambda spec, layer, dtype: Attention(spec.d_model, spec.heads[layer], spec.causal,
-                                                               spec.bias, dtype)),
+                                                               spec.bias, dtype, spec.attention == "linear")),
 }
 
 
@@ -459,11 +481,13 @@ def forward_loss(model: Transformer, batch: dict) -> torch.Tensor:
 @torch.no_grad()
 def init_params(model: Transformer, generator: Optional[torch.Generator] = None) -> None:
     """The engine's documented initialization (not its random stream): fan_in: weights
-    N(0, 1/fan_in), embeddings N(0, 1); gpt2: N(0, 0.02^2) with wo and w2 scaled by 1/sqrt(2L).
-    Biases and LayerNorm beta zero, gamma one."""
+    N(0, 1/fan_in), embeddings N(0, 1); gpt2: N(0, 0.02^2) with wo and w2 scaled by 1/sqrt(2L);
+    heads: fan_in but w2 N(0, 1/d_model) and positions N(0, 0.2^2). model.pos_std, when given,
+    sets the positions'. Biases and LayerNorm beta zero, gamma one."""
     spec = model.spec
     gpt2 = spec.init == "gpt2"
     residual = 0.02 / math.sqrt(2.0 * spec.layers)
+    pos_std = spec.pos_std if spec.pos_std is not None else 0.02 if gpt2 else 0.2 if spec.init == "heads" else 1.0
     for name, p in model.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "gamma":
@@ -472,8 +496,12 @@ def init_params(model: Transformer, generator: Optional[torch.Generator] = None)
         if p.dim() == 1:
             p.zero_()
             continue
-        if name in ("embed.tok", "embed.pos"):
+        if name == "embed.tok":
             std = 0.02 if gpt2 else 1.0
+        elif name == "embed.pos":
+            std = pos_std
+        elif leaf == "w2" and spec.init == "heads":
+            std = 1.0 / math.sqrt(spec.d_model)
         elif leaf in ("wo", "w2"):
             std = residual if gpt2 else 1.0 / math.sqrt(p.shape[1])
         else:
@@ -594,13 +622,25 @@ def read_case(f, dtype=torch.float64):
 
 
 class FastAttention(nn.Module):
-    def __init__(self, d, n_heads, causal, bias, length):
+    def __init__(self, d, n_heads, causal, bias, length, linear=False):
         super().__init__()
         self.n_heads, self.dh = n_heads, d // n_heads
         self.scale = 1.0 / math.sqrt(self.dh)
         self.qkv = nn.Linear(d, 3 * d, bias=bias)
         self.proj = nn.Linear(d, d, bias=bias)
-        if causal:
+        self.linear = linear
+        if linear and causal:
+            # Causal linear attention: weights = scores * scale / (q + 1) over the visible keys, 0
+            # elsewhere: one (Tq, Tk) factor multiplied into the score product.
+            seen = torch.arange(1, length + 1, dtype=torch.float32).view(length, 1)
+            self.register_buffer("weight_scale", (self.scale / seen).expand(length, length).tril(),
+                                 persistent=False)
+            self.mask = None
+            return
+        self.weight_scale = None
+        if linear:
+            self.mask = None
+        elif causal:
             mask = torch.full((length, length), float("-inf")).triu(1)      # (Tq, Tk)
             self.register_buffer("mask", mask, persistent=False)
         else:
@@ -613,11 +653,15 @@ class FastAttention(nn.Module):
         q = qkv[0].reshape(b * h, t, dh)
         k = qkv[1].reshape(b * h, t, dh)
         v = qkv[2].reshape(b * h, t, dh)
-        if self.mask is not None:
-            scores = torch.baddbmm(self.mask[:t, :t], q, k.transpose(1, 2), alpha=self.scale)
+        if self.weight_scale is not None:
+            weights = torch.bmm(q, k.transpose(1, 2)).mul_(self.weight_scale[:t, :t])
+        elif self.linear:  # bidirectional: every query sees the t keys
+            weights = torch.bmm(q, k.transpose(1, 2)).mul_(self.scale / t)
+        elif self.mask is not None:
+            weights = torch.softmax(torch.baddbmm(self.mask[:t, :t], q, k.transpose(1, 2), alpha=self.scale), dim=-1)
         else:
-            scores = torch.bmm(q, k.transpose(1, 2)).mul_(self.scale)
-        o = torch.bmm(torch.softmax(scores, dim=-1), v)                       # (B*H, T, Dh)
+            weights = torch.softmax(torch.bmm(q, k.transpose(1, 2)).mul_(self.scale), dim=-1)
+        o = torch.bmm(weights, v)                                             # (B*H, T, Dh)
         o = o.view(b, h, t, dh).transpose(1, 2).reshape(b, t, d)
         return self.proj(o)
 
@@ -627,7 +671,8 @@ class FastBlock(nn.Module):
         super().__init__()
         d, pre_ln = spec.d_model, spec.norm == "pre_ln"
         self.ln1 = nn.LayerNorm(d, eps=LN_EPS) if pre_ln else None
-        self.attn = FastAttention(d, spec.heads[layer], spec.causal, spec.bias, spec.max_len)
+        self.attn = FastAttention(d, spec.heads[layer], spec.causal, spec.bias, spec.max_len,
+                                  spec.attention == "linear")
         self.mlp = None
         if spec.d_mlp > 0:
             self.ln2 = nn.LayerNorm(d, eps=LN_EPS) if pre_ln else None

@@ -33,6 +33,11 @@ const std::vector<BenchPreset>& BenchPresets() {
         {"task.score", "last"}, {"model.d_model", "64"}, {"model.layers", "3"}, {"model.heads", "8"},
         {"model.d_mlp", "0"}, {"model.norm", "none"}, {"model.pos", "learned"}, {"model.causal", "false"},
         {"train.batch", "64"}, {"train.optimizer", "adamw"}}},
+      {"heads", "heads study's main model: d64 L3 H8 T33 B64, vector inputs of width 9, pre-LN, GELU MLP 4x, causal, a scalar at every position",
+       {{"task.name", "uniform"}, {"task.d_in", "9"}, {"task.length", "33"}, {"task.score", "all"},
+        {"model.d_model", "64"}, {"model.layers", "3"}, {"model.heads", "8"}, {"model.d_mlp", "4x"},
+        {"model.norm", "pre_ln"}, {"model.pos", "learned"}, {"model.causal", "true"}, {"model.act", "gelu"},
+        {"model.bias", "true"}, {"train.batch", "64"}, {"train.optimizer", "adamw"}}},
   };
   return presets;
 }

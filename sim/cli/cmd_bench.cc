@@ -389,7 +389,7 @@ po::options_description BenchFlags() {
   po::options_description flags("sim bench");
   flags.add_options()
       ("help,h", "print this help")
-      ("config", po::value<std::vector<std::string>>(), "named configurations (comma-separated: tiny, small, mid, large, depth, or all; the default when no INI file is given) and/or INI files, each with its own --config; the INI files, then --section.key=value overrides, apply on top of each named configuration (INI files without a name: on top of the defaults, as in sim train)")
+      ("config", po::value<std::vector<std::string>>(), "named configurations (comma-separated: tiny, small, mid, large, depth, heads, or all; the default when no INI file is given) and/or INI files, each with its own --config; the INI files, then --section.key=value overrides, apply on top of each named configuration (INI files without a name: on top of the defaults, as in sim train)")
       ("scan", po::value<std::string>(), "KEY=v1,v2,...: time each configuration once per value of option KEY (e.g. task.length=64,256,1024; separate values with ';' when they contain commas); every value is validated before anything is timed")
       ("threads", po::value<int>()->default_value(1), "threads of the engine's pool (sets train.threads)")
       ("chunk", po::value<std::string>()->default_value("auto"), "examples per chunk of the training batch (sets train.chunk): auto or a divisor of the config's batch")
@@ -423,7 +423,7 @@ int RunBench(const std::vector<std::string>& args) {
   const std::vector<std::string> presets = TakePresetNames(rest);  // the rest reads as sim train
   ParsedCommand cmd = ParseCommand("bench", rest, flags, set, true);
   if (cmd.flags.count("help")) {
-    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth|all|FILE.ini ...]\n"
+    std::cout << "usage: sim bench [--config tiny,small,mid,large,depth,heads|all|FILE.ini ...]\n"
                  "                 [--section.key=value ...] [--scan KEY=v1,v2,...]\n"
                  "                 [--threads N] [--chunk auto|N] [--json] [--gemm-profile]\n"
                  "                 [--versus-chunk auto|N [--rounds R]]\n\n"

@@ -9,7 +9,9 @@
 // with m = Σ_{k in K} p_k and r = Σ_{visible j not in K} p_j, both before the edit.
 // This is the calibration of attention sinks of Yu et al. 2024 (ACT: the sink position's weight
 // scaled down and the rest renormalized; ../shared/specs/sinks.md). s = 1 changes no bit: the
-// factors are then exactly 1.
+// factors are then exactly 1. On linear attention's weights (model.attention = linear), which are
+// not probabilities, scaling applies as written; redistribution divides by r, which then need not
+// be positive (it is skipped when r <= 0), so use it on probabilities.
 #pragma once
 
 #include <vector>

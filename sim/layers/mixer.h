@@ -1,5 +1,5 @@
-// The sequence-mixer seam: the part of a block that moves information between positions. Softmax
-// attention today; linear attention and state-space mixers (S4D, H3, Hyena, ...) plug in here.
+// The sequence-mixer seam: the part of a block that moves information between positions. Attention
+// today (softmax or linear, model.attention); state-space mixers (S4D, H3, Hyena, ...) plug in here.
 //
 // A block is [norm] -> mixer -> residual -> [norm] -> MLP -> residual. Mixers are chosen per layer by
 // `model.mixer` (one name for all layers, or one per layer: `s4d,attention`) from the table in
@@ -32,33 +32,47 @@ namespace sim {
 
 class ParamRegistry;
 
+// How attention turns scores S = Kᵀ Q / √Dh (T_k, T_q) into the weights that mix the values
+// (model.attention; mixers that read it say so, MixerEntry::reads_attention):
+//   softmax: A(:, q) = softmax over the keys query q sees of S(:, q) (Vaswani et al. 2017);
+//   linear:  A(k, q) = S(k, q) / n_q for the keys q sees, 0 for the others, where n_q is their
+//            number (q + 1 when causal, T when bidirectional): no softmax, the 1/n scaling of
+//            linear-attention in-context-learning theory (von Oswald et al. 2023). Its columns do
+//            not sum to 1: it has weights, not probabilities.
+enum class AttentionKind { kSoftmax, kLinear };
+
 // What builds one layer's mixer: the model's sizes and the initialization scales it uses.
 struct MixerArgs {
-  int d_model = 0;            // D
-  int n_heads = 1;            // H of this layer (mixers with heads; model.heads)
-  bool causal = true;         // model.causal: causal or bidirectional mixing
-  bool bias = true;           // model.bias: biases in projections
-  double init_std = 0.0;      // input-side weights (fan_in: 1/√D; gpt2: 0.02)
+  int d_model = 0;                                    // D
+  int n_heads = 1;                                    // H of this layer (mixers with heads; model.heads)
+  bool causal = true;                                 // model.causal: causal or bidirectional mixing
+  AttentionKind attention = AttentionKind::kSoftmax;  // model.attention (mixers that read it)
+  bool bias = true;                                   // model.bias: biases in projections
+  double init_std = 0.0;                              // input-side weights (fan_in: 1/√D; gpt2: 0.02)
   double init_std_out = 0.0;  // the projection back into the residual stream (gpt2: 0.02/√(2L))
 };
 
 // Analysis hooks a mixer may support (MixerEntry::hooks).
 enum class MixerHook {
   kHeadGate,        // MixerHooks::head_gate and d_head_gate: scale each head's output, and its gradient
-  kAttentionProbs,  // Mixer::AttentionProbs: the probabilities of the last Forward
-  kAttentionEdit,   // MixerHooks::edit: change the probabilities before they weight the values
+  kAttentionProbs,  // Mixer::AttentionProbs: the attention weights of the last Forward
+  kAttentionEdit,   // MixerHooks::edit: change the weights before they weight the values
 };
 
-// Changes attention probabilities between the softmax and P·V: calibration of attention sinks, say
-// (../shared/specs/sinks.md). For inference and analysis only: a mixer refuses Backward after an
-// edited Forward. Called once per edited (example, head) block, on the thread that computes it.
+// Changes attention weights between the softmax (or linear attention's scaling) and P·V: calibration of attention
+// sinks, say
+// (../shared/specs/sinks.md). With linear attention (AttentionKind::kLinear) it edits the weights
+// A, which are not probabilities (columns need not sum to 1, entries may be negative).
+// For inference and analysis only: a mixer refuses Backward after an edited Forward. Called once
+// per edited (example, head) block, on the thread that computes it.
 class AttentionEdit {
  public:
   virtual ~AttentionEdit() = default;
   // Whether head h is edited (blocks of other heads are not passed to Apply).
   virtual bool Edits(int head) const = 0;
-  // Edits one block in place: the probability of key k for query q is p[k * key_stride + q * query_stride]
-  // (the layout is the computing path's own), k, q in [0, t); a causal block has p = 0 for k > q.
+  // Edits one block in place: the weight (probability) of key k for query q is
+  // p[k * key_stride + q * query_stride] (the layout is the computing path's own), k, q in [0, t);
+  // a causal block has p = 0 for k > q.
   virtual void Apply(int example, int head, Scalar* p, Index key_stride, Index query_stride, Index t,
                      bool causal) const = 0;
 };
@@ -67,7 +81,7 @@ class AttentionEdit {
 struct MixerHooks {
   const Scalar* head_gate = nullptr;    // (H) multiplies each head's output; 1 = on, 0 = ablated
   Scalar* d_head_gate = nullptr;        // (H) Backward adds dL/dg_h here (g_h = 1 when no gate is set)
-  const AttentionEdit* edit = nullptr;  // probabilities edited before P·V (Forward only)
+  const AttentionEdit* edit = nullptr;  // weights (probabilities) edited before P·V (Forward only)
 };
 
 struct MixerCache {
@@ -92,8 +106,9 @@ class Mixer {
 
   // Heads (0 for mixers without heads): the length of MixerHooks::head_gate.
   virtual int n_heads() const { return 0; }
-  // Attention probabilities of the last Forward, (T, T*B*H): block b*H + h is (T_k, T_q), a column
-  // per query. Null for mixers that have none.
+  // Attention weights of the last Forward, (T, T*B*H): block b*H + h is (T_k, T_q), a column per
+  // query; probabilities with softmax attention, linear attention's weights A otherwise
+  // (AttentionKind). Null for mixers that have none.
   virtual const Mat* AttentionProbs(const MixerCache& cache) const { return nullptr; }
 };
 
@@ -104,6 +119,7 @@ struct MixerEntry {
   std::string param_name;        // parameters are blocks.<l>.<param_name>.<tensor> ("attn")
   std::string summary;           // one line for --help
   bool has_heads = false;        // reads model.heads (one head count per layer)
+  bool reads_attention = false;  // reads model.attention (MixerArgs::attention: softmax | linear)
   std::vector<MixerHook> hooks;  // hooks it supports
   // What is wrong with `args` for this mixer, naming the option ("" when nothing is).
   std::string (*problem)(const MixerArgs& args) = nullptr;

@@ -1,9 +1,10 @@
 // SelfAttention (sim/layers/self_attention.h has the equations and shapes). This file is the
 // reference computation, in the order of the equations: Q/K/V projections on the whole (D, B*T)
-// block, then per (example, head) the scores, the column softmax with its causal mask and P V, then
-// the gate and the output projection; backward mirrors it. In float AVX-512 builds the per-head
-// part runs on the kernels of sim/layers/self_attention_avx512.h instead: the same computation on
-// other kernels (so not the same bits), with P kept transposed (AttentionProbs hands analyses P).
+// block, then per (example, head) the scores, the column softmax (or linear attention's 1/n
+// scaling) with its causal mask and P V, then the gate and the output projection; backward mirrors
+// it. In float AVX-512 builds the per-head part runs on the kernels of
+// sim/layers/self_attention_avx512.h instead: the same computation on other kernels (so not the same
+// bits), with P kept transposed (AttentionProbs hands analyses P).
 #include "sim/layers/self_attention.h"
 
 #include <algorithm>
@@ -63,6 +64,21 @@ void SoftmaxColumnsBackward(const ConstMatRef& p, MatRef d, Scalar scale) {
     for (int g = 0; g < kGroup; ++g) update(q + g, dot[g]);
   }
   for (; q < t_q; ++q) update(q, p.col(q).dot(d.col(q)));
+}
+
+// Linear attention (AttentionKind::kLinear): each column q of s (T_k, T_q), holding Kᵀ Q on entry,
+// becomes the weights over rows [0, n_q), n_q = q+1 if causal else T_k, and zero below:
+//   a_k = (scale / n_q) s_k.
+// The weights are linear in Kᵀ Q, so the same map is their backward: on d (T_k, T_q) holding d_A,
+// it leaves d_(KᵀQ) = (scale / n_q) d_A over the visible rows and 0 on the masked ones.
+void LinearWeightsColumns(MatRef s, Scalar scale, bool causal) {
+  const Index t_k = s.rows(), t_q = s.cols();
+  for (Index q = 0; q < t_q; ++q) {
+    const Index n = causal ? std::min<Index>(q + 1, t_k) : t_k;
+    const Scalar factor = scale / static_cast<Scalar>(n);
+    s.col(q).head(n) *= factor;
+    s.col(q).tail(t_k - n).setZero();
+  }
 }
 
 // C = op(A) op(B) for one (example, head) block. Small blocks go through Eigen's product
@@ -196,6 +212,7 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
   c.d_gate_out = hooks.d_head_gate;
   c.edited = hooks.edit != nullptr;
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
+  const bool linear = cfg_.attention == AttentionKind::kLinear;
   const bool avx512 = UseAttentionAvx512();
   c.probs_transposed = avx512;
   if (!avx512) ReserveBlockProducts(t, dh);
@@ -206,15 +223,19 @@ void SelfAttention::Forward(const ConstMatRef& x, BatchShape bt, const MixerHook
     if (!avx512) {
       const auto q = c.q.block(h * dh, b * t, dh, t), k = c.k.block(h * dh, b * t, dh, t),
                  v = c.v.block(h * dh, b * t, dh, t);  // (Dh, T) each
-      // S = Kᵀ Q (T_k, T_q), then P = softmax over keys per query column of S / √Dh
+      // S = Kᵀ Q (T_k, T_q), then P = softmax over keys per query column of S / √Dh, or linear
+      // attention's weights S / (√Dh n_q)
       BlockProduct(k, Op::kT, q, Op::kN, p);
-      SoftmaxColumns(p, scale, cfg_.causal);
+      if (linear)
+        LinearWeightsColumns(p, scale, cfg_.causal);
+      else
+        SoftmaxColumns(p, scale, cfg_.causal);
       if (hooks.edit != nullptr && hooks.edit->Edits(h)) hooks.edit->Apply(b, h, p.data(), 1, t, t, cfg_.causal);
       // heads = V P   (Dh, T_q)
       BlockProduct(v, Op::kN, p, Op::kN, c.heads.block(h * dh, b * t, dh, t));
     } else {                                                        // the same on the AVX-512 kernels; p receives Pᵀ
       const Index offset = static_cast<Index>(b) * t * d + h * dh;  // block (h, b) of a (D, N)
-      AttentionHead head{t, dh, d, static_cast<float>(scale), cfg_.causal};
+      AttentionHead head{t, dh, d, static_cast<float>(scale), cfg_.causal, linear};
       const EditCall call{hooks.edit, b, h, t, cfg_.causal};
       if (hooks.edit != nullptr && hooks.edit->Edits(h)) {
         head.edit = &EditCall::OnTransposed;
@@ -253,6 +274,7 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
   if (c.use_gate)
     for (int h = 0; h < n_heads; ++h) c.d_heads.middleRows(h * dh, dh) *= c.gate(h);
   const Scalar scale = Scalar(1) / std::sqrt(static_cast<Scalar>(dh));
+  const bool linear = cfg_.attention == AttentionKind::kLinear;
   const bool avx512 = c.probs_transposed;  // the path the forward took
   if (!avx512) ReserveBlockProducts(t, dh);
   ParallelFor(bt.batch * n_heads, [&](int i) {
@@ -266,14 +288,18 @@ void SelfAttention::Backward(const ConstMatRef& x, const ConstMatRef& d_y, Batch
       // heads = V P  =>  d_V = d_O Pᵀ, d_P = Vᵀ d_O
       BlockProduct(d_o, Op::kN, p, Op::kT, c.d_v.block(h * dh, b * t, dh, t));
       BlockProduct(v, Op::kT, d_o, Op::kN, d_s);
-      // P = softmax(S / √Dh) per column  =>  d_S = P ⊙ (d_P - colsum(P ⊙ d_P)) / √Dh
-      SoftmaxColumnsBackward(p, d_s, scale);
+      // P = softmax(S / √Dh) per column  =>  d_S = P ⊙ (d_P - colsum(P ⊙ d_P)) / √Dh;
+      // linear: P = S / (√Dh n_q) over the visible keys  =>  d_S = d_P / (√Dh n_q) there, 0 elsewhere
+      if (linear)
+        LinearWeightsColumns(d_s, scale, cfg_.causal);
+      else
+        SoftmaxColumnsBackward(p, d_s, scale);
       // S = Kᵀ Q  =>  d_Q = K d_S, d_K = Q d_Sᵀ
       BlockProduct(k, Op::kN, d_s, Op::kN, c.d_q.block(h * dh, b * t, dh, t));
       BlockProduct(q, Op::kN, d_s, Op::kT, c.d_k.block(h * dh, b * t, dh, t));
     } else {  // the same on the AVX-512 kernels; p holds Pᵀ and d_s becomes d_Sᵀ
       const Index offset = static_cast<Index>(b) * t * d + h * dh;
-      AttendHeadBackwardAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal}, AsFloat(c.q.data() + offset),
+      AttendHeadBackwardAvx512({t, dh, d, static_cast<float>(scale), cfg_.causal, linear}, AsFloat(c.q.data() + offset),
                                AsFloat(c.k.data() + offset), AsFloat(c.v.data() + offset), AsFloat(p.data()),
                                AsFloat(c.d_heads.data() + offset), AsFloat(d_s.data()),
                                AsFloat(c.transposed[ThreadIndex()].data()), AsFloat(c.d_q.data() + offset),
@@ -298,6 +324,7 @@ SelfAttentionConfig AttentionConfig(const MixerArgs& args) {
   c.bias = args.bias;
   c.init_std = args.init_std;
   c.init_std_out = args.init_std_out;
+  c.attention = args.attention;
   return c;
 }
 
@@ -307,14 +334,15 @@ MixerEntry AttentionMixerEntry() {
   MixerEntry e;
   e.name = "attention";
   e.param_name = "attn";
-  e.summary = "multi-head softmax attention (Vaswani et al. 2017), causal per model.causal";
+  e.summary = "multi-head attention, softmax or linear per model.attention, causal per model.causal";
   e.has_heads = true;
+  e.reads_attention = true;
   e.hooks = {MixerHook::kHeadGate, MixerHook::kAttentionProbs, MixerHook::kAttentionEdit};
   e.problem = [](const MixerArgs& args) { return AttentionConfig(args).Problem(); };
   e.causal = [](const MixerArgs& args) { return args.causal; };
   // Wq, Wk, Wv, Wo: 4·D² multiply-adds per token, 6x for training; the two T x T products per
   // (example, head), S = Kᵀ Q and O = V P, 2·T·Dh multiply-adds each per token and head (2·T·D over
-  // the heads), 2 FLOPs each, 3x for training: 12·T·D.
+  // the heads), 2 FLOPs each, 3x for training: 12·T·D (softmax and linear alike).
   e.flops_per_token = [](const MixerArgs& args, int length) {
     const double d = args.d_model;
     return 6.0 * 4.0 * d * d + 12.0 * length * d;

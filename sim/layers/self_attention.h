@@ -1,8 +1,12 @@
-// Multi-head softmax self-attention (Vaswani et al. 2017), causal or bidirectional.
+// Multi-head self-attention, causal or bidirectional, with softmax (Vaswani et al. 2017) or linear
+// weights (model.attention; AttentionKind in sim/layers/mixer.h).
 //
 // For each example b and head h, with column blocks of the batch and row blocks of the heads:
 //   Q = Wq x + bq, K = Wk x + bk, V = Wv x + bv                        (D, N) each
-//   P_bh = softmax_cols(Kᵀ_bh Q_bh / √Dh)   (T_k, T_q), a distribution over keys per query column;
+//   S_bh = Kᵀ_bh Q_bh / √Dh                 (T_k, T_q) scores
+//   P_bh = softmax:  softmax_cols(S_bh), a distribution over the keys each query column sees;
+//          linear:   S_bh(k, q) / n_q over the keys query q sees (n_q = q + 1 causal, T
+//                    bidirectional): weights, not probabilities (von Oswald et al. 2023);
 //          causal: P(k, q) = 0 for k > q
 //   O_bh = g_h · V_bh P_bh                  (Dh, T_q), g_h the head gate (1 unless a hook sets it)
 //   y = Wo O + bo                           (D, N)
@@ -11,7 +15,8 @@
 // Cache: Q, K, V, P, the ungated head outputs and the gate, which is all backward reads; P is what
 // analyses read (attention maps, sinks). Backward accumulates into d_x and the parameter gradients:
 //   d_O = Wo^T d_y (gated), d_V_bh = d_O_bh P_bhᵀ, d_P = V_bhᵀ d_O_bh,
-//   d_S = P ⊙ (d_P - 1 colsum(P ⊙ d_P)) / √Dh, d_Q_bh = K_bh d_S, d_K_bh = Q_bh d_Sᵀ,
+//   softmax: d_S = P ⊙ (d_P - 1 colsum(P ⊙ d_P)),   linear: d_S(k, q) = d_P(k, q) / n_q (visible k),
+//   d_(KᵀQ) = d_S / √Dh, d_Q_bh = K_bh d_(KᵀQ), d_K_bh = Q_bh d_(KᵀQ)ᵀ,
 //   d_x += Wqᵀ d_Q + Wkᵀ d_K + Wvᵀ d_V.
 // (b, h) blocks are independent, so they run in parallel with the same bits for any thread count.
 #pragma once
@@ -29,8 +34,9 @@ struct SelfAttentionConfig {
   int n_heads = 1;
   bool causal = true;
   bool bias = true;
-  double init_std = 0.0;      // Wq, Wk, Wv
-  double init_std_out = 0.0;  // Wo
+  double init_std = 0.0;                              // Wq, Wk, Wv
+  double init_std_out = 0.0;                          // Wo
+  AttentionKind attention = AttentionKind::kSoftmax;  // softmax or linear weights (model.attention)
   // What is wrong ("" when nothing is): d_model must be a positive multiple of n_heads.
   std::string Problem() const;
   // Throws ConfigError("model.heads: " + Problem()) when something is.
@@ -40,7 +46,7 @@ struct SelfAttentionConfig {
 struct SelfAttentionCache : MixerCache {
   BatchShape shape;
   Mat q, k, v;                    // (D, N)
-  Mat probs;                      // (T, T*B*H), block b*H + h is (T_k, T_q), or (T_q, T_k) when probs_transposed
+  Mat probs;                      // (T, T*B*H), block b*H + h is P (T_k, T_q), or Pᵀ (T_q, T_k) when probs_transposed
   bool probs_transposed = false;  // float AVX-512 builds (see self_attention.cc)
   mutable Mat probs_view;         // (T, T*B*H) blocks (T_k, T_q): AttentionProbs of transposed probs
   Mat heads;                      // (D, N) head outputs before the gate, head h in rows h*Dh..
@@ -76,7 +82,8 @@ class SelfAttention : public Mixer {
   Linear wq_, wk_, wv_, wo_;
 };
 
-// The mixer registry's entry for attention (name "attention", parameters blocks.<l>.attn.*).
+// The mixer registry's entry for attention (name "attention", parameters blocks.<l>.attn.*; reads
+// model.attention).
 MixerEntry AttentionMixerEntry();
 
 }  // namespace sim

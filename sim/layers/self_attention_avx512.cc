@@ -76,6 +76,35 @@ void SoftmaxRowsBackwardAcross(const float* pt, float* dt, long t_q, long t_k, l
   }
 }
 
+// Linear attention: each row q of st (T_q, T_k; column stride ld) becomes c_q times its visible
+// entries, c_q = scale / n_q with n_q = q + 1 if causal else T_k, and 0 elsewhere (entries past the
+// visible ones may hold anything on entry). The forward's weights from Kᵀ Q, and, being linear, the
+// backward's d_(KᵀQ) from d_P: the same map. Per entry the reference's operations (c_q computed by
+// one correctly rounded division, one multiplication): from the same scores, the reference's values.
+void LinearRowsAcross(float* st, long t_q, long t_k, long ld, float scale, bool causal) {
+  const __m512 pscale = _mm512_set1_ps(scale);
+  const __m512 lane_index = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (long q0 = 0; q0 < t_q; q0 += kLanes) {
+    const long w = std::min<long>(kLanes, t_q - q0);
+    const __mmask16 lanes = static_cast<__mmask16>((1u << w) - 1);
+    const auto seen_by = [&](long k) -> __mmask16 {
+      if (!causal || k <= q0) return lanes;
+      return static_cast<__mmask16>(lanes & ~((1u << (k - q0)) - 1));
+    };
+    // n_q per lane: q0 + l + 1 (causal, never more than T_k) or T_k
+    const __m512 n = causal ? _mm512_min_ps(_mm512_add_ps(_mm512_set1_ps(static_cast<float>(q0 + 1)), lane_index),
+                                            _mm512_set1_ps(static_cast<float>(t_k)))
+                            : _mm512_set1_ps(static_cast<float>(t_k));
+    const __m512 factor = _mm512_div_ps(pscale, n);
+    const long end = causal ? std::min(t_k, q0 + w) : t_k;
+    float* base = st + q0;
+    for (long k = 0; k < end; ++k)  // unseen entries become +0
+      _mm512_mask_storeu_ps(base + k * ld, lanes,
+                            _mm512_mul_ps(_mm512_maskz_loadu_ps(seen_by(k), base + k * ld), factor));
+    for (long k = end; k < t_k; ++k) _mm512_mask_storeu_ps(base + k * ld, lanes, _mm512_setzero_ps());
+  }
+}
+
 // c (ldc) = a (m x k, lda) op(b) (ldb), all column-major, op(b) = b (k x n) or bᵀ with b (n x k).
 inline void Small(bool trans_b, long m, long n, long k, const float* a, long lda, const float* b, long ldb, float* c,
                   long ldc) {
@@ -113,7 +142,10 @@ void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k,
   TransposeAvx512(dh, t, q, ld, qt, t);
   if (!head.causal) {
     Small(false, t, t, dh, qt, t, k, ld, probs_t, t);
-    SoftmaxRowsAcross(probs_t, t, t, t, head.scale, false);
+    if (head.linear)
+      LinearRowsAcross(probs_t, t, t, t, head.scale, false);
+    else
+      SoftmaxRowsAcross(probs_t, t, t, t, head.scale, false);
     if (head.edit != nullptr) head.edit(head.edit_context, probs_t);
     Small(true, dh, t, t, v, ld, probs_t, t, heads, ld);
     return;
@@ -124,7 +156,10 @@ void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k,
         Small(false, w, seen, dh, qt + j0, t, k, ld, probs_t + j0, t);
       },
       kQueryRowBlock);
-  SoftmaxRowsAcross(probs_t, t, t, t, head.scale, true);
+  if (head.linear)
+    LinearRowsAcross(probs_t, t, t, t, head.scale, true);
+  else
+    SoftmaxRowsAcross(probs_t, t, t, t, head.scale, true);
   if (head.edit != nullptr) head.edit(head.edit_context, probs_t);
   ForEachQueryBlock(t, [&](long j0, long w, long seen) {  // O(:, q) = V(:, 0..seen) P(0..seen, q)
     Small(true, dh, w, seen, v, ld, probs_t + j0, t, heads + j0 * ld, ld);
@@ -143,7 +178,10 @@ void AttendHeadBackwardAvx512(const AttentionHead& head, const float* q, const f
   if (!head.causal) {
     Small(false, t, t, dh, d_ot, t, v, ld, d_s, t);
     Small(false, dh, t, t, d_heads, ld, p, t, d_v, ld);
-    SoftmaxRowsBackwardAcross(p, d_s, t, t, t, head.scale);
+    if (head.linear)
+      LinearRowsAcross(d_s, t, t, t, head.scale, false);
+    else
+      SoftmaxRowsBackwardAcross(p, d_s, t, t, t, head.scale);
     // d_Q = K d_S = K (d_Sᵀ)ᵀ, d_K = Q d_Sᵀ
     Small(true, dh, t, t, k, ld, d_s, t, d_q, ld);
     Small(false, dh, t, t, q, ld, d_s, t, d_k, ld);
@@ -153,7 +191,7 @@ void AttendHeadBackwardAvx512(const AttentionHead& head, const float* q, const f
       t,
       [&](long j0, long w, long seen) {
         // d_Pᵀ(q, 0..seen) = d_O(:, q)ᵀ V; the keys past seen are masked (P = 0): zero, as the
-        // softmax backward reads whole rows.
+        // softmax backward reads whole rows (linear attention's scaling zeroes masked entries itself).
         Small(false, w, seen, dh, d_ot + j0, t, v, ld, d_s + j0, t);
         for (long key = seen; key < t; ++key) std::fill_n(d_s + j0 + key * t, w, 0.f);
       },
@@ -162,7 +200,10 @@ void AttendHeadBackwardAvx512(const AttentionHead& head, const float* q, const f
     // d_V(:, k) = Σ_{q >= j0} d_O(:, q) P(k, q) for keys k in [j0, j0 + w): d_O (Pᵀ rows from j0)
     Small(false, dh, w, t - j0, d_heads + j0 * ld, ld, p + j0 + j0 * t, t, d_v + j0 * ld, ld);
   });
-  SoftmaxRowsBackwardAcross(p, d_s, t, t, t, head.scale);
+  if (head.linear)
+    LinearRowsAcross(d_s, t, t, t, head.scale, true);
+  else
+    SoftmaxRowsBackwardAcross(p, d_s, t, t, t, head.scale);
   ForEachQueryBlock(t, [&](long j0, long w, long seen) {
     // d_Q(:, q) = K(:, 0..seen) d_S(0..seen, q); d_K(:, k) = Σ_{q >= j0} Q(:, q) d_S(k, q)
     Small(true, dh, w, seen, k, ld, d_s + j0, t, d_q + j0 * ld, ld);

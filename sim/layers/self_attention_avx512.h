@@ -1,5 +1,6 @@
 // Self-attention's per-(example, head) work for float AVX-512 builds: the forward and backward of
-// one head, P = softmax_cols(Kᵀ Q · scale) and O = V P (sim/layers/self_attention.h has the
+// one head, P = softmax_cols(Kᵀ Q · scale) (or linear attention's P(k, q) = (Kᵀ Q)(k, q) · scale /
+// n_q over the visible keys) and O = V P (sim/layers/self_attention.h has the
 // layer's equations; self_attention.cc has the plain reference these compute, and calls these
 // instead when HasAttentionAvx512() and the build's Scalar is float).
 //
@@ -13,7 +14,9 @@
 //     Per entry the softmax does the reference's operations (the same exp, the same 1 / sum);
 //     each query's sum over keys runs in key order rather than lane-parallel, so P differs from
 //     the reference in the last place. The stored probabilities are therefore Pᵀ blocks;
-//     SelfAttention::AttentionProbs transposes them back for analyses.
+//     SelfAttention::AttentionProbs transposes them back for analyses. Linear attention's scaling
+//     (and its backward, the same scaling) runs the same way, 16 queries per vector, with the
+//     reference's operations per entry (one multiplication by scale / n_q, correctly rounded).
 //   - Causal attention skips the products' masked part: query q sees keys 0..q, so query columns
 //     [j0, j0 + w) need key rows [0, j0 + w) only, and key columns [j0, j0 + w) of d_V = d_O Pᵀ
 //     and d_K = Q d_Sᵀ need queries from j0 on. What is skipped are masked scores (never read)
@@ -36,14 +39,15 @@ struct AttentionHead {
   long ld = 0;      // column stride of the (Dh, T) blocks: D
   float scale = 1;  // 1 / √Dh, applied to the scores inside the softmax
   bool causal = true;
+  bool linear = false;  // linear attention: P(k, q) = scale · (Kᵀ Q)(k, q) / n_q, no softmax
   // When set, called on probs_t = Pᵀ (T_q, T_k) between the softmax and O = V P (an analysis's
   // edit of the probabilities, sim/layers/mixer.h AttentionEdit).
   void (*edit)(const void* context, float* probs_t) = nullptr;
   const void* edit_context = nullptr;
 };
 
-// Forward of one head: probs_t (T_q, T_k) = Pᵀ (masked entries 0) and heads (Dh, T_q; stride ld)
-// = V P, from q, k, v (Dh, T; stride ld). scratch: T·Dh floats (holds Qᵀ).
+// Forward of one head: probs_t (T_q, T_k) = Pᵀ (masked entries 0; softmax or linear weights) and heads (Dh, T_q; stride
+// ld) = V P, from q, k, v (Dh, T; stride ld). scratch: T·Dh floats (holds Qᵀ).
 void AttendHeadAvx512(const AttentionHead& head, const float* q, const float* k, const float* v, float* probs_t,
                       float* scratch, float* heads);
 

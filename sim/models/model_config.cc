@@ -36,8 +36,22 @@ void DeclareModelOptions(OptionSet& set) {
   set.Declare(head_mask);
   set.Declare({"model.init", "fan_in",
                "initialization: fan_in (weights N(0,1/fan_in), embeddings N(0,1)) | gpt2 (N(0,0.02^2), residual "
-               "outputs scaled by 1/sqrt(2L))",
+               "outputs scaled by 1/sqrt(2L)) | heads (the heads study's recipe: read-in N(0,1/d_in), every other "
+               "weight N(0,1/d_model), positions N(0,0.2^2))",
                ""});
+  // Added after runs existed: at their defaults they stay out of the resolved config (same hash).
+  OptionDecl pos_std{"model.pos_std", "auto",
+                     "standard deviation of learned positions (model.pos = learned | learned_factored) at init: a "
+                     "number >= 0, or auto for model.init's (fan_in 1, gpt2 0.02, heads 0.2)",
+                     ""};
+  pos_std.omit_at_default = true;
+  set.Declare(pos_std);
+  OptionDecl attention{"model.attention", "softmax",
+                       "attention weights: softmax | linear (scores q.k/sqrt(d_head) divided by the number of keys "
+                       "the query sees, no softmax: weights, not probabilities)",
+                       ""};
+  attention.omit_at_default = true;
+  set.Declare(attention);
 }
 
 ModelConfig ReadModelConfig(Options& options) {
@@ -82,7 +96,18 @@ ModelConfig ReadModelConfig(Options& options) {
   const std::string act = options.Choice("model.act", {"gelu", "gelu_tanh", "relu"});
   c.act = act == "gelu" ? Activation::kGelu : act == "gelu_tanh" ? Activation::kGeluTanh : Activation::kRelu;
   c.bias = options.Bool("model.bias");
-  c.init = options.Choice("model.init", {"fan_in", "gpt2"}) == "fan_in" ? InitScheme::kFanIn : InitScheme::kGpt2;
+  const std::string init = options.Choice("model.init", {"fan_in", "gpt2", "heads"});
+  c.init = init == "gpt2" ? InitScheme::kGpt2 : init == "heads" ? InitScheme::kHeads : InitScheme::kFanIn;
+  const std::string pos_std = options.String("model.pos_std");
+  if (pos_std != "auto") {
+    double value = 0;
+    if (ParseDecimalNumber(pos_std, &value) && value >= 0)
+      c.pos_std = value;
+    else
+      options.Fail("model.pos_std", "expected auto or a number >= 0 (decimal, e.g. 0.2)");
+  }
+  c.attention = options.Choice("model.attention", {"softmax", "linear"}) == "linear" ? AttentionKind::kLinear
+                                                                                     : AttentionKind::kSoftmax;
   const std::string mask = options.OptionalString("model.head_mask");
   if (!mask.empty() && layers_ok) {
     std::string problem;
@@ -119,6 +144,7 @@ MixerArgs ModelConfig::mixer_args(int layer) const {
   args.n_heads = heads_in_layer(layer);
   args.causal = causal;
   args.bias = bias;
+  args.attention = attention;
   return args;
 }
 
@@ -132,6 +158,10 @@ bool ModelConfig::causal_everywhere() const {
   for (int l = 0; l < layers; ++l)
     if (!mixer_entry(l).causal(mixer_args(l))) return false;
   return true;
+}
+
+bool ModelConfig::attention_probabilities(int layer) const {
+  return !(attention == AttentionKind::kLinear && mixer_entry(layer).reads_attention);
 }
 
 std::vector<std::vector<int>> ParseHeadMask(const std::string& text, int layers, std::string* problem) {
@@ -192,6 +222,14 @@ std::vector<ModelConfig::Problem> ModelConfig::Problems() const {
     if (entry.has_heads) continue;
     const std::string problem = entry.problem(mixer_args(l));
     if (!problem.empty()) out.push_back({"model.mixer", Concat("layer ", l, " (", entry.name, "): ", problem)});
+  }
+  if (attention != AttentionKind::kSoftmax) {
+    bool read = false;
+    for (int l = 0; l < layers; ++l) read = read || mixer_entry(l).reads_attention;
+    if (!read)
+      out.push_back({"model.attention", Concat("linear applies to attention layers; no layer's mixer has attention "
+                                               "(model.mixer = ",
+                                               mixers[0], mixers.size() > 1 ? ", ..." : "", ")")});
   }
   if (!head_mask.empty()) {
     if (static_cast<int>(head_mask.size()) != layers)

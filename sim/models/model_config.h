@@ -2,6 +2,7 @@
 // plus what the task dictates (input kind and vocabulary, output classes, sequence length).
 #pragma once
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,11 @@ namespace sim {
 enum class NormKind { kPreLn, kNone };
 // fan_in: weights N(0, 1/fan_in), token and position embeddings N(0, 1) (depth.md §4).
 // gpt2:   every weight and embedding N(0, 0.02²), Wo and W2 scaled by 1/√(2L) (Radford et al. 2019).
-enum class InitScheme { kFanIn, kGpt2 };
+// heads:  the heads study's recipe (heads.md §4): the read-in N(0, 1/Din), every other weight (Q, K,
+//         V, O, both MLP layers, the readout) N(0, 1/D), positions N(0, 0.2²); token embeddings
+//         N(0, 1). It differs from fan_in in W2 (1/D, not 1/F) and the positions (0.2, not 1).
+// Biases are 0, LayerNorm gains 1, in every scheme.
+enum class InitScheme { kFanIn, kGpt2, kHeads };
 
 struct ModelConfig {
   // From the task.
@@ -40,6 +45,11 @@ struct ModelConfig {
   Activation act = Activation::kGelu;
   bool bias = true;
   InitScheme init = InitScheme::kFanIn;
+  // model.pos_std: standard deviation of learned positions at init; NaN = the scheme's (fan_in 1,
+  // gpt2 0.02, heads 0.2).
+  double pos_std = NAN;
+  // model.attention: softmax or linear weights, in the layers whose mixer reads it (attention).
+  AttentionKind attention = AttentionKind::kSoftmax;
   // model.head_mask: per layer, the heads whose output is fixed at 0 (in training and evaluation:
   // a pruned model). Empty, or L lists (most of them empty).
   std::vector<std::vector<int>> head_mask;
@@ -54,6 +64,9 @@ struct ModelConfig {
   bool any_heads() const;
   // True when every layer's mixer is causal: output t never depends on inputs after t.
   bool causal_everywhere() const;
+  // True when layer l's attention weights (Mixer::AttentionProbs) are probabilities, each query's
+  // summing to 1: false for layers with linear attention (model.attention = linear).
+  bool attention_probabilities(int layer) const;
   // Takes sizes from the task.
   void ApplyTask(const TaskInfo& task);
 

@@ -19,20 +19,32 @@ struct InitStds {
   double embed, pos, in_proj, attn, attn_out, mlp_in, mlp_out, head;
 };
 
-InitStds ComputeInitStds(const ModelConfig& c) {
+// Per model.init (sim/models/model_config.h), then model.pos_std for the positions when given.
+InitStds SchemeInitStds(const ModelConfig& c) {
   if (c.init == InitScheme::kGpt2) {
     const double residual = 0.02 / std::sqrt(2.0 * c.layers);
     return {0.02, 0.02, 0.02, 0.02, residual, 0.02, residual, 0.02};
   }
   const double d = c.d_model;
-  return {1.0,
-          1.0,
-          1.0 / std::sqrt(std::max(1, c.d_in)),
-          1.0 / std::sqrt(d),
-          1.0 / std::sqrt(d),
-          1.0 / std::sqrt(d),
-          1.0 / std::sqrt(std::max(1, c.d_mlp)),
-          1.0 / std::sqrt(d)};
+  InitStds fan_in{1.0,
+                  1.0,
+                  1.0 / std::sqrt(std::max(1, c.d_in)),
+                  1.0 / std::sqrt(d),
+                  1.0 / std::sqrt(d),
+                  1.0 / std::sqrt(d),
+                  1.0 / std::sqrt(std::max(1, c.d_mlp)),
+                  1.0 / std::sqrt(d)};
+  if (c.init == InitScheme::kHeads) {  // heads.md §4: W2 N(0, 1/D), positions N(0, 0.2²)
+    fan_in.mlp_out = 1.0 / std::sqrt(d);
+    fan_in.pos = 0.2;
+  }
+  return fan_in;
+}
+
+InitStds ComputeInitStds(const ModelConfig& c) {
+  InitStds stds = SchemeInitStds(c);
+  if (!std::isnan(c.pos_std)) stds.pos = c.pos_std;
+  return stds;
 }
 
 // Layer l's mixer from the registry, its parameters under blocks.<l>.<param_name>.

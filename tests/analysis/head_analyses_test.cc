@@ -3,13 +3,17 @@
 //     gradient is exactly 0, and the other head of its layer takes the whole ablation share;
 //   - probabilities with all mass on key 0 are a sink: first_mass 1, top-1 position 0, entropy 0;
 //     uniform causal attention has the closed-form values;
-//   - a ridge probe recovers a linear target (R² near 1, accuracy 1) and finds nothing in noise.
+//   - a ridge probe recovers a linear target (R² near 1, accuracy 1) and finds nothing in noise;
+//   - with linear attention (model.attention = linear) the head analyses apply and a silent head is
+//     still silent, while sinks (masses and entropy of probabilities) and a task's mechanism
+//     measures refuse, saying why.
 #include "analysis/head_analyses.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "analysis/attention_analysis.h"
 #include "analysis/residual_probe.h"
 #include "sim/cli/experiment.h"
 
@@ -81,6 +85,37 @@ TEST(HeadAnalysesTest, GradientImportanceOfASilentHeadIsZero) {
   double norm = 0;
   for (int h = 0; h < 4; ++h) norm += normalized.data[4 + h] * normalized.data[4 + h];
   EXPECT_NEAR(norm, 1.0, 1e-9);
+}
+
+std::vector<AnalysisArray> NoMeasures(const Task&, const AttentionCapture&) { return {}; }
+
+TEST(HeadAnalysesTest, LinearAttentionGetsHeadAnalysesButNotProbabilityAnalyses) {
+  Experiment e = Build({{"model.attention", "linear"}});
+  SilenceHead(e, 0, 1);
+  AnalysisInputs in;
+  in.model = e.model.get();
+  in.task = e.task.get();
+  in.probe = Probe(16);
+  EXPECT_EQ(HeadGatesApply(in, {}), "");
+  const std::vector<AnalysisArray> ablation = HeadAblation(*e.model, *e.task, Probe(16));
+  EXPECT_EQ(Named(ablation, "head_ablation/delta_loss").data[1], 0.0);
+  EXPECT_NE(Named(ablation, "head_ablation/delta_loss").data[0], 0.0);
+  const std::vector<AnalysisArray> grads = HeadGradImportance(*e.model, *e.task, Probe(16));
+  EXPECT_EQ(Named(grads, "head_grad_importance/importance").data[1], 0.0);
+  EXPECT_GT(Named(grads, "head_grad_importance/importance").data[0], 0.0);
+
+  const std::string sinks = AttentionProbsApply(in, {});
+  EXPECT_NE(sinks.find("model.attention = linear"), std::string::npos) << sinks;
+  EXPECT_NE(sinks.find("not probabilities"), std::string::npos) << sinks;
+  EXPECT_EQ(AttentionApplies(in, {}), "") << "attention maps of linear weights apply";
+  in.task_measures = NoMeasures;
+  const std::string measures = AttentionApplies(in, {});
+  EXPECT_NE(measures.find("mechanism measures"), std::string::npos) << measures;
+  // The same model with softmax attention gets both.
+  Experiment softmax = Build({});
+  in.model = softmax.model.get();
+  EXPECT_EQ(AttentionProbsApply(in, {}), "");
+  EXPECT_EQ(AttentionApplies(in, {}), "");
 }
 
 TEST(HeadAnalysesTest, SinkStatisticsOfKnownPatterns) {

@@ -263,6 +263,21 @@ TEST(AnalyzeTest, BadRequestsExit2WithTheReason) {
   EXPECT_EQ(ReadText(run), bytes) << "failed requests leave the files alone";
 }
 
+// A linear-attention model (model.attention = linear) has attention weights that are not
+// probabilities: sinks (masses, entropy) refuses it with exit 2 and the reason; head ablation runs.
+TEST(AnalyzeTest, SinksRefuseLinearAttention) {
+  ScratchDir dir;
+  const std::string run = Train(dir, "linear", "--train.target_metric=none --model.attention=linear");
+  const std::string bytes = ReadText(run);
+  const Result sinks = RunSim("analyze " + Quote(run) + " --analysis.sinks=true");
+  EXPECT_EQ(sinks.code, 2) << sinks.output;
+  EXPECT_TRUE(Contains(sinks.output, "analysis sinks does not apply: model.attention = linear")) << sinks.output;
+  EXPECT_EQ(ReadText(run), bytes) << "a refused analysis leaves the file alone";
+  const Result ablation = RunSim("analyze " + Quote(run) + " --analysis.head_ablation=true");
+  ASSERT_EQ(ablation.code, 0) << ablation.output;
+  EXPECT_EQ(Datasets(run).count("/analysis/head_ablation/delta_loss"), 1u);
+}
+
 TEST(AnalyzeTest, ADirectoryIsAnalyzedJAtATimeAndRerunsDoOnlyWhatIsMissing) {
   ScratchDir dir;
   const std::string sweep = dir.File("sweep.ini"), out = dir.File("runs");

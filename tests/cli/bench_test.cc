@@ -91,7 +91,7 @@ TEST(BenchTest, IniFileWithOverridesGivesTheModelTheFileSays) {
 TEST(BenchTest, NamedConfigurationsStillWork) {
   Result r = RunSim("bench --list");
   ASSERT_EQ(r.code, 0) << r.output;
-  for (const char* name : {"tiny ", "small ", "mid ", "large ", "depth "})
+  for (const char* name : {"tiny ", "small ", "mid ", "large ", "depth ", "heads "})
     EXPECT_TRUE(Contains(r.output, name)) << r.output;
   r = RunSim("bench" + kQuick + "--config tiny", "2>/dev/null");
   ASSERT_EQ(r.code, 0) << r.output;

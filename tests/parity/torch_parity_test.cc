@@ -341,7 +341,33 @@ std::vector<ParityCase> Cases() {
     ParityCase hybrid{.name = "mixer_" + m.name + "_then_attention", .options = base, .batch = 4};
     hybrid.options["model.mixer"] = m.name + ",attention";
     cases.push_back(hybrid);
+    // Mixers that read model.attention: linear attention, causal and bidirectional.
+    if (!m.reads_attention) continue;
+    for (const bool causal : {true, false}) {
+      ParityCase c{
+          .name = "mixer_" + m.name + "_linear" + (causal ? "_causal" : "_bidirectional"), .options = base, .batch = 4};
+      c.options["model.causal"] = causal ? "true" : "false";
+      c.options["model.attention"] = "linear";
+      cases.push_back(c);
+    }
   }
+  // The heads study's theory variant (linear attention only: no MLP, norms or positions; 4,1,1 heads)
+  // on vector inputs with head gates, over T = 34 (the float kernels' causal query blocks).
+  cases.push_back({.name = "linreg_linear_attention_theory_shape_gates",
+                   .options = {{"task.name", "linreg"},
+                               {"task.d", "4"},
+                               {"task.points", "17"},
+                               {"model.layers", "3"},
+                               {"model.heads", "4,1,1"},
+                               {"model.d_model", "16"},
+                               {"model.d_mlp", "0"},
+                               {"model.norm", "none"},
+                               {"model.pos", "none"},
+                               {"model.attention", "linear"},
+                               {"model.init", "heads"},
+                               {"train.seed", "9"}},
+                   .batch = 4,
+                   .head_gates = {{1.0f, 0.0f, 0.5f, 1.0f}, {1.0f}, {0.7f}}});
   return cases;
 }
 

@@ -149,19 +149,26 @@ INSTANTIATE_TEST_SUITE_P(
                  1}),
     [](const ::testing::TestParamInfo<StepCase>& info) { return info.param.name; });
 
-// Every registered mixer (sim/layers/mixer_registry.cc), in chunks on 2 threads and whole on 2 threads.
+// Every registered mixer (sim/layers/mixer_registry.cc), in chunks on 2 threads and whole on 2 threads;
+// mixers that read model.attention also with linear attention.
 std::vector<StepCase> MixerCases() {
   std::vector<StepCase> cases;
   for (const MixerEntry& m : MixerRegistry()) {
-    const std::map<std::string, std::string> options = {{"task.name", "mqar"},
-                                                        {"model.d_model", "64"},
-                                                        {"model.heads", "4"},
-                                                        {"train.batch", "32"},
-                                                        {"model.mixer", m.name}};
-    cases.push_back({"mixer_" + m.name + "_chunks_2threads", options, 2, 4});
-    std::map<std::string, std::string> whole = options;
-    whole["train.chunk"] = "32";
-    cases.push_back({"mixer_" + m.name + "_whole_batch_2threads", whole, 2, 1});
+    std::vector<std::string> kinds = {"softmax"};
+    if (m.reads_attention) kinds.push_back("linear");
+    for (const std::string& kind : kinds) {
+      std::map<std::string, std::string> options = {{"task.name", "mqar"},
+                                                    {"model.d_model", "64"},
+                                                    {"model.heads", "4"},
+                                                    {"train.batch", "32"},
+                                                    {"model.mixer", m.name}};
+      const std::string name = "mixer_" + m.name + (kind == "softmax" ? "" : "_" + kind);
+      if (kind != "softmax") options["model.attention"] = kind;
+      cases.push_back({name + "_chunks_2threads", options, 2, 4});
+      std::map<std::string, std::string> whole = options;
+      whole["train.chunk"] = "32";
+      cases.push_back({name + "_whole_batch_2threads", whole, 2, 1});
+    }
   }
   return cases;
 }

@@ -8,8 +8,9 @@
 //   - causality, for mixers that say they are causal: output t is unchanged when inputs after t change;
 //   - examples do not mix: changing one example changes no other example's output;
 //   - head gates, where supported: an all-ones gate is the same as none.
-// Each mixer runs over argument sets (causal and bidirectional, with and without biases, 1-4 heads);
-// sets its `problem` rejects are not built, and every mixer must accept at least one.
+// Each mixer runs over argument sets (causal and bidirectional, with and without biases, 1-4 heads,
+// and for mixers that read model.attention each set again with linear attention); sets its
+// `problem` rejects are not built, and every mixer must accept at least one.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -29,34 +30,40 @@ struct ConformanceCase {
 };
 
 std::string CaseName(const ConformanceCase& c) {
-  return Concat(c.mixer, "_D", c.args.d_model, "_H", c.args.n_heads, c.args.causal ? "_causal" : "_bidirectional",
-                c.args.bias ? "_bias" : "_nobias", "_B", c.batch, "_T", c.length);
+  return Concat(c.mixer, c.args.attention == AttentionKind::kLinear ? "_linear" : "", "_D", c.args.d_model, "_H",
+                c.args.n_heads, c.args.causal ? "_causal" : "_bidirectional", c.args.bias ? "_bias" : "_nobias", "_B",
+                c.batch, "_T", c.length);
 }
 
 void PrintTo(const ConformanceCase& c, std::ostream* os) { *os << CaseName(c); }
 
-// Every registered mixer with every argument set it accepts.
+// Every registered mixer with every argument set it accepts (and each with linear attention, for
+// mixers that read model.attention).
 std::vector<ConformanceCase> Cases() {
   std::vector<ConformanceCase> cases;
   for (const MixerEntry& entry : MixerRegistry()) {
-    for (const auto& [d, h, causal, bias, batch, length] :
-         std::vector<std::tuple<int, int, bool, bool, int, int>>{{8, 2, true, true, 2, 5},
-                                                                 {8, 2, false, true, 2, 5},
-                                                                 {6, 3, true, false, 3, 4},
-                                                                 {8, 1, false, false, 1, 6},
-                                                                 {8, 4, true, true, 2, 7}}) {
-      ConformanceCase c;
-      c.mixer = entry.name;
-      c.args.d_model = d;
-      c.args.n_heads = h;
-      c.args.causal = causal;
-      c.args.bias = bias;
-      c.args.init_std = 0.5;
-      c.args.init_std_out = 0.5;
-      c.batch = batch;
-      c.length = length;
-      if (entry.problem(c.args).empty()) cases.push_back(c);
-    }
+    std::vector<AttentionKind> kinds = {AttentionKind::kSoftmax};
+    if (entry.reads_attention) kinds.push_back(AttentionKind::kLinear);
+    for (const AttentionKind kind : kinds)
+      for (const auto& [d, h, causal, bias, batch, length] :
+           std::vector<std::tuple<int, int, bool, bool, int, int>>{{8, 2, true, true, 2, 5},
+                                                                   {8, 2, false, true, 2, 5},
+                                                                   {6, 3, true, false, 3, 4},
+                                                                   {8, 1, false, false, 1, 6},
+                                                                   {8, 4, true, true, 2, 7}}) {
+        ConformanceCase c;
+        c.mixer = entry.name;
+        c.args.d_model = d;
+        c.args.n_heads = h;
+        c.args.causal = causal;
+        c.args.bias = bias;
+        c.args.attention = kind;
+        c.args.init_std = 0.5;
+        c.args.init_std_out = 0.5;
+        c.batch = batch;
+        c.length = length;
+        if (entry.problem(c.args).empty()) cases.push_back(c);
+      }
   }
   return cases;
 }

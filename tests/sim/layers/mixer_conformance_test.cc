@@ -1,7 +1,8 @@
-// The mixer contract (sim/layers/mixer.h) in the float build, for every registered mixer: the same
-// bits at 1, 2 and 3 threads, forward and backward (input and parameter gradients), on shapes large
-// enough that the products and per-(example, head) loops split into parallel items. The
-// double-precision half of the suite (gradients, causality, ...) is mixer_conformance_grad_test.cc;
+// The mixer contract (sim/layers/mixer.h) in the float build, for every registered mixer (and with
+// linear attention, for mixers that read model.attention): the same bits at 1, 2 and 3 threads,
+// forward and backward (input and parameter gradients), on shapes large enough that the products
+// and per-(example, head) loops split into parallel items. The double-precision half of the suite
+// (gradients, causality, ...) is mixer_conformance_grad_test.cc;
 // chunked = whole batch at the model level is tests/sim/train/batch_gradients_test.cc, no allocation
 // in a step tests/testing/no_alloc_test.cc, PyTorch parity tests/parity/torch_parity_test.cc.
 #include <gtest/gtest.h>
@@ -50,24 +51,29 @@ bool SameBits(const Mat& a, const Mat& b) {
 
 TEST(MixerConformanceFloatTest, SameBitsAtOneTwoAndThreeThreads) {
   for (const MixerEntry& entry : MixerRegistry()) {
-    for (const bool causal : {true, false}) {
-      MixerArgs args;
-      args.d_model = 64;
-      args.n_heads = 4;
-      args.causal = causal;
-      args.init_std = args.init_std_out = 0.1;
-      if (!entry.problem(args).empty()) continue;
-      const BatchShape bt{8, 64};
-      SCOPED_TRACE(entry.name + (causal ? " causal" : " bidirectional"));
-      const Outputs one = RunMixer(entry, args, bt, 1);
-      ASSERT_TRUE(one.y.allFinite() && one.d_x.allFinite() && one.grads.allFinite());
-      for (int threads : {2, 3}) {
-        const Outputs many = RunMixer(entry, args, bt, threads);
-        EXPECT_TRUE(SameBits(many.y, one.y)) << threads << " threads: forward";
-        EXPECT_TRUE(SameBits(many.d_x, one.d_x)) << threads << " threads: d_x";
-        EXPECT_TRUE(SameBits(many.grads, one.grads)) << threads << " threads: parameter gradients";
+    std::vector<AttentionKind> kinds = {AttentionKind::kSoftmax};
+    if (entry.reads_attention) kinds.push_back(AttentionKind::kLinear);
+    for (const AttentionKind kind : kinds)
+      for (const bool causal : {true, false}) {
+        MixerArgs args;
+        args.d_model = 64;
+        args.n_heads = 4;
+        args.causal = causal;
+        args.attention = kind;
+        args.init_std = args.init_std_out = 0.1;
+        if (!entry.problem(args).empty()) continue;
+        const BatchShape bt{8, 64};
+        SCOPED_TRACE(entry.name + (kind == AttentionKind::kLinear ? " linear" : "") +
+                     (causal ? " causal" : " bidirectional"));
+        const Outputs one = RunMixer(entry, args, bt, 1);
+        ASSERT_TRUE(one.y.allFinite() && one.d_x.allFinite() && one.grads.allFinite());
+        for (int threads : {2, 3}) {
+          const Outputs many = RunMixer(entry, args, bt, threads);
+          EXPECT_TRUE(SameBits(many.y, one.y)) << threads << " threads: forward";
+          EXPECT_TRUE(SameBits(many.d_x, one.d_x)) << threads << " threads: d_x";
+          EXPECT_TRUE(SameBits(many.grads, one.grads)) << threads << " threads: parameter gradients";
+        }
       }
-    }
   }
 }
 

@@ -1,5 +1,6 @@
 // Self-attention in the build's own precision (float here), against a direct double-precision
-// computation from the same parameters: output, gradients (x, Wq, Wk, Wv) and P. In AVX-512 float
+// computation from the same parameters: output, gradients (x, Wq, Wk, Wv) and P, with softmax and
+// with linear attention (model.attention = linear: P = Kᵀ Q / √Dh / n_q). In AVX-512 float
 // builds the layer runs the per-head kernels of sim/layers/self_attention_avx512.h, including
 // causal attention's query blocks that skip the masked part; elsewhere (and in the double build's
 // gradient checks) it runs the reference path in self_attention.cc. T = 17, 40 and 64 give one,
@@ -31,9 +32,42 @@ struct Reference {
   MatD probs;                     // (T, T*B*H), block b*H + h is P (T_k, T_q)
 };
 
-// y = Wo O + bo with O the heads' softmax(Kᵀ Q / √Dh) weighted V; its backward for d_y.
-Reference Attention(const ParamRegistry& reg, const MatD& x, const MatD& d_y, int heads, int batch, int t,
-                    bool causal) {
+// The weights of one (example, head) from its scores s = Kᵀ Q / √Dh (T_k, T_q), written from the
+// definitions: softmax over the keys each query sees, or linear: s / n_q over them; 0 elsewhere.
+MatD Weights(const MatD& s, bool causal, bool linear) {
+  const Eigen::Index t = s.rows();
+  MatD pr = MatD::Zero(t, t);
+  for (Eigen::Index c = 0; c < t; ++c) {
+    const Eigen::Index n = causal ? c + 1 : t;
+    if (linear) {
+      pr.col(c).head(n) = s.col(c).head(n) / static_cast<double>(n);
+      continue;
+    }
+    const double mx = s.col(c).head(n).maxCoeff();
+    pr.col(c).head(n) = (s.col(c).head(n).array() - mx).exp().matrix();
+    pr.col(c) /= pr.col(c).sum();
+  }
+  return pr;
+}
+
+// d_S for the weights' backward from d_P (T_k, T_q), in terms of s = Kᵀ Q / √Dh.
+MatD WeightsBackward(const MatD& pr, const MatD& d_p, bool causal, bool linear) {
+  const Eigen::Index t = pr.rows();
+  MatD d_s = MatD::Zero(t, t);
+  for (Eigen::Index c = 0; c < t; ++c) {
+    const Eigen::Index n = causal ? c + 1 : t;
+    if (linear)
+      d_s.col(c).head(n) = d_p.col(c).head(n) / static_cast<double>(n);
+    else
+      d_s.col(c) = pr.col(c).array() * (d_p.col(c).array() - pr.col(c).dot(d_p.col(c)));
+  }
+  return d_s;
+}
+
+// y = Wo O + bo with O the heads' weighted V (softmax(Kᵀ Q / √Dh), or linear attention's Kᵀ Q / √Dh / n_q);
+// its backward for d_y.
+Reference Attention(const ParamRegistry& reg, const MatD& x, const MatD& d_y, int heads, int batch, int t, bool causal,
+                    bool linear = false) {
   const auto p = [&](const char* name) { return MatD(reg.Value(reg.Find(name)).cast<double>()); };
   const MatD wq = p("attn.wq"), wk = p("attn.wk"), wv = p("attn.wv"), wo = p("attn.wo");
   const auto bias = [&](const char* name) { return Eigen::VectorXd(p(name).col(0)); };
@@ -48,21 +82,12 @@ Reference Attention(const ParamRegistry& reg, const MatD& x, const MatD& d_y, in
     for (int h = 0; h < heads; ++h) {
       const auto blk = [&](const MatD& m) { return MatD(m.block(h * dh, b * t, dh, t)); };
       const MatD qh = blk(q), kh = blk(k), vh = blk(v), d_oh = blk(d_o);
-      MatD s = kh.transpose() * qh * scale;  // (T_k, T_q)
-      MatD pr(t, t);
-      for (int c = 0; c < t; ++c) {
-        const int n = causal ? c + 1 : t;
-        const double mx = s.col(c).head(n).maxCoeff();
-        double sum = 0;
-        for (int r = 0; r < t; ++r) sum += (pr(r, c) = r < n ? std::exp(s(r, c) - mx) : 0.0);
-        pr.col(c) /= sum;
-      }
+      const MatD s = kh.transpose() * qh * scale;  // (T_k, T_q)
+      const MatD pr = Weights(s, causal, linear);
       probs.middleCols(static_cast<Eigen::Index>(b * heads + h) * t, t) = pr;
       o.block(h * dh, b * t, dh, t) = vh * pr;
       const MatD d_p = vh.transpose() * d_oh;
-      MatD d_s(t, t);
-      for (int c = 0; c < t; ++c)
-        d_s.col(c) = scale * pr.col(c).array() * (d_p.col(c).array() - pr.col(c).dot(d_p.col(c)));
+      const MatD d_s = scale * WeightsBackward(pr, d_p, causal, linear);  // with respect to Kᵀ Q
       d_v.block(h * dh, b * t, dh, t) = d_oh * pr.transpose();
       d_q.block(h * dh, b * t, dh, t) = kh * d_s;
       d_k.block(h * dh, b * t, dh, t) = qh * d_s.transpose();
@@ -86,11 +111,12 @@ struct FloatCase {
   int d_model, heads, batch, length;
   bool causal;
   int threads;
+  bool linear = false;
 };
 
 std::string Name(const FloatCase& c) {
-  return Concat("D", c.d_model, "_H", c.heads, "_T", c.length, c.causal ? "_causal" : "_full", "_", c.threads,
-                "threads");
+  return Concat(c.linear ? "linear_" : "", "D", c.d_model, "_H", c.heads, "_T", c.length,
+                c.causal ? "_causal" : "_full", "_", c.threads, "threads");
 }
 void PrintTo(const FloatCase& c, std::ostream* os) { *os << Name(c); }
 
@@ -103,7 +129,9 @@ TEST_P(SelfAttentionPrecisionTest, MatchesDirectDoubleComputation) {
   const FloatCase c = GetParam();
   SetNumThreads(c.threads);
   ParamRegistry registry;
-  SelfAttention attn({c.d_model, c.heads, c.causal, true, 0.0, 0.0}, registry, "attn");
+  SelfAttention attn(
+      {c.d_model, c.heads, c.causal, true, 0.0, 0.0, c.linear ? AttentionKind::kLinear : AttentionKind::kSoftmax},
+      registry, "attn");
   registry.Finalize();
   registry.values() = testing::RandomMat(registry.total_size(), 1, 21, 0.3).col(0);
   const BatchShape bt{c.batch, c.length};
@@ -113,7 +141,8 @@ TEST_P(SelfAttentionPrecisionTest, MatchesDirectDoubleComputation) {
   registry.ZeroGrads();
   attn.Forward(x, bt, {}, *cache, y, false);
   attn.Backward(x, d_y, bt, *cache, d_x);
-  const Reference ref = Attention(registry, x.cast<double>(), d_y.cast<double>(), c.heads, c.batch, c.length, c.causal);
+  const Reference ref =
+      Attention(registry, x.cast<double>(), d_y.cast<double>(), c.heads, c.batch, c.length, c.causal, c.linear);
   const double tol = std::is_same_v<Scalar, float> ? 2e-5 : 1e-12;
   EXPECT_LT(RelErr(y, ref.y), tol);
   EXPECT_LT(RelErr(d_x, ref.d_x), tol);
@@ -132,7 +161,11 @@ TEST_P(SelfAttentionPrecisionTest, MatchesDirectDoubleComputation) {
 INSTANTIATE_TEST_SUITE_P(Shapes, SelfAttentionPrecisionTest,
                          ::testing::Values(FloatCase{32, 2, 3, 40, true, 1}, FloatCase{32, 2, 3, 40, false, 1},
                                            FloatCase{48, 4, 2, 64, true, 2}, FloatCase{16, 2, 2, 17, true, 1},
-                                           FloatCase{64, 8, 2, 35, false, 2}, FloatCase{16, 1, 2, 16, true, 2}),
+                                           FloatCase{64, 8, 2, 35, false, 2}, FloatCase{16, 1, 2, 16, true, 2},
+                                           FloatCase{32, 2, 3, 40, true, 1, true},
+                                           FloatCase{32, 2, 3, 40, false, 1, true},
+                                           FloatCase{64, 8, 2, 33, true, 2, true},
+                                           FloatCase{16, 1, 2, 17, false, 2, true}),
                          [](const ::testing::TestParamInfo<FloatCase>& info) { return Name(info.param); });
 
 // One head through the AVX-512 kernels alone: (Dh, T) blocks inside wider (ld > Dh) matrices, T not a
@@ -142,6 +175,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, SelfAttentionPrecisionTest,
 struct HeadCase {
   long t, d_head;
   bool causal;
+  bool linear = false;
 };
 
 class AttentionHeadAvx512Test : public ::testing::TestWithParam<HeadCase> {};
@@ -156,7 +190,7 @@ TEST_P(AttentionHeadAvx512Test, MatchesDirectDoubleComputation) {
   Eigen::MatrixXf heads = Eigen::MatrixXf::Constant(ld, t, nan), d_q = heads, d_k = heads, d_v = heads;
   Eigen::MatrixXf probs_t = Eigen::MatrixXf::Constant(t, t, nan), d_scores_t = probs_t;
   Eigen::MatrixXf scratch = Eigen::MatrixXf::Constant(t, dh, nan);
-  const AttentionHead head{t, dh, ld, static_cast<float>(1 / std::sqrt(static_cast<double>(dh))), c.causal};
+  const AttentionHead head{t, dh, ld, static_cast<float>(1 / std::sqrt(static_cast<double>(dh))), c.causal, c.linear};
   AttendHeadAvx512(head, q.data() + row0, k.data() + row0, v.data() + row0, probs_t.data(), scratch.data(),
                    heads.data() + row0);
   AttendHeadBackwardAvx512(head, q.data() + row0, k.data() + row0, v.data() + row0, probs_t.data(), d_o.data() + row0,
@@ -166,16 +200,9 @@ TEST_P(AttentionHeadAvx512Test, MatchesDirectDoubleComputation) {
   const MatD qh = blk(q), kh = blk(k), vh = blk(v), d_oh = blk(d_o);
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
   const MatD s = kh.transpose() * qh * scale;  // (T_k, T_q)
-  MatD p = MatD::Zero(t, t);
-  for (long col = 0; col < t; ++col) {
-    const long n = c.causal ? col + 1 : t;
-    p.col(col).head(n) = (s.col(col).head(n).array() - s.col(col).head(n).maxCoeff()).exp().matrix();
-    p.col(col) /= p.col(col).sum();
-  }
+  const MatD p = Weights(s, c.causal, c.linear);
   const MatD d_p = vh.transpose() * d_oh;
-  MatD d_s(t, t);
-  for (long col = 0; col < t; ++col)
-    d_s.col(col) = scale * p.col(col).array() * (d_p.col(col).array() - p.col(col).dot(d_p.col(col)));
+  const MatD d_s = scale * WeightsBackward(p, d_p, c.causal, c.linear);
   const auto rel_err = [](const MatD& got, const MatD& want) {  // floor: T = 1 has d_S = 0
     return (got - want).cwiseAbs().maxCoeff() / std::max(want.cwiseAbs().maxCoeff(), 1e-3);
   };
@@ -200,10 +227,12 @@ TEST_P(AttentionHeadAvx512Test, MatchesDirectDoubleComputation) {
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionHeadAvx512Test,
                          ::testing::Values(HeadCase{1, 8, true}, HeadCase{16, 8, true}, HeadCase{33, 12, true},
                                            HeadCase{70, 16, true}, HeadCase{33, 12, false}, HeadCase{70, 16, false},
-                                           HeadCase{5, 4, false}),
+                                           HeadCase{5, 4, false}, HeadCase{1, 8, true, true},
+                                           HeadCase{33, 8, true, true}, HeadCase{70, 16, true, true},
+                                           HeadCase{33, 12, false, true}),
                          [](const ::testing::TestParamInfo<HeadCase>& info) {
-                           return Concat("T", info.param.t, "_Dh", info.param.d_head,
-                                         info.param.causal ? "_causal" : "_full");
+                           return Concat(info.param.linear ? "linear_" : "", "T", info.param.t, "_Dh",
+                                         info.param.d_head, info.param.causal ? "_causal" : "_full");
                          });
 
 }  // namespace

@@ -5,7 +5,10 @@
 //     gradient reaches a masked head's value rows;
 //   - an attention edit that scales nothing changes nothing; one that moves mass off key 0 leaves
 //     every column a distribution with no mass on key 0 (for the edited heads only); Backward
-//     refuses an edited Forward.
+//     refuses an edited Forward;
+//   - with linear attention (model.attention = linear) the same hooks: gate gradients against
+//     central differences (also under a mask), and edits of the weights, which are the layer's
+//     scaled scores (Kᵀ Q / √Dh / n_q), not probabilities.
 #include <gtest/gtest.h>
 
 #include "sim/layers/attention_edit.h"
@@ -25,12 +28,13 @@ struct Model {
   Batch batch;
   std::unique_ptr<Workspace> ws;
 
-  explicit Model(std::vector<std::vector<int>> head_mask = {}) {
+  explicit Model(std::vector<std::vector<int>> head_mask = {}, AttentionKind attention = AttentionKind::kSoftmax) {
     config.layers = 2;
     config.heads = {2, 4};
     config.d_model = 8;
     config.d_mlp = 16;
     config.head_mask = std::move(head_mask);
+    config.attention = attention;
     config.ApplyTask(task->info());
     model = std::make_unique<Transformer>(config, registry);
     registry.Finalize();
@@ -101,7 +105,7 @@ TEST(ModelHooksGradTest, GateGradientsUnderAHeadMask) {
 }
 
 TEST(ModelHooksGradTest, HeadMaskIsAGateOfZeroAndStopsTheHeadsGradients) {
-  Model masked({{1}, {}});
+  Model masked(std::vector<std::vector<int>>{{1}, {}});
   Model plain;
   std::vector<Vec> gates = {Vec::Ones(2), Vec::Ones(4)};
   gates[0](1) = 0.0;
@@ -150,6 +154,60 @@ TEST(ModelHooksGradTest, AttentionEdits) {
       }
     }
   // Edited forwards have no backward.
+  ForwardLoss(*m.model, *m.ws, m.batch, true, nullptr, &hooks);
+  EXPECT_THROW(m.model->Backward(m.batch, *m.ws), InternalError);
+}
+
+TEST(ModelHooksGradTest, LinearAttentionGateGradientsMatchFiniteDifferences) {
+  Model m({}, AttentionKind::kLinear);
+  ExpectGateGradientsMatch(m, {Vec::Ones(2), Vec::Ones(4)}, {});
+  Vec g1(4);
+  g1 << 0.3, -1.2, 0.0, 2.0;
+  ExpectGateGradientsMatch(m, {Vec::Constant(2, 0.7), g1}, {});
+  const std::vector<std::vector<int>> masked = {{}, {1, 3}};
+  Model pruned(masked, AttentionKind::kLinear);
+  ExpectGateGradientsMatch(pruned, {Vec::Ones(2), Vec::Ones(4)}, masked);
+}
+
+TEST(ModelHooksGradTest, LinearAttentionEditsTheWeights) {
+  Model m({}, AttentionKind::kLinear);
+  Model softmax;
+  const double plain = m.Loss(nullptr);
+  EXPECT_NE(plain, softmax.Loss(nullptr));  // the same parameters, other weights
+  // The captured weights are linear attention's: zero past the query (causal), and not
+  // distributions (some query's weights do not sum to 1).
+  const Mat probs = *m.model->AttentionProbs(*m.ws, 1);  // (T, T*B*H), block b*H + h is (T_k, T_q)
+  const Index t = m.batch.shape.length;
+  double largest_gap = 0;
+  for (Index block = 0; block < probs.cols() / t; ++block)
+    for (Index q = 0; q < t; ++q) {
+      largest_gap = std::max(largest_gap, std::abs(probs.middleCols(block * t, t).col(q).sum() - 1.0));
+      for (Index k = q + 1; k < t; ++k) EXPECT_EQ(probs(k, block * t + q), 0.0);
+    }
+  EXPECT_GT(largest_gap, 1e-3);
+  // Scaling key 0 by 1 changes no bit.
+  KeyScaleEdit identity({.heads = {}, .keys = {0}, .scale = 1.0, .redistribute = true});
+  std::vector<const AttentionEdit*> edits = {&identity, &identity};
+  ForwardHooks hooks;
+  hooks.edits = &edits;
+  EXPECT_EQ(m.Loss(&hooks), plain);
+  // Key 0's weight set to 0 in head 1 of layer 1 only (no redistribution: the weights are not a
+  // distribution); the other weights are unchanged.
+  KeyScaleEdit zero({.heads = {1}, .keys = {0}, .scale = 0.0, .redistribute = false});
+  edits = {nullptr, &zero};
+  EXPECT_NE(m.Loss(&hooks), plain);
+  const Mat& edited = *m.model->AttentionProbs(*m.ws, 1);
+  for (int b = 0; b < m.batch.shape.batch; ++b)
+    for (int h = 0; h < 4; ++h) {
+      const Index at = (b * 4 + h) * t;
+      for (Index q = 0; q < t; ++q)
+        for (Index k = 0; k <= q; ++k) {
+          if (h == 1 && k == 0)
+            EXPECT_EQ(edited(k, at + q), 0.0);
+          else
+            EXPECT_EQ(edited(k, at + q), probs(k, at + q));
+        }
+    }
   ForwardLoss(*m.model, *m.ws, m.batch, true, nullptr, &hooks);
   EXPECT_THROW(m.model->Backward(m.batch, *m.ws), InternalError);
 }

@@ -23,6 +23,7 @@ struct ModelCase {
   Activation act;
   bool bias;
   bool gated;  // head gates with a zero and a one-half
+  AttentionKind attention = AttentionKind::kSoftmax;
 };
 
 class TransformerGradTest : public ::testing::TestWithParam<ModelCase> {};
@@ -45,6 +46,7 @@ TEST_P(TransformerGradTest, LossGradientMatchesFiniteDifferences) {
   mc.causal = c.causal;
   mc.act = c.act;
   mc.bias = c.bias;
+  mc.attention = c.attention;
   mc.ApplyTask(task->info());
   ParamRegistry registry;
   Transformer model(mc, registry);
@@ -153,7 +155,32 @@ INSTANTIATE_TEST_SUITE_P(
                   true,
                   Activation::kGelu,
                   false,
-                  false}),
+                  false},
+        // the heads study's theory variant: linear attention only, gated heads
+        ModelCase{"linear_attention_theory_shape",
+                  true,
+                  3,
+                  {4, 1, 1},
+                  0,
+                  NormKind::kNone,
+                  PosKind::kNone,
+                  true,
+                  Activation::kGelu,
+                  true,
+                  true,
+                  AttentionKind::kLinear},
+        ModelCase{"linear_attention_preln_mlp_bidirectional",
+                  false,
+                  2,
+                  {2},
+                  16,
+                  NormKind::kPreLn,
+                  PosKind::kLearned,
+                  false,
+                  Activation::kGelu,
+                  true,
+                  false,
+                  AttentionKind::kLinear}),
     [](const ::testing::TestParamInfo<ModelCase>& info) { return info.param.name; });
 
 }  // namespace

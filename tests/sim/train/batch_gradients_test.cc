@@ -59,7 +59,8 @@ struct ModelCase {
 void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 
 // Token inputs with a few scored positions per example (pre-LN, GELU MLP); vector inputs with squared
-// error; an attention-only model read out at the last position.
+// error; an attention-only model read out at the last position; linear attention in the heads
+// study's theory shape.
 const ModelCase kCases[] = {
     {"mqar_preln_mlp",
      {{"task.name", "mqar"},
@@ -92,20 +93,42 @@ const ModelCase kCases[] = {
       {"model.norm", "none"},
       {"model.causal", "false"},
       {"train.batch", "12"}}},
+    // the heads study's theory variant: linear attention, no MLP, no norms, no positions, 8,1,1 heads
+    {"linreg_linear_attention_theory_shape",
+     {{"task.name", "linreg"},
+      {"task.d", "4"},
+      {"task.points", "6"},
+      {"model.d_model", "32"},
+      {"model.layers", "3"},
+      {"model.heads", "8,1,1"},
+      {"model.d_mlp", "0"},
+      {"model.norm", "none"},
+      {"model.pos", "none"},
+      {"model.attention", "linear"},
+      {"train.batch", "12"}}},
 };
 
 // The cases above, plus, for every registered mixer (sim/layers/mixer_registry.cc), a model made of
-// it alone and a hybrid with attention in its second layer: the mixer conformance suite's
+// it alone and a hybrid with attention in its second layer (and, for mixers that read
+// model.attention, a model of it with linear attention): the mixer conformance suite's
 // "chunked batch = whole batch" and "same bits at 1, 2 and 3 threads" at the model level.
 std::vector<ModelCase> AllCases() {
   std::vector<ModelCase> cases(std::begin(kCases), std::end(kCases));
-  for (const MixerEntry& m : MixerRegistry())
+  for (const MixerEntry& m : MixerRegistry()) {
     for (const std::string& mixers : {m.name, m.name + ",attention"}) {
       ModelCase c = cases.front();
       c.name = "mixer_" + m.name + (mixers == m.name ? "" : "_hybrid");
       c.options["model.mixer"] = mixers;
       cases.push_back(c);
     }
+    if (m.reads_attention) {
+      ModelCase c = cases.front();
+      c.name = "mixer_" + m.name + "_linear";
+      c.options["model.mixer"] = m.name;
+      c.options["model.attention"] = "linear";
+      cases.push_back(c);
+    }
+  }
   return cases;
 }
 

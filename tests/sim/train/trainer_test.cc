@@ -61,6 +61,34 @@ TEST(TrainerTest, LinregLearns) {
   EXPECT_LT(Final(out.result, "test", "mse_last_ratio"), 0.3);
 }
 
+// The heads study's theory variant (../shared/specs/heads.md §4): linear attention only, no MLP, no
+// LayerNorm, no positions, 8 heads in layer 1 and one in each later layer. It builds from sim
+// train's options and trains a few steps to finite parameters and losses. (It is a polynomial of
+// degree 3^L in its input, so its losses at init are large: this checks the plumbing, not learning.)
+TEST(TrainerTest, LinearAttentionTheoryVariantTrains) {
+  const RunOutput out = Train({{"task.name", "linreg"},
+                               {"task.d", "8"},
+                               {"task.points", "8"},
+                               {"model.d_model", "64"},
+                               {"model.layers", "3"},
+                               {"model.heads", "8,1,1"},
+                               {"model.d_mlp", "0"},
+                               {"model.norm", "none"},
+                               {"model.pos", "none"},
+                               {"model.attention", "linear"},
+                               {"model.init", "heads"},
+                               {"train.steps", "20"},
+                               {"train.lr", "1e-4"},
+                               {"train.clip", "1"},
+                               {"train.eval_every", "10"},
+                               {"eval.size", "64"}});
+  EXPECT_EQ(out.result.status, RunStatus::kComplete);
+  EXPECT_TRUE(out.params.allFinite());
+  for (size_t i = 0; i < out.result.curves.size(); ++i)
+    for (double v : out.result.curves[i]) EXPECT_TRUE(std::isfinite(v)) << out.result.curve_names[i];
+  EXPECT_TRUE(std::isfinite(Final(out.result, "test", "mse_last_ratio")));
+}
+
 TEST(TrainerTest, SameSeedSameBitsDifferentSeedDifferentResults) {
   std::map<std::string, std::string> given = SmallMqar();
   given["train.steps"] = "60";
