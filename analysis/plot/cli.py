@@ -146,11 +146,12 @@ def run_figures(runs, metric=None):
 
 
 def series_steps(run, dataset):
-    """The steps of a time-series dataset: `step` beside it in its group (/analysis/<name>/step,
-    docs/results-format.md), or None when there is none."""
-    group = dataset.rsplit("/", 1)[0] if "/" in dataset else None
-    steps = run["analysis"].get(f"{group}/step") if group else None
-    return None if steps is None else np.asarray(steps)
+    """The steps of a time-series dataset (docs/results-format.md): its attribute `step`, else the
+    dataset `step` beside it in its group (/analysis/<name>/step), else None."""
+    steps = run["analysis_attrs"].get(dataset, {}).get("step")
+    if steps is None and "/" in dataset:
+        steps = run["analysis"].get(f"{dataset.rsplit('/', 1)[0]}/step")
+    return None if steps is None else np.atleast_1d(np.asarray(steps))
 
 
 def analysis_figure(run, dataset, value, label):

@@ -130,6 +130,10 @@ def add_time_series(path):
             replace(handle, f"analysis/head_ablation/{name}", data).attrs["dims"] = dims
         for name in ("first_mass", "entropy"):
             replace(handle, f"analysis/sinks/{name}", rng.random((2, 3))).attrs["dims"] = "layer,head"
+        # A series outside a group: its steps in its own attribute `step`.
+        series = replace(handle, "analysis/probe_accuracy", rng.random((3, 3)))
+        series.attrs["dims"] = "step,stream"
+        series.attrs["step"] = SERIES_STEPS
 
 
 def markdown_tables(text):
@@ -296,7 +300,7 @@ class PlotPipelineTest(unittest.TestCase):
         run = load.load_run(self.mqar_series)
         drawn = {stem: figure for stem, _, figure in cli.run_figures([run])}
         expected = {"head_ablation/delta_loss", "head_ablation/share_entropy",
-                    "head_ablation/base_loss", "sinks/first_mass", "sinks/entropy"}
+                    "head_ablation/base_loss", "sinks/first_mass", "sinks/entropy", "probe_accuracy"}
         self.assertEqual({s for s in drawn if not s.startswith("curves_")},
                          {f"{name}_mqar_series" for name in expected})
 
@@ -332,6 +336,10 @@ class PlotPipelineTest(unittest.TestCase):
                                       values["head_ablation/share_entropy"].T)
         self.assertEqual([t.get_text() for t in ax.get_xticklabels()], ["10", "20", "40"])
         self.assertEqual(ax.get_ylabel(), "layer")
+        (ax,) = [ax for ax in drawn["probe_accuracy_mqar_series"].axes
+                 if ax.images and ax.get_label() != "<colorbar>"]
+        self.assertEqual([t.get_text() for t in ax.get_xticklabels()], ["10", "20", "40"])
+        self.assertEqual(ax.get_ylabel(), "stream")
 
         for name in ("sinks/first_mass", "sinks/entropy"):  # [L, H]: one heatmap each
             figure = drawn[f"{name}_mqar_series"]
