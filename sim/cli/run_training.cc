@@ -281,14 +281,38 @@ std::unique_ptr<FileLock> LockOutput(const std::string& out) {
 
 }  // namespace
 
-std::string ResultDeterminingConfig(const std::string& resolved_ini) {
+namespace {
+
+// A "key = value" line of the [analysis] section at its default: the default's text for keys every
+// resolved config lists, "" (no line) for keys omitted at their default and for unknown ones.
+std::string AnalysisLineAtDefault(const std::string& line) {
+  static const std::map<std::string, const OptionDecl*> decls = [] {
+    static const OptionSet set = AllOptions();
+    std::map<std::string, const OptionDecl*> by_key;
+    for (const OptionDecl& d : set.decls())
+      if (d.key.rfind("analysis.", 0) == 0) by_key[d.key.substr(9)] = &d;
+    return by_key;
+  }();
+  const size_t eq = line.find(" = ");
+  const auto it = decls.find(line.substr(0, eq));
+  if (it == decls.end() || it->second->omit_at_default) return "";
+  return line.substr(0, eq) + " = " + it->second->default_value;
+}
+
+}  // namespace
+
+std::string ResultDeterminingConfig(const std::string& resolved_ini, int epoch) {
   std::istringstream in(resolved_ini);
   std::string line, section, out;
   while (std::getline(in, line)) {
     if (!line.empty() && line.front() == '[') section = line;
     if (section == "[train]" && line.rfind("threads = ", 0) == 0) continue;
+    if (section == "[analysis]" && line.find(" = ") != std::string::npos &&
+        (line = AnalysisLineAtDefault(line)).empty())
+      continue;
     out += line + "\n";
   }
+  if (epoch > 0) out += Concat("[results]\nepoch = ", epoch, "\n");
   return out;
 }
 

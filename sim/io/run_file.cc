@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include "sim/core/error.h"
 #include "sim/core/glob.h"
@@ -147,11 +148,12 @@ int ReadParams(const std::string& path, ParamRegistry& registry, const std::vect
 }
 
 void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
-                          const std::vector<AnalysisArray>& arrays) {
+                          const std::vector<AnalysisArray>& arrays, bool locked_by_caller) {
   RequireRunFile(H5Reader(path), path);
   // Not while a sweep or sim train makes or replaces this run (they hold its lock).
-  const FileLock lock(path);
-  if (lock.state() == FileLock::State::kBusy)
+  std::unique_ptr<FileLock> lock;
+  if (!locked_by_caller) lock = std::make_unique<FileLock>(path);
+  if (lock && lock->state() == FileLock::State::kBusy)
     throw InputError(
         Concat(path, ": in use by another process (", path, ".lock is locked); try again when it is done"));
   WriteAtomically(path, [&](const std::string& tmp) {

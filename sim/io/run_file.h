@@ -70,9 +70,10 @@ int ReadParams(const std::string& path, ParamRegistry& registry, const std::vect
 // file, removes there the objects `remove` (paths relative to /analysis, a group with everything
 // below it), writes `arrays`, fsyncs and renames the copy over `path`. Every other object and
 // attribute stays as it was; a process killed at any moment leaves `path` intact (at worst a stale
-// "<path>.tmp.<pid>"). Throws InputError when `path` is not a run file, WriteError when the disk is full.
+// "<path>.tmp.<pid>"). Throws InputError when `path` is not a run file or another process holds its
+// FileLock (unless locked_by_caller: the caller holds it), WriteError when the disk is full.
 void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
-                          const std::vector<AnalysisArray>& arrays);
+                          const std::vector<AnalysisArray>& arrays, bool locked_by_caller = false);
 
 // The string attribute `name` of /analysis/<object> in run file `path`, or "" when the object or
 // the attribute does not exist.
