@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "analysis/example_outputs.h"
 #include "sim/core/check.h"
 #include "sim/train/metrics.h"
 
@@ -46,29 +47,28 @@ void AddProbeAttrs(std::vector<AnalysisArray>& arrays, const Task& task, const P
   }
 }
 
-// Loss and accuracy (NaN for scalar tasks) of the probe under `gates`.
-struct Metrics {
-  double loss, accuracy;
-};
-Metrics Evaluate(const Transformer& model, Workspace& ws, const Batch& batch, const std::vector<Vec>* gates) {
+// The probe's per-example outputs under `gates`, and its accuracy (NaN for scalar tasks).
+ExampleOutputs Evaluate(const Transformer& model, Workspace& ws, const Batch& batch, const std::vector<Vec>* gates) {
   ForwardHooks hooks;
   hooks.head_gates = gates;
-  int correct = 0;
-  const double loss = ForwardLoss(model, ws, batch, false, &correct, &hooks);
-  const double accuracy = batch.output == OutputKind::kClasses ? static_cast<double>(correct) / batch.n_scored() : kNaN;
-  return {loss, accuracy};
+  return EvaluateExamples(model, ws, batch, &hooks);
+}
+double Accuracy(const ExampleOutputs& o) {
+  return o.output == OutputKind::kClasses ? static_cast<double>(o.n_correct) / o.loss.size() : kNaN;
 }
 
 }  // namespace
 
-std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe) {
+std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe,
+                                        bool per_example) {
   const Batch batch = DrawProbe(task, probe);
   auto ws = model.MakeWorkspace(batch.shape, std::max(1, batch.n_scored()));
   const std::vector<int> heads = HeadsPerLayer(model);
   const int layers = model.n_layers(), max_heads = std::max(1, *std::max_element(heads.begin(), heads.end()));
   std::vector<Vec> gates;
   for (int h : heads) gates.push_back(Vec::Ones(h));
-  const Metrics base = Evaluate(model, *ws, batch, &gates);
+  const ExampleOutputs base = Evaluate(model, *ws, batch, &gates);
+  const double base_accuracy = Accuracy(base);
   AnalysisArray delta_loss = LayerHeadArray("head_ablation/delta_loss", layers, max_heads);
   AnalysisArray delta_accuracy = LayerHeadArray("head_ablation/delta_accuracy", layers, max_heads);
   AnalysisArray keep_one = LayerHeadArray("head_ablation/keep_one_delta_loss", layers, max_heads);
@@ -78,16 +78,26 @@ std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& ta
   entropy.dims = {static_cast<uint64_t>(layers)};
   entropy.data.assign(layers, kNaN);
   entropy.string_attrs["dims"] = "layer";
+  const int examples = batch.shape.batch;
+  AnalysisArray example_delta;  // [L, H, B] (per_example)
+  example_delta.path = "head_ablation/example_delta_loss";
+  example_delta.dims = {static_cast<uint64_t>(layers), static_cast<uint64_t>(max_heads),
+                        static_cast<uint64_t>(examples)};
+  if (per_example) example_delta.data.assign(static_cast<size_t>(layers) * max_heads * examples, kNaN);
+  example_delta.string_attrs["dims"] = "layer,head,example";
   for (int l = 0; l < layers; ++l) {
     const auto at = [&](int h) { return static_cast<size_t>(l) * max_heads + h; };
     for (int h = 0; h < heads[l]; ++h) {
       gates[l](h) = 0;  // head h alone off
-      const Metrics m = Evaluate(model, *ws, batch, &gates);
-      delta_loss.data[at(h)] = m.loss - base.loss;
-      delta_accuracy.data[at(h)] = m.accuracy - base.accuracy;
+      const ExampleOutputs m = Evaluate(model, *ws, batch, &gates);
+      delta_loss.data[at(h)] = m.mean_loss - base.mean_loss;
+      delta_accuracy.data[at(h)] = Accuracy(m) - base_accuracy;
+      if (per_example)
+        for (int b = 0; b < examples; ++b)
+          example_delta.data[at(h) * examples + b] = m.example_loss[b] - base.example_loss[b];
       gates[l].setZero();  // every head of the layer but h off
       gates[l](h) = 1;
-      keep_one.data[at(h)] = Evaluate(model, *ws, batch, &gates).loss - base.loss;
+      keep_one.data[at(h)] = Evaluate(model, *ws, batch, &gates).mean_loss - base.mean_loss;
       gates[l].setOnes();
     }
     double total = 0;
@@ -102,10 +112,19 @@ std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& ta
     entropy.data[l] = h_entropy;
   }
   std::vector<AnalysisArray> out = {delta_loss, keep_one, share, entropy,
-                                    ScalarArray("head_ablation/base_loss", base.loss)};
+                                    ScalarArray("head_ablation/base_loss", base.mean_loss)};
   if (batch.output == OutputKind::kClasses) {
     out.push_back(delta_accuracy);
-    out.push_back(ScalarArray("head_ablation/base_accuracy", base.accuracy));
+    out.push_back(ScalarArray("head_ablation/base_accuracy", base_accuracy));
+  }
+  if (per_example) {  // paired values: the same probe prompts with and without each head
+    AnalysisArray example_loss;
+    example_loss.path = "head_ablation/example_loss";
+    example_loss.dims = {static_cast<uint64_t>(examples)};
+    example_loss.data = base.example_loss;
+    example_loss.string_attrs["dims"] = "example";
+    out.push_back(example_loss);
+    out.push_back(example_delta);
   }
   AddProbeAttrs(out, task, probe);
   return out;
@@ -230,6 +249,9 @@ void DeclareHeadAblationOptions(OptionSet& set) {
   DeclareFlag(set, "analysis.head_ablation",
               "store /analysis/head_ablation: the probe's loss change when each head is gated off, alone and all "
               "but one per layer, with per-layer shares and their entropy");
+  DeclareFlag(set, "analysis.head_ablation.per_example",
+              "with analysis.head_ablation: also store each probe example's loss (example_loss) and its change "
+              "with each head off (example_delta_loss), for paired statistics over the prompts");
 }
 
 void DeclareHeadGradImportanceOptions(OptionSet& set) {
@@ -244,7 +266,10 @@ void DeclareSinksOptions(OptionSet& set) {
               "mass, and the entropy, over the probe");
 }
 
-bool ReadHeadAblationOptions(Options& options) { return options.Bool("analysis.head_ablation"); }
+bool ReadHeadAblationOptions(Options& options) {
+  options.Bool("analysis.head_ablation.per_example");
+  return options.Bool("analysis.head_ablation");
+}
 bool ReadHeadGradImportanceOptions(Options& options) { return options.Bool("analysis.head_grad_importance"); }
 bool ReadSinksOptions(Options& options) { return options.Bool("analysis.sinks"); }
 
@@ -264,8 +289,8 @@ std::string AttentionProbsApply(const AnalysisInputs& in, const AnalysisOptions&
   return Concat("model.mixer = ", config.mixer_in_layer(0), ": no layer's mixer has attention probabilities");
 }
 
-std::vector<AnalysisArray> HeadAblationAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {
-  return HeadAblation(*in.model, *in.task, in.probe);
+std::vector<AnalysisArray> HeadAblationAnalysis(const AnalysisInputs& in, const AnalysisOptions& options) {
+  return HeadAblation(*in.model, *in.task, in.probe, options.Flag("analysis.head_ablation.per_example"));
 }
 
 std::vector<AnalysisArray> HeadGradImportanceAnalysis(const AnalysisInputs& in, const AnalysisOptions&) {

@@ -11,6 +11,10 @@
 //     share [L, H]                |delta_loss| / Σ_h |delta_loss| within the layer (NaN when all 0)
 //     share_entropy [L]           entropy (nats) of each layer's shares: 0 when one head carries it
 //     base_loss, base_accuracy    scalars: the unablated model
+//     with per_example (analysis.head_ablation.per_example), paired values per probe example b
+//     (its mean over its scored positions, analysis/example_outputs.h):
+//     example_loss [B]                 the unablated loss
+//     example_delta_loss [L, H, B]     the loss with head (l, h) gated to 0, minus example_loss
 //   HeadGradImportance, "head_grad_importance/...": Michel, Levy & Neubig (2019), "Are Sixteen Heads
 //   Really Better than One?": I_h = E_x |dL(x)/dg_h|, the gate gradient taken example by example.
 //     importance [L, H]            I_h
@@ -33,7 +37,8 @@
 
 namespace sim {
 
-std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe);
+std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe,
+                                        bool per_example = false);
 // (Adds to the model's parameter gradients, which are scratch after training.)
 std::vector<AnalysisArray> HeadGradImportance(const Transformer& model, const Task& task, const ProbeOptions& probe);
 std::vector<AnalysisArray> SinkStatistics(const Transformer& model, const Task& task, const ProbeOptions& probe);

@@ -8,11 +8,11 @@ report.md), cli (the command). See docs/plotting.md.
 """
 
 from .figures import (attention_maps, attention_mass_on, curve_families, curves, head_heatmap,
-                      heatmap, metric_lines)
+                      heatmap, metric_lines, series_lines, step_heatmap)
 from .load import InputError, load_result, load_run, load_summary
 
 __all__ = [
     "InputError", "load_result", "load_run", "load_summary",
     "curves", "curve_families", "heatmap", "metric_lines", "head_heatmap", "attention_maps",
-    "attention_mass_on",
+    "attention_mass_on", "series_lines", "step_heatmap",
 ]

@@ -6,7 +6,9 @@ is drawn by default:
 - run files: the curves of all runs, one figure per metric family (loss, accuracy, ..., lr);
   per run with /analysis/attention its attention maps and the attention mass on the first
   token per layer and head; every 2-D /analysis dataset whose attribute `dims` is
-  'layer,head' as a layer x head heatmap;
+  'layer,head' as a layer x head heatmap; every time series over snapshot steps (`dims`
+  'step', 'step,layer,head': lines over the steps in /analysis/<name>/step, one panel per
+  layer and one line per head; 'step,<axis>': a heatmap over step);
 - a summary: the main metric (--metric, else test_accuracy, else the first) as a heatmap when
   exactly two options other than the seed are swept, else as lines against the first swept
   option with one line per value of the others; --x/--y pick a heatmap's axes, --x/--hue
@@ -21,6 +23,8 @@ import os
 import re
 import shlex
 import sys
+
+import numpy as np
 
 from . import figures, report, style
 from .load import InputError, file_format, load_run, load_summary, RUN_FORMAT
@@ -135,10 +139,47 @@ def run_figures(runs, metric=None):
                                             label="attention weight on position 0",
                                             vmin=0.0, vmax=1.0))
         for dataset, value in run["analysis"].items():
-            dims = run["analysis_attrs"].get(dataset, {}).get("dims")
-            if getattr(value, "ndim", 0) == 2 and dims == "layer,head":
-                yield (f"{dataset}_{label}", f"{dataset} per layer and head, {name}",
-                       figures.head_heatmap(value, title=f"{label}: {dataset}", label=dataset))
+            drawn = analysis_figure(run, dataset, value, label)
+            if drawn is not None:
+                caption, figure = drawn
+                yield f"{dataset}_{label}", f"{caption}, {name}", figure
+
+
+def series_steps(run, dataset):
+    """The steps of a time-series dataset (docs/results-format.md): its attribute `step`, else the
+    dataset `step` beside it in its group (/analysis/<name>/step), else None."""
+    steps = run["analysis_attrs"].get(dataset, {}).get("step")
+    if steps is None and "/" in dataset:
+        steps = run["analysis"].get(f"{dataset.rsplit('/', 1)[0]}/step")
+    return None if steps is None else np.atleast_1d(np.asarray(steps))
+
+
+def analysis_figure(run, dataset, value, label):
+    """(caption, figure) for an /analysis dataset drawn by its `dims` attribute, or None:
+    'layer,head' -> head heatmap; 'step' and 'step,layer,head' -> lines over step; 'step,<axis>'
+    -> heatmap over step. Step axes themselves (datasets named `step`) are not drawn."""
+    dims = run["analysis_attrs"].get(dataset, {}).get("dims")
+    ndim = getattr(value, "ndim", 0)
+    if not isinstance(dims, str) or dataset.rsplit("/", 1)[-1] == "step":
+        return None
+    axes = dims.split(",")
+    if axes == ["layer", "head"] and ndim == 2:
+        return (f"{dataset} per layer and head",
+                figures.head_heatmap(value, title=f"{label}: {dataset}", label=dataset))
+    if axes[0] != "step" or ndim != len(axes):
+        return None
+    steps = series_steps(run, dataset)
+    if steps is not None and steps.shape != (value.shape[0],):
+        steps = None  # a step axis of another length: draw against snapshot indices
+    if axes in (["step"], ["step", "layer", "head"]):
+        what = "per head " if len(axes) == 3 else ""
+        return (f"{dataset} {what}over training",
+                figures.series_lines(value, steps, title=f"{label}: {dataset}", label=dataset))
+    if len(axes) == 2:
+        return (f"{dataset} per {axes[1]} over training",
+                figures.step_heatmap(value, steps, axis=axes[1], title=f"{label}: {dataset}",
+                                     label=dataset))
+    return None
 
 
 def main_metric(summary, metric):

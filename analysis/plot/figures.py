@@ -5,6 +5,9 @@
   (c) metric_lines(summary, metric, x, hue)   a metric against one option, one line per other value
   (d) head_heatmap(values)                    an [L, H] array per layer and head
   (e) attention_maps(attention, tokens)       [L, H, T, T] attention, a layer x head grid
+  (f) series_lines(values, steps)             a time series over snapshot steps: [S] one line,
+                                              [S, L, H] one panel per layer, one line per head
+  (g) step_heatmap(values, steps, axis)       a vector per snapshot step, [S, N], as a heatmap
 
 Runs of one configuration that differ only in `train.seed` are replicates: (a) draws their mean
 and a min-max band. Summaries already hold aggregates over seeds, so (b) shows the mean (± std
@@ -664,4 +667,98 @@ def attention_maps(attention, tokens=None, layers=None, heads=None, title=None, 
         raise ValueError("attention_maps: every selected head is NaN")
     figure.colorbar(image, ax=grid, label="attention probability", shrink=0.8)
     figure.suptitle(title or "attention maps (rows: layers, columns: heads)")
+    return figure
+
+
+# ---- time series over snapshot steps ----------------------------------------------------------
+
+
+def _check_steps(steps, length, name):
+    """Steps as a float array of `length` entries, or 0..length-1 when None (snapshot indices)."""
+    if steps is None:
+        return np.arange(length, dtype=float), "snapshot"
+    steps = np.asarray(steps, dtype=float)
+    if steps.shape != (length,):
+        raise ValueError(f"{name}: {steps.shape[0] if steps.ndim == 1 else steps.shape} steps for "
+                         f"{length} entries on the step axis")
+    return steps, style.step_label()
+
+
+@style.styled
+def series_lines(values, steps=None, title=None, label="value"):
+    """(f) A time series of an analysis over snapshot steps (dims starting with `step`).
+
+    values: [S] (dims `step`): one line; or [S, L, H] (dims `step,layer,head`): one panel per
+    layer, one line per head (heads a layer lacks, NaN at every step, are not drawn). steps: the
+    [S] steps (`/analysis/<name>/step`), or None for snapshot indices. Steps are log-scaled when
+    they span more than two decades. label names the quantity (the y axis).
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim not in (1, 3):
+        raise ValueError(f"series_lines: expected [S] or [S, L, H], got shape {values.shape}")
+    steps, xlabel = _check_steps(steps, values.shape[0], "series_lines")
+    panels = values.reshape(values.shape[0], 1, 1) if values.ndim == 1 else values
+    n_layers, n_heads = panels.shape[1], panels.shape[2]
+    columns = min(n_layers, 4)
+    rows = math.ceil(n_layers / columns)
+    figure = Figure(figsize=(min(16.0, 1.0 + 3.6 * columns), 0.6 + 2.8 * rows), layout="constrained")
+    grid = figure.subplots(rows, columns, squeeze=False, sharex=True, sharey=True)
+    for index in range(rows * columns):
+        axes = grid[index // columns][index % columns]
+        if index >= n_layers:
+            axes.set_axis_off()
+            continue
+        for head in range(n_heads):
+            series = panels[:, index, head]
+            if np.all(np.isnan(series)):
+                continue
+            axes.plot(steps, series, color=style.colour(head), marker=style.marker(head),
+                      markersize=3, label=f"head {head}" if values.ndim == 3 else label)
+        if _use_log_scale(steps):
+            axes.set_xscale("log")
+        if values.ndim == 3:
+            axes.set_title(f"layer {index}", fontsize=9)
+        if index + columns >= n_layers:  # the lowest panel of its column
+            axes.set_xlabel(xlabel)
+        axes.set_ylabel(label)
+    if values.ndim == 3:  # one legend, in the panel with the most heads (colours match across panels)
+        fullest = max((grid[i // columns][i % columns] for i in range(n_layers)),
+                      key=lambda ax: len(ax.get_lines()))
+        style.legend(fullest, *fullest.get_legend_handles_labels())
+    text = title or (f"{label} per head over training" if values.ndim == 3 else f"{label} over training")
+    if values.ndim == 3:
+        figure.suptitle(text)
+    else:
+        grid[0][0].set_title(text)
+    return figure
+
+
+@style.styled
+def step_heatmap(values, steps=None, axis="index", title=None, label="value",
+                 cmap=style.SEQUENTIAL_CMAP, vmin=None, vmax=None):
+    """(g) One vector per snapshot step, [S, N] (dims `step,<axis>`, e.g. `step,layer` or
+    `step,stream`), as a heatmap: steps on x (equally spaced, labelled with their values), the
+    vector's entries on y. NaN entries are grey. label names the quantity on the colour bar.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"step_heatmap: expected [S, N], got shape {values.shape}")
+    steps, xlabel = _check_steps(steps, values.shape[0], "step_heatmap")
+    n_steps, n_entries = values.shape
+    figure = Figure(figsize=(min(14.0, max(4.2, 1.9 + 0.45 * n_steps)),
+                             min(9.0, max(3.0, 1.4 + 0.4 * n_entries))), layout="constrained")
+    axes = figure.subplots()
+    colour_map = colormaps[cmap].copy()
+    colour_map.set_bad(style.MISSING_COLOUR)
+    image = axes.imshow(np.ma.masked_invalid(values.T), cmap=colour_map, aspect="auto",
+                        vmin=vmin, vmax=vmax, interpolation="nearest")
+    ticks = _tick_positions(n_steps)
+    axes.set_xticks(ticks, [style.format_value(steps[t]) for t in ticks],
+                    rotation=0 if n_steps <= 8 else 90)
+    axes.set_yticks(range(n_entries), [str(i) for i in range(n_entries)])
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(axis)
+    axes.grid(False)
+    figure.colorbar(image, ax=axes, label=label)
+    axes.set_title(title or f"{label} per {axis} over training")
     return figure

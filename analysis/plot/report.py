@@ -62,23 +62,36 @@ def final_columns(runs):
     return sorted(columns, key=lambda name: name.startswith("train_"))
 
 
+def analysis_scalars(run):
+    """{path: value} of a run's scalar /analysis values: scalar datasets, and of a time series of
+    a scalar (dims `step`) its value at the last step (what `sim collect` makes columns of)."""
+    scalars = {}
+    for name, value in run["analysis"].items():
+        if isinstance(value, (int, float)):
+            scalars[name] = value
+        elif (getattr(value, "ndim", 0) == 1 and len(value) and name.rsplit("/", 1)[-1] != "step"
+              and run["analysis_attrs"].get(name, {}).get("dims") == "step"):
+            scalars[name] = float(value[-1])
+    return scalars
+
+
 def run_table(runs):
     """(headers, rows): one row per run with status, steps, the options that tell the runs apart
     (figures.distinguishing_options, seed included), every final metric (`<split>_<metric>`)
-    and the scalar /analysis values."""
+    and the scalar /analysis values (a scalar time series: at its last step)."""
     options = []
     if len(runs) > 1:
         options = distinguishing_options(runs)
         options += [k for k in differing_options(runs) if k in SEED_OPTIONS]
     metrics = final_columns(runs)
-    scalars = []
-    for run in runs:
-        for name, value in run["analysis"].items():
-            if isinstance(value, (int, float)) and name not in scalars:
+    scalars, values = [], [analysis_scalars(run) for run in runs]
+    for run_values in values:
+        for name in run_values:
+            if name not in scalars:
                 scalars.append(name)
     headers = ["run", "status", "steps_done", *options, *metrics, *scalars, "wall_seconds"]
     rows = []
-    for name, run in zip(display_names(runs), runs):
+    for name, run, run_values in zip(display_names(runs), runs, values):
         row = [name, run["attrs"]["status"], run["attrs"]["steps_done"]]
         row += [run["config"].get(key, "") for key in options]
         for column in metrics:
@@ -87,8 +100,7 @@ def run_table(runs):
                 if column.startswith(split + "_") and column[len(split) + 1 :] in values:
                     value = style.format_number(values[column[len(split) + 1 :]])
             row.append(value)
-        row += [style.format_number(run["analysis"][s]) if s in run["analysis"] else ""
-                for s in scalars]
+        row += [style.format_number(run_values[s]) if s in run_values else "" for s in scalars]
         wall = run["attrs"].get("wall_seconds")
         row.append(f"{wall:.3g}" if isinstance(wall, float) else "")
         rows.append(row)

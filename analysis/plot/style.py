@@ -106,6 +106,7 @@ _COLUMN_UNITS = {
     "steps_to_target": "optimizer steps",
     "wall_seconds": "s",
     "n_runs": "runs",
+    "n_params": "parameters",
 }
 
 

@@ -107,8 +107,28 @@ std::vector<std::string> RunFilesIn(const std::string& dir) {
   return files;
 }
 
-// Analyzes one run file; returns a one-line summary. Throws sim::Error.
-std::string AnalyzeFile(const std::string& path, const std::map<std::string, std::string>& requested, bool force) {
+int ExitCodeOf(const std::exception& error) {
+  if (dynamic_cast<const ConfigError*>(&error) || dynamic_cast<const InputError*>(&error)) return kExitBadInput;
+  if (dynamic_cast<const WriteError*>(&error)) return kExitWriteFailed;
+  return kExitInternal;
+}
+
+}  // namespace
+
+std::vector<std::string> AnalysesToAdd(const std::string& path, const std::map<std::string, std::string>& given) {
+  const OptionSet set = AllOptions();
+  Options options(set, given);
+  const AnalysisConfig config = ReadAnalysisConfig(options);
+  std::vector<std::string> names;
+  for (const SelectedAnalysis& a : config.selected)
+    if (a.requested && AnalysisAttr(path, a.entry->outputs.front(), "options") != a.options.Recorded())
+      names.push_back(a.entry->name);
+  return names;
+}
+
+std::string AnalyzeFile(const std::string& path, const AnalyzeRequest& request) {
+  const std::map<std::string, std::string>& requested = request.requested;
+  const bool force = request.force;
   const RunRecord record = ReadRunFile(path);
   if (record.status == "interrupted")
     throw InputError(Concat(path,
@@ -138,7 +158,8 @@ std::string AnalyzeFile(const std::string& path, const std::map<std::string, std
     if (!why.empty()) {
       bool asked = false;  // one of its own keys given to sim analyze (not only by the run's config)
       for (const std::string& key : AnalysisOptionKeys(*a.entry)) asked = asked || requested.count(key) > 0;
-      if (asked) throw ConfigError(Concat(path, ": analysis ", name, " does not apply: ", why));
+      if (asked && request.refuse_not_applicable)
+        throw ConfigError(Concat(path, ": analysis ", name, " does not apply: ", why));
       skipped.push_back(name);
       continue;
     }
@@ -150,7 +171,7 @@ std::string AnalyzeFile(const std::string& path, const std::map<std::string, std
     remove.insert(remove.end(), a.entry->outputs.begin(), a.entry->outputs.end());
     added.push_back(name);
   }
-  if (!arrays.empty()) AddAnalysesToRunFile(path, remove, arrays);
+  if (!arrays.empty()) AddAnalysesToRunFile(path, remove, arrays, request.locked_by_caller);
   auto join = [](const std::vector<std::string>& names) {
     std::string text;
     for (const std::string& n : names) text += (text.empty() ? "" : ", ") + n;
@@ -166,11 +187,7 @@ std::string AnalyzeFile(const std::string& path, const std::map<std::string, std
   return line;
 }
 
-int ExitCodeOf(const std::exception& error) {
-  if (dynamic_cast<const ConfigError*>(&error) || dynamic_cast<const InputError*>(&error)) return kExitBadInput;
-  if (dynamic_cast<const WriteError*>(&error)) return kExitWriteFailed;
-  return kExitInternal;
-}
+namespace {
 
 // Runs `sim analyze FILE <flags>` for each file, `jobs` at a time; returns the worst exit code.
 int AnalyzeInChildren(const std::vector<std::string>& files, const std::vector<std::string>& flags, int jobs,
@@ -255,7 +272,7 @@ int RunAnalyze(const std::vector<std::string>& args) {
     }
   }
   if (!any_directory && files.size() == 1) {
-    const std::string line = AnalyzeFile(files.front(), cmd.given, force);
+    const std::string line = AnalyzeFile(files.front(), {cmd.given, force});
     if (!quiet) std::printf("%s\n", line.c_str());
     return kExitOk;
   }
@@ -267,7 +284,7 @@ int RunAnalyze(const std::vector<std::string>& args) {
   int worst = kExitOk;
   for (size_t i = 0; i < files.size(); ++i) {
     try {
-      const std::string line = AnalyzeFile(files[i], cmd.given, force);
+      const std::string line = AnalyzeFile(files[i], {cmd.given, force});
       if (!quiet) std::printf("[%zu/%zu] %s\n", i + 1, files.size(), line.c_str());
     } catch (const std::exception& error) {
       std::fprintf(stderr, "error: %s\n", error.what());

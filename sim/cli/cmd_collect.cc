@@ -1,5 +1,6 @@
 // sim collect D --out summary.h5 [--allow-missing]: every run of a sweep in one columnar table, and
-// aggregates over seeds.
+// aggregates over seeds. Columns (docs/sweeps.md): the swept options, status, steps, wall time,
+// n_params, each final metric <split>_<metric>, and each scalar /analysis value as analysis/<path>.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -76,8 +77,10 @@ int RunCollect(const std::vector<std::string>& args) {
   SummaryTable runs;
   std::vector<std::string> status(entries.size()), missing, unfinished, unreadable;
   std::vector<RunRecord> records(entries.size());
+  std::vector<RunScalars> scalars(entries.size());
   std::vector<bool> present(entries.size(), false);
   std::map<std::string, std::pair<std::string, std::string>> metric_names;  // column -> (split, metric)
+  std::vector<std::string> analysis_names;  // paths below /analysis, in order of first appearance
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string path = dir + "/" + entries[i].file;
     if (!std::filesystem::exists(path)) {
@@ -87,19 +90,23 @@ int RunCollect(const std::vector<std::string>& args) {
     }
     try {
       records[i] = ReadRunFile(path);
+      scalars[i] = ReadRunScalars(path);
       present[i] = true;
       status[i] = records[i].status;
       if (status[i] != "complete") unfinished.push_back(Concat(entries[i].index, " (", status[i], ")"));
       for (const auto& [split, metrics] : records[i].final_metrics)
         for (const auto& [metric, value] : metrics) metric_names[split + "_" + metric] = {split, metric};
+      for (const auto& [name, value] : scalars[i].analysis)
+        if (std::find(analysis_names.begin(), analysis_names.end(), name) == analysis_names.end())
+          analysis_names.push_back(name);
     } catch (const Error& e) {  // truncated, not HDF5, not a run file
       status[i] = "unreadable";
       unfinished.push_back(Concat(entries[i].index, " (unreadable: ", e.what(), ")"));
       unreadable.push_back(std::to_string(entries[i].index));
     }
   }
-  // Columns: index, file, each swept option (numeric when every value is a number), status,
-  // steps_done, target_step, wall_seconds, each final metric.
+  // Columns: index, each swept option (numeric when every value is a number), status, steps_done,
+  // target_step, wall_seconds, n_params, each final metric, each scalar /analysis value, file.
   std::vector<double> index_col;
   std::vector<std::string> file_col;
   for (const ManifestEntry& e : entries) {
@@ -124,16 +131,19 @@ int RunCollect(const std::vector<std::string>& args) {
       runs.AddStrings(key, text);
   }
   runs.AddStrings("status", status);
-  std::vector<double> steps, target, wall;
+  std::vector<double> steps, target, wall, n_params;
   for (size_t i = 0; i < entries.size(); ++i) {
     steps.push_back(present[i] ? records[i].steps_done : NAN);
     target.push_back(present[i] ? records[i].target_step : NAN);
     wall.push_back(present[i] ? records[i].wall_seconds : NAN);
+    n_params.push_back(present[i] ? static_cast<double>(scalars[i].n_params) : NAN);
   }
   runs.AddNumbers("steps_done", steps);
   runs.AddNumbers("target_step", target);
   runs.AddNumbers("wall_seconds", wall);
-  std::map<std::string, std::vector<double>> metric_cols;
+  runs.AddNumbers("n_params", n_params);
+  // Final metrics, then /analysis scalars: both get aggregates over the seeds.
+  std::vector<std::pair<std::string, std::vector<double>>> metric_cols;
   for (const auto& [name, split_metric] : metric_names) {
     std::vector<double> col;
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -148,7 +158,16 @@ int RunCollect(const std::vector<std::string>& args) {
       col.push_back(v);
     }
     runs.AddNumbers(name, col);
-    metric_cols[name] = col;
+    metric_cols.emplace_back(name, col);
+  }
+  for (const std::string& name : analysis_names) {
+    std::vector<double> col(entries.size(), NAN);
+    for (size_t i = 0; i < entries.size(); ++i)
+      for (const auto& [path, value] : scalars[i].analysis)
+        if (path == name) col[i] = value;
+    const std::string column = "analysis/" + name;  // a nested dataset /runs/analysis/<path>
+    runs.AddNumbers(column, col);
+    metric_cols.emplace_back(column, col);
   }
   runs.AddStrings("file", file_col);
 
@@ -185,6 +204,19 @@ int RunCollect(const std::vector<std::string>& args) {
   std::vector<double> n_runs;
   for (const auto& [g, members] : groups) n_runs.push_back(members.size());
   agg.AddNumbers("n_runs", n_runs);
+  // n_params of the configuration: the same for every seed (NaN when no run was read, or they differ).
+  std::vector<double> agg_params;
+  for (const auto& [g, members] : groups) {
+    double value = NAN;
+    bool same = true;
+    for (size_t i : members) {
+      if (!present[i]) continue;
+      same = same && (std::isnan(value) || value == n_params[i]);
+      value = n_params[i];
+    }
+    agg_params.push_back(same ? value : NAN);
+  }
+  agg.AddNumbers("n_params", agg_params);
   for (const auto& [name, col] : metric_cols) {
     std::vector<double> mean, sd, mn, mx, count, lo, hi;
     for (const auto& [g, members] : groups) {

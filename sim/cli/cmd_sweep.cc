@@ -102,6 +102,35 @@ int LockRun(const std::string& out, int index, bool skip, std::unique_ptr<FileLo
   return kExitOk;
 }
 
+// Whether the sweep sets any analysis.* option (in its files, on the command line or swept): only
+// then can a complete run lack an analysis the sweep asks for.
+bool AsksForAnalyses(const std::map<std::string, std::string>& given, const std::vector<SweepAxis>& axes) {
+  for (const auto& [key, value] : given)
+    if (key.rfind("analysis.", 0) == 0) return true;
+  for (const SweepAxis& axis : axes)
+    for (const std::string& key : axis.keys)
+      if (key.rfind("analysis.", 0) == 0) return true;
+  return false;
+}
+
+// Adds to the complete run file `out` the analyses its run asks for and lacks (analysis options do
+// not enter file names, so a sweep that selects another analysis finds its runs complete): waits
+// for a process holding the file, as for a run, then analyzes it as sim analyze does, skipping (not
+// refusing) analyses that do not apply. Returns the exit code.
+int AddRequestedAnalyses(const SweepRun& run, const std::string& out, bool skip_if_running, bool quiet) {
+  std::unique_ptr<FileLock> lock;
+  const int lock_code = LockRun(out, run.index, skip_if_running, lock);
+  if (lock_code != kExitOk) return lock_code;
+  AnalyzeRequest request;
+  for (const auto& [key, value] : run.given)
+    if (key.rfind("analysis.", 0) == 0) request.requested[key] = value;
+  request.refuse_not_applicable = false;
+  request.locked_by_caller = lock->state() == FileLock::State::kHeld;
+  const std::string line = AnalyzeFile(out, request);  // nothing to do when the holder added them
+  if (!quiet) std::printf("run %d: %s\n", run.index, line.c_str());
+  return kExitOk;
+}
+
 std::string Describe(const SweepRun& run) {
   std::string text;
   for (const auto& [k, v] : run.overrides) text += (text.empty() ? "" : " ") + k + "=" + v;
@@ -158,11 +187,14 @@ int RunSweep(const std::vector<std::string>& args) {
     WriteTextAtomically(manifest, SweepManifest(axes, runs));
     LocalSweep local;
     std::string waiting;
+    const bool analyses = AsksForAnalyses(cmd.given, axes);
     for (const SweepRun& run : runs) {
       if (run.source_pending) {
         waiting += Concat(waiting.empty() ? "" : ", ", run.index);
       } else if (!IsDone(RunFileState(dir + "/" + run.file))) {
         local.todo.push_back(run.index);
+      } else if (analyses && !AnalysesToAdd(dir + "/" + run.file, sweep.Resolve(run.index).given).empty()) {
+        local.todo.push_back(run.index);  // complete, but without an analysis the sweep asks for
       }
     }
     if (!waiting.empty())
@@ -213,6 +245,8 @@ int RunSweep(const std::vector<std::string>& args) {
   // One process per run: concurrent sweeps on one --out-dir (two terminals, a local sweep beside a
   // SLURM array) share the runs; the state is read under the lock, so a run is never made twice.
   if (const std::string before = RunFileState(out); IsDone(before)) {  // made already: no lock needed
+    if (!AnalysesToAdd(out, run.given).empty())
+      return AddRequestedAnalyses(run, out, cmd.flags.count("skip-if-running") > 0, quiet);
     if (!quiet) std::printf("run %d: already %s -> %s\n", index, before.c_str(), out.c_str());
     return kExitOk;
   }
@@ -222,7 +256,9 @@ int RunSweep(const std::vector<std::string>& args) {
   const std::string state = RunFileState(out);
   if (IsDone(state)) {  // made by the process we waited for
     std::printf("run %d: %s, made by another process -> %s\n", index, state.c_str(), out.c_str());
-    return kExitOk;
+    if (AnalysesToAdd(out, run.given).empty()) return kExitOk;
+    lock.reset();  // that process may have had other analysis options
+    return AddRequestedAnalyses(run, out, /*skip_if_running=*/false, quiet);
   }
   RunRequest request;
   request.given = run.given;

@@ -283,27 +283,49 @@ std::unique_ptr<FileLock> LockOutput(const std::string& out) {
 
 namespace {
 
-// The resolved INI text without the [train] keys named (each followed by " = ").
-std::string WithoutTrainKeys(const std::string& resolved_ini, const std::vector<std::string>& keys) {
-  std::istringstream in(resolved_ini);
-  std::string line, section, out;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.front() == '[') section = line;
-    bool drop = false;
-    for (const std::string& key : keys) drop = drop || (section == "[train]" && line.rfind(key + " = ", 0) == 0);
-    if (!drop) out += line + "\n";
-  }
-  return out;
+// A "key = value" line of the [analysis] section at its default: the default's text for keys every
+// resolved config lists, "" (no line) for keys omitted at their default and for unknown ones.
+std::string AnalysisLineAtDefault(const std::string& line) {
+  static const std::map<std::string, const OptionDecl*> decls = [] {
+    static const OptionSet set = AllOptions();
+    std::map<std::string, const OptionDecl*> by_key;
+    for (const OptionDecl& d : set.decls())
+      if (d.key.rfind("analysis.", 0) == 0) by_key[d.key.substr(9)] = &d;
+    return by_key;
+  }();
+  const size_t eq = line.find(" = ");
+  const auto it = decls.find(line.substr(0, eq));
+  if (it == decls.end() || it->second->omit_at_default) return "";
+  return line.substr(0, eq) + " = " + it->second->default_value;
 }
 
 }  // namespace
 
-std::string ResultDeterminingConfig(const std::string& resolved_ini) {
-  return WithoutTrainKeys(resolved_ini, {"threads"});
+std::string ResultDeterminingConfig(const std::string& resolved_ini, int epoch) {
+  std::istringstream in(resolved_ini);
+  std::string line, section, out;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.front() == '[') section = line;
+    if (section == "[train]" && line.rfind("threads = ", 0) == 0) continue;
+    if (section == "[analysis]" && line.find(" = ") != std::string::npos &&
+        (line = AnalysisLineAtDefault(line)).empty())
+      continue;
+    out += line + "\n";
+  }
+  if (epoch > 0) out += Concat("[results]\nepoch = ", epoch, "\n");
+  return out;
 }
 
 std::string SweepHashedConfig(const std::string& resolved_ini) {
-  return WithoutTrainKeys(resolved_ini, {"threads", "snapshot_steps", "snapshot_every"});
+  std::istringstream in(ResultDeterminingConfig(resolved_ini));
+  std::string line, section, out;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.front() == '[') section = line;
+    if (section == "[train]" && (line.rfind("snapshot_steps = ", 0) == 0 || line.rfind("snapshot_every = ", 0) == 0))
+      continue;
+    out += line + "\n";
+  }
+  return out;
 }
 
 int TrainToFile(const RunRequest& request) {

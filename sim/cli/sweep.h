@@ -10,8 +10,8 @@
 //   model.heads = [8,1,1], [4,4,4]        a value containing commas is written in brackets
 //
 // A run's file is <out-dir>/run-<index>-<hash>.h5, the hash taken over its resolved configuration
-// (without train.threads), so a changed configuration never reuses a stale file and an unchanged
-// one is found again.
+// without the options that cannot change training (ResultDeterminingConfig: train.threads, analysis.*),
+// so a changed configuration never reuses a stale file and an unchanged one is found again.
 //
 // Chained sweeps: `train.init_from = sweep:DIR` (swept or fixed) starts each run from the run of the
 // sweep in DIR whose values of the shared options equal this run's: the options swept there (its

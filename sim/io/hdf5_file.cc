@@ -263,6 +263,16 @@ std::vector<std::string> H5Reader::List(const std::string& group) const {
   return names;
 }
 
+H5Reader::Kind H5Reader::KindOf(const std::string& object) const {
+  if (!Exists(object)) return Kind::kMissing;
+  if (Handle group(H5Gopen2(file_, object.c_str(), H5P_DEFAULT), H5Gclose); group.id >= 0) return Kind::kGroup;
+  Handle dset(H5Dopen2(file_, object.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dset.id < 0) return Kind::kOther;  // a named datatype
+  Handle type(H5Dget_type(dset.id), H5Tclose);
+  const H5T_class_t type_class = H5Tget_class(type.id);
+  return type_class == H5T_INTEGER || type_class == H5T_FLOAT ? Kind::kNumbers : Kind::kOther;
+}
+
 std::vector<uint64_t> H5Reader::Shape(const std::string& dataset) const {
   Handle dset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), H5Dclose);
   if (dset.id < 0) throw InputError(Concat(path_, ": missing dataset ", dataset));

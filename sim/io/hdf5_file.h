@@ -63,6 +63,10 @@ class H5Reader {
   std::vector<int64_t> AttrInts(const std::string& object, const std::string& name) const;
   // Members of a group, in name order.
   std::vector<std::string> List(const std::string& group) const;
+  // What `object` is: a group, a dataset of numbers (integer or float), another dataset (strings),
+  // or nothing (kMissing).
+  enum class Kind { kMissing, kGroup, kNumbers, kOther };
+  Kind KindOf(const std::string& object) const;
   std::vector<uint64_t> Shape(const std::string& dataset) const;
   // Any numeric dataset, converted.
   std::vector<double> Doubles(const std::string& dataset) const;

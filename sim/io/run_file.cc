@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include "sim/core/check.h"
 #include "sim/core/error.h"
@@ -191,11 +192,12 @@ std::vector<ParamSnapshot> ReadSnapshots(const std::string& path, const ParamReg
 }
 
 void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
-                          const std::vector<AnalysisArray>& arrays) {
+                          const std::vector<AnalysisArray>& arrays, bool locked_by_caller) {
   RequireRunFile(H5Reader(path), path);
   // Not while a sweep or sim train makes or replaces this run (they hold its lock).
-  const FileLock lock(path);
-  if (lock.state() == FileLock::State::kBusy)
+  std::unique_ptr<FileLock> lock;
+  if (!locked_by_caller) lock = std::make_unique<FileLock>(path);
+  if (lock && lock->state() == FileLock::State::kBusy)
     throw InputError(
         Concat(path, ": in use by another process (", path, ".lock is locked); try again when it is done"));
   WriteAtomically(path, [&](const std::string& tmp) {
@@ -213,6 +215,42 @@ std::string AnalysisAttr(const std::string& path, const std::string& object, con
   H5Reader in(path);
   const std::string full = "/analysis/" + object;
   return in.HasAttr(full, name) ? in.AttrString(full, name) : "";
+}
+
+namespace {
+
+// Adds the scalars below /analysis/<group> (relative path `prefix`) to `out`, depth first.
+void CollectScalars(const H5Reader& in, const std::string& prefix, std::vector<std::pair<std::string, double>>& out) {
+  for (const std::string& name : in.List("/analysis" + prefix)) {
+    const std::string relative = prefix + "/" + name, full = "/analysis" + relative;
+    const H5Reader::Kind kind = in.KindOf(full);
+    if (kind == H5Reader::Kind::kGroup) CollectScalars(in, relative, out);
+    if (kind != H5Reader::Kind::kNumbers || name == "step") continue;
+    const std::vector<uint64_t> shape = in.Shape(full);
+    const bool series =
+        shape.size() == 1 && shape[0] > 0 && in.HasAttr(full, "dims") && in.AttrString(full, "dims") == "step";
+    if (!shape.empty() && !series) continue;
+    out.emplace_back(relative.substr(1), in.Doubles(full).back());
+  }
+}
+
+}  // namespace
+
+RunScalars ReadRunScalars(const std::string& path) {
+  H5Reader in(path);
+  RequireRunFile(in, path);
+  RunScalars s;
+  if (in.HasAttr("/", "n_params")) {
+    s.n_params = in.AttrInt("/", "n_params");
+  } else if (in.Exists("/params")) {
+    for (const std::string& name : in.List("/params")) {
+      int64_t count = 1;
+      for (uint64_t d : in.Shape("/params/" + name)) count *= static_cast<int64_t>(d);
+      s.n_params += count;
+    }
+  }
+  if (in.KindOf("/analysis") == H5Reader::Kind::kGroup) CollectScalars(in, "", s.analysis);
+  return s;
 }
 
 }  // namespace sim

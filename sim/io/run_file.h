@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/params/param_registry.h"
@@ -78,13 +79,27 @@ std::vector<ParamSnapshot> ReadSnapshots(const std::string& path, const ParamReg
 // file, removes there the objects `remove` (paths relative to /analysis, a group with everything
 // below it), writes `arrays`, fsyncs and renames the copy over `path`. Every other object and
 // attribute stays as it was; a process killed at any moment leaves `path` intact (at worst a stale
-// "<path>.tmp.<pid>"). Throws InputError when `path` is not a run file, WriteError when the disk is full.
+// "<path>.tmp.<pid>"). Throws InputError when `path` is not a run file or another process holds its
+// FileLock (unless locked_by_caller: the caller holds it), WriteError when the disk is full.
 void AddAnalysesToRunFile(const std::string& path, const std::vector<std::string>& remove,
-                          const std::vector<AnalysisArray>& arrays);
+                          const std::vector<AnalysisArray>& arrays, bool locked_by_caller = false);
 
 // The string attribute `name` of /analysis/<object> in run file `path`, or "" when the object or
 // the attribute does not exist.
 std::string AnalysisAttr(const std::string& path, const std::string& object, const std::string& name);
+
+// The numbers of a run file that sim collect turns into summary columns.
+struct RunScalars {
+  int64_t n_params = 0;  // the root attribute n_params, else the element count of /params
+  // (path below /analysis, value) of every scalar dataset under /analysis, in name order, groups
+  // included ("chance", "head_ablation/base_loss"). A time series of a scalar (a 1-D dataset with
+  // dims = "step", docs/results-format.md) gives its value at the last step; the step axes
+  // themselves (datasets named "step") are left out.
+  std::vector<std::pair<std::string, double>> analysis;
+};
+
+// Reads them. Throws InputError when `path` is not a run file.
+RunScalars ReadRunScalars(const std::string& path);
 
 // The engine version string recorded in run files (git describe at build time).
 const char* EngineVersion();

@@ -34,7 +34,8 @@ void WriteTable(H5Writer& out, const std::string& group, const SummaryTable& tab
   out.Group(group);
   std::vector<std::string> names;
   for (const SummaryTable::Column& c : table.columns()) {
-    // Option names contain dots, which are fine in HDF5 names; '/' would not be.
+    // Option names contain dots, which are fine in HDF5 names; a '/' (analysis/<path>) makes the
+    // column a nested dataset, found by its name all the same.
     const std::string path = group + "/" + c.name;
     if (c.numeric)
       out.Doubles(path, c.numbers.data(), {c.numbers.size()});

@@ -1,10 +1,12 @@
 // The summary file of a sweep (sim collect): format "attnsim.summary", version 1.
 //
 //   /runs/<column>        one 1-D dataset per column, one row per run: float64 numbers or UTF-8
-//                         strings; pandas.DataFrame({k: f['runs'][k][()] for k in f['runs']})
+//                         strings. Columns named analysis/<path> are nested datasets; read the
+//                         table through the attribute `columns` (docs/sweeps.md)
 //   /aggregate/<column>   one row per configuration of the swept options other than the seed:
-//                         the group's option values, n_runs, and per final metric <m>_mean, _std,
-//                         _min, _max, _count, _ci95_low, _ci95_high (over complete runs)
+//                         the group's option values, n_runs, n_params, and per final metric and
+//                         /analysis scalar <m>_mean, _std, _min, _max, _count, _ci95_low, _ci95_high
+//                         (over complete runs)
 //   root attributes       format, format_version, group_keys, missing (run indices), not_complete
 // Columns keep their order in the attribute `columns` of each group.
 #pragma once

@@ -23,7 +23,7 @@ Index ArgmaxColumn(const ConstMatRef& m, Index j) {
 }
 
 double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat* d_logits, int* n_correct,
-                           Index mean_over) {
+                           Index mean_over, double* column_losses) {
   const Index c = logits.rows(), s = logits.cols();
   if (d_logits != nullptr)
     SIM_CHECK(d_logits->rows() == c && d_logits->cols() >= s, "SoftmaxCrossEntropy: d_logits is (", d_logits->rows(),
@@ -65,12 +65,14 @@ double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat
   });
   double total = 0.0;
   for (Index j = 0; j < s; ++j) total += losses[j];
+  if (column_losses != nullptr) std::copy(losses.begin(), losses.begin() + s, column_losses);
   if (n_correct != nullptr)
     for (int b = 0; b < n_blocks; ++b) *n_correct += correct[b];
   return total / static_cast<double>(count);
 }
 
-double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds, Index mean_over) {
+double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds, Index mean_over,
+                        double* column_losses) {
   const Index s = preds.cols();
   SIM_CHECK(preds.rows() == 1, "MeanSquaredError: preds has ", preds.rows(), " rows, expected 1");
   if (d_preds != nullptr)
@@ -84,6 +86,7 @@ double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_
   for (Index j = 0; j < s; ++j) {
     const Scalar diff = preds(0, j) - targets[j];
     total += static_cast<double>(diff) * diff;
+    if (column_losses != nullptr) column_losses[j] = static_cast<double>(diff) * diff;
     if (d_preds != nullptr) (*d_preds)(0, j) = two_over_s * diff;
   }
   return total / static_cast<double>(count);

@@ -14,13 +14,15 @@ namespace sim {
 // Returns the mean loss; when d_logits is non-null writes the (C, S) gradients into its first S
 // columns (it may be wider, a buffer sized for the largest batch); when n_correct is non-null adds the number of
 // columns whose argmax (first maximum) equals the label. mean_over > 0 replaces S in the mean and the gradient (a chunk
-// of a batch of mean_over positions: the chunks' losses then add up to the batch's mean).
+// of a batch of mean_over positions: the chunks' losses then add up to the batch's mean). When column_losses is
+// non-null it receives the (S) losses of the columns, whose sum in column order over S is the returned mean.
 double SoftmaxCrossEntropy(const ConstMatRef& logits, const int32_t* labels, Mat* d_logits, int* n_correct,
-                           Index mean_over = 0);
+                           Index mean_over = 0, double* column_losses = nullptr);
 
 // Returns the mean squared error; when d_preds is non-null writes the (1, S) gradients into its
-// first S columns. mean_over as above.
-double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds, Index mean_over = 0);
+// first S columns. mean_over and column_losses (the (S) squared errors) as above.
+double MeanSquaredError(const ConstMatRef& preds, const Scalar* targets, Mat* d_preds, Index mean_over = 0,
+                        double* column_losses = nullptr);
 
 // Index of the first largest entry of column j.
 Index ArgmaxColumn(const ConstMatRef& m, Index j);

@@ -4,7 +4,8 @@ The test trains tiny runs with the engine (mqar without and with --analysis.atte
 with heads 2,1 and attention, so layer 1's second head is NaN-padded), runs and collects a 2 x 2
 sweep with two seeds, and writes one more copy of the mqar run whose /analysis is laid out
 exactly as docs/results-format.md documents it (float32 attention, int32 tokens,
-steps_to_target) plus a `dims = "layer,head"` dataset. It then checks the command's figures
+steps_to_target) plus a `dims = "layer,head"` dataset, and a copy with time series over
+snapshot steps (`dims = "step,..."`, steps in /analysis/<name>/step). It then checks the command's figures
 (valid PNG and PDF, --dpi), that report.md's tables equal the HDF5 values and that it holds the
 exact command, the errors for foreign and missing files, and each figure function.
 
@@ -111,6 +112,30 @@ def add_analysis(path, attention, tokens, chance):
         score.attrs["dims"] = "layer,head"
 
 
+SERIES_STEPS = np.array([10, 20, 40], dtype=np.int64)
+
+
+def add_time_series(path):
+    """Add analyses as a run with parameter snapshots stores them (docs/results-format.md): a
+    leading step axis (dims 'step,...') and the steps in /analysis/<name>/step (int64); layer 0
+    has 2 heads of 3 (NaN-padded). Also two plain [L, H] datasets (no step axis)."""
+    rng = np.random.default_rng(2)
+    with h5py.File(path, "a") as handle:
+        replace(handle, "analysis/head_ablation/step", SERIES_STEPS)
+        delta = rng.random((3, 2, 3))
+        delta[:, 0, 2] = np.nan
+        for name, data, dims in (("delta_loss", delta, "step,layer,head"),
+                                 ("share_entropy", rng.random((3, 2)), "step,layer"),
+                                 ("base_loss", np.array([2.0, 1.5, 1.25]), "step")):
+            replace(handle, f"analysis/head_ablation/{name}", data).attrs["dims"] = dims
+        for name in ("first_mass", "entropy"):
+            replace(handle, f"analysis/sinks/{name}", rng.random((2, 3))).attrs["dims"] = "layer,head"
+        # A series outside a group: its steps in its own attribute `step`.
+        series = replace(handle, "analysis/probe_accuracy", rng.random((3, 3)))
+        series.attrs["dims"] = "step,stream"
+        series.attrs["step"] = SERIES_STEPS
+
+
 def markdown_tables(text):
     """Every markdown table of `text` as (headers, rows of cells)."""
     tables, block = [], []
@@ -171,6 +196,9 @@ class PlotPipelineTest(unittest.TestCase):
         shutil.copy(cls.mqar, cls.mqar_doc)
         cls.tokens = np.random.default_rng(1).integers(0, 16, 16)
         add_analysis(cls.mqar_doc, synthetic_attention(2, 2, 16, [2, 2], 0), cls.tokens, 0.125)
+        cls.mqar_series = os.path.join(tmp, "mqar_series.h5")
+        shutil.copy(cls.mqar, cls.mqar_series)
+        add_time_series(cls.mqar_series)
 
         cls.sweep_dir = os.path.join(tmp, "sweep")
         sweep_ini = os.path.join(tmp, "sweep.ini")
@@ -264,6 +292,73 @@ class PlotPipelineTest(unittest.TestCase):
                 if "analysis/chance" in handle:
                     self.assertTrue(close(float(cells["chance"]), handle["analysis/chance"][()]))
         self.assertGreaterEqual(checked, 3 * len(inputs))
+
+    def test_time_series_and_head_datasets_are_drawn(self):
+        """Each [layer, head] dataset is a heatmap of its own; a time series over snapshot steps is
+        drawn as lines (one panel per layer, one line per head that the layer has) or, one vector
+        per step, as a heatmap over step; the report has a scalar series at its last step."""
+        run = load.load_run(self.mqar_series)
+        drawn = {stem: figure for stem, _, figure in cli.run_figures([run])}
+        expected = {"head_ablation/delta_loss", "head_ablation/share_entropy",
+                    "head_ablation/base_loss", "sinks/first_mass", "sinks/entropy", "probe_accuracy"}
+        self.assertEqual({s for s in drawn if not s.startswith("curves_")},
+                         {f"{name}_mqar_series" for name in expected})
+
+        def panels(figure):
+            return [ax for ax in figure.axes if ax.get_label() != "<colorbar>" and ax.axison]
+
+        values = run["analysis"]
+        figure = drawn["head_ablation/delta_loss_mqar_series"]  # [S, L, H]: panels per layer
+        self.assert_labelled(figure, "series_lines")
+        layers = panels(figure)
+        self.assertEqual(len(layers), 2)
+        self.assertEqual([len(ax.get_lines()) for ax in layers], [2, 3])  # layer 0 lacks head 2
+        for layer, ax in enumerate(layers):
+            self.assertEqual(ax.get_title(), f"layer {layer}")
+            for head, line in enumerate(ax.get_lines()):
+                np.testing.assert_array_equal(line.get_xdata(), SERIES_STEPS)
+                np.testing.assert_array_equal(line.get_ydata(),
+                                              values["head_ablation/delta_loss"][:, layer, head])
+        self.assertIsNone(layers[0].get_legend())  # one legend, where every head is drawn
+        self.assertEqual([t.get_text() for t in layers[1].get_legend().get_texts()],
+                         ["head 0", "head 1", "head 2"])
+        self.assertIn("step", layers[1].get_xlabel())
+
+        figure = drawn["head_ablation/base_loss_mqar_series"]  # [S]: one line
+        (ax,) = panels(figure)
+        (line,) = ax.get_lines()
+        np.testing.assert_array_equal(line.get_ydata(), [2.0, 1.5, 1.25])
+
+        figure = drawn["head_ablation/share_entropy_mqar_series"]  # [S, L]: a heatmap over step
+        self.assert_labelled(figure, "step_heatmap")
+        (ax,) = [ax for ax in figure.axes if ax.images and ax.get_label() != "<colorbar>"]
+        np.testing.assert_array_equal(ax.images[0].get_array(),
+                                      values["head_ablation/share_entropy"].T)
+        self.assertEqual([t.get_text() for t in ax.get_xticklabels()], ["10", "20", "40"])
+        self.assertEqual(ax.get_ylabel(), "layer")
+        (ax,) = [ax for ax in drawn["probe_accuracy_mqar_series"].axes
+                 if ax.images and ax.get_label() != "<colorbar>"]
+        self.assertEqual([t.get_text() for t in ax.get_xticklabels()], ["10", "20", "40"])
+        self.assertEqual(ax.get_ylabel(), "stream")
+
+        for name in ("sinks/first_mass", "sinks/entropy"):  # [L, H]: one heatmap each
+            figure = drawn[f"{name}_mqar_series"]
+            (ax,) = [ax for ax in figure.axes if ax.images and ax.get_label() != "<colorbar>"]
+            np.testing.assert_array_equal(ax.images[0].get_array(), values[name])
+            self.assertEqual((ax.get_xlabel(), ax.get_ylabel()), ("head", "layer"))
+
+        # Without its step axis a series is drawn against snapshot indices.
+        figure = figures.series_lines(values["head_ablation/base_loss"], label="loss")
+        np.testing.assert_array_equal(figure.axes[0].get_lines()[0].get_xdata(), [0, 1, 2])
+        with self.assertRaisesRegex(ValueError, "2 steps for 3 entries"):
+            figures.step_heatmap(values["head_ablation/share_entropy"], [1, 2])
+
+        out = os.path.join(self.tmp, "out_series")
+        report = self.plot_ok(out, self.mqar_series, "--format", "png", "--dpi", "60")
+        stems = self.check_figure_files(out, ["png"])
+        self.assertIn("head_ablation_delta_loss_mqar_series", stems)
+        (headers, rows), = markdown_tables(report)
+        self.assertEqual(rows[0][headers.index("head_ablation/base_loss")], "1.25")
 
     # ---- the command on a summary ----
 
