@@ -5,6 +5,7 @@
 #include "tasks/linreg.h"
 #include "tasks/mqar.h"
 #include "tasks/seqclass.h"
+#include "tasks/sparse_linreg.h"
 #include "tasks/template_task.h"
 #include "tasks/uniform.h"
 
@@ -14,6 +15,8 @@ const std::vector<TaskEntry>& TaskRegistry() {
   static const std::vector<TaskEntry> entries = {
       {"mqar", "multi-query associative recall (Arora et al. 2023, Zoology)", DeclareMqarOptions, MakeMqar},
       {"linreg", "in-context linear regression (Garg et al. 2022)", DeclareLinregOptions, MakeLinreg},
+      {"sparse_linreg", "in-context sparse linear regression (Garg et al. 2022; heads study, Chen et al. 2024)",
+       DeclareSparseLinregOptions, MakeSparseLinreg},
       {"seqclass", "memorization: N random sequences with random labels (Chen & Zou 2024, T1)", DeclareSeqclassOptions,
        MakeSeqclass},
       {"icqa", "in-context question answering (Chen & Zou 2024, T2)", DeclareIcqaOptions, MakeIcqa, IcqaMeasures},

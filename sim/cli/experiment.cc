@@ -32,9 +32,10 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
                                           info.causal_reason.empty() ? "bidirectional attention would see the targets"
                                                                      : info.causal_reason,
                                           "); set model.causal = true"));
-    if (!e.train.target_metric.empty() && e.task->SplitIndex(e.train.target_split) < 1) {
+    if (!e.train.target_metric.empty() && !info.evaluated(e.task->SplitIndex(e.train.target_split))) {
       std::string splits;
-      for (size_t i = 1; i < info.splits.size(); ++i) splits += (splits.empty() ? "" : ", ") + info.splits[i];
+      for (size_t i = 1; i < info.splits.size(); ++i)
+        if (info.evaluated(static_cast<int>(i))) splits += (splits.empty() ? "" : ", ") + info.splits[i];
       options.Fail("train.target_split",
                    Concat("not an evaluation split of task '", info.name, "' (splits: ", splits, ")"));
     }

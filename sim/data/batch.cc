@@ -19,6 +19,8 @@ void Batch::Reset(BatchShape new_shape, InputKind in, OutputKind out, int d_in) 
   scored.clear();
   labels.clear();
   values.clear();
+  clean_values.clear();
+  groups.clear();
 }
 
 void Batch::CopyExamples(const Batch& from, int first, int count) {
@@ -39,6 +41,8 @@ void Batch::CopyExamples(const Batch& from, int first, int count) {
       labels.push_back(from.labels[i]);
     else
       values.push_back(from.values[i]);
+    if (!from.clean_values.empty()) clean_values.push_back(from.clean_values[i]);
+    if (!from.groups.empty()) groups.push_back(from.groups[i]);
   }
 }
 
@@ -57,6 +61,10 @@ void Batch::Validate(int n_classes) const {
     SIM_CHECK(values.size() == scored.size(), "Batch: ", values.size(), " targets for ", scored.size(),
               " scored positions");
   }
+  SIM_CHECK(clean_values.empty() || clean_values.size() == scored.size(), "Batch: ", clean_values.size(),
+            " clean targets for ", scored.size(), " scored positions");
+  SIM_CHECK(groups.empty() || groups.size() == scored.size(), "Batch: ", groups.size(), " groups for ", scored.size(),
+            " scored positions");
   if (input == InputKind::kTokens)
     SIM_CHECK(static_cast<int>(tokens.size()) == n, "Batch: ", tokens.size(), " tokens for N=", n);
   else

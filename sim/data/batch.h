@@ -24,6 +24,10 @@ struct Batch {
   std::vector<int32_t> scored;  // (S) scored columns b*T + t, strictly increasing
   std::vector<int32_t> labels;  // (S) class targets                        (kClasses)
   std::vector<Scalar> values;   // (S) scalar targets                       (kScalar)
+  // Optional side channel, per scored position, for tasks whose metrics need more than the target
+  // (sparse_linreg): empty for every other task, else (S) each.
+  std::vector<Scalar> clean_values;  // (S) noise-free target (values holds the noisy one)
+  std::vector<int32_t> groups;       // (S) the task's group of the position (sparse_linreg: examples seen, n)
 
   int n_scored() const { return static_cast<int>(scored.size()); }
 
@@ -38,11 +42,18 @@ struct Batch {
     scored.push_back(b * shape.length + t);
     values.push_back(value);
   }
-  // Becomes examples [first, first + count) of `from` (inputs, scored positions and targets), e.g.
+  // A scalar target with its side channel (every scored position of the batch must then have one).
+  void AddScalarTarget(int b, int t, Scalar value, Scalar clean_value, int32_t group) {
+    AddScalarTarget(b, t, value);
+    clean_values.push_back(clean_value);
+    groups.push_back(group);
+  }
+  // Becomes examples [first, first + count) of `from` (inputs, scored positions, targets and the side
+  // channel when present), e.g.
   // one chunk of a training batch. Allocates nothing once the buffers have grown to that size.
   void CopyExamples(const Batch& from, int first, int count);
-  // Throws InternalError when scored columns are out of range or not increasing, or targets
-  // do not match them. Tasks' tests call it; models call it at the API boundary.
+  // Throws InternalError when scored columns are out of range or not increasing, or targets (and a
+  // non-empty side channel) do not match them. Tasks' tests call it; models call it at the API boundary.
   void Validate(int n_classes) const;
 };
 

@@ -15,6 +15,7 @@
 #include "sim/core/error.h"
 #include "sim/core/rng.h"
 #include "sim/data/batch.h"
+#include "sim/data/regression_prompts.h"
 
 namespace sim {
 
@@ -31,6 +32,9 @@ struct TaskInfo {
   // Examples per split when the split is a fixed set (a training pool evaluated whole), 0 when
   // examples are drawn afresh; empty = all 0. Fixed splits are read with SampleFixed.
   std::vector<int> split_sizes;
+  // Splits the trainer does not evaluate: drawn only by analyses (sparse_linreg's "val", prompts for
+  // tuning baselines). Empty = every split but train is evaluated.
+  std::vector<std::string> analysis_splits;
   double chance = NAN;  // chance accuracy, or NaN where it has no meaning
   // What each position holds, T labels such as "q1", "a1", ..., "q*" (empty: no fixed roles), so
   // analyses averaged over prompts can label their axes by role rather than by one prompt's tokens.
@@ -38,6 +42,13 @@ struct TaskInfo {
   bool requires_causal = false;  // bidirectional attention would see what it must predict
   std::string causal_reason;     // why, for the error message
 
+  // Whether the trainer evaluates split (every split but train and the analysis-only ones).
+  bool evaluated(int split) const {
+    if (split < 1 || split >= static_cast<int>(splits.size())) return false;
+    for (const std::string& a : analysis_splits)
+      if (a == splits[split]) return false;
+    return true;
+  }
   int split_size(int split) const { return split < static_cast<int>(split_sizes.size()) ? split_sizes[split] : 0; }
 };
 
@@ -69,6 +80,27 @@ class Task {
 
   // Fills `batch` with `batch_size` examples of `split` (an index into info().splits) from `rng`.
   virtual void Sample(int split, Rng& rng, int batch_size, Batch& batch) const = 0;
+
+  // A training batch at optimizer step `step` (steps done before it): tasks with a curriculum (a
+  // schedule over the training step) override it; the default is Sample(0, ...). Evaluation splits
+  // never depend on the step. The trainer calls it from one thread, before the batch's chunks run.
+  virtual void SampleTraining(Rng& rng, int batch_size, int step, Batch& batch) const {
+    Sample(0, rng, batch_size, batch);
+  }
+
+  // Regression tasks (sparse_linreg) offer the regression problem behind their batches
+  // (sim/data/regression_prompts.h), for baselines, probes and exact risks; others do not (false).
+  // DrawRegression draws `count` prompts of `split` from `rng` at the task's full d and n_max (no
+  // curriculum): the same prompts Sample draws from the same stream position. Returns false when
+  // the task does not offer them.
+  virtual bool DrawRegression(int split, Rng& rng, int count, RegressionPrompts& out) const { return false; }
+  // Builds the model's batch from prompts [begin, begin + count) of `prompts`: the prediction of prompt
+  // p from its first n examples is a scored position with group n and clean target
+  // prompts.point_target(p, n). The batch may hold more than `count` examples when the layout needs
+  // several per prompt (read batch.shape.batch). Throws InternalError when not offered.
+  virtual void RegressionBatch(const RegressionPrompts& prompts, int begin, int count, Batch& batch) const {
+    throw InternalError(Concat("task ", info().name, " offers no regression prompts"));
+  }
 
   // Fills `batch` with examples [begin, begin + count) of a fixed split (split_size > 0), padded to
   // batch_size with unscored copies of the first one, so every evaluation batch has one shape.

@@ -79,7 +79,8 @@ size_t BatchGradients::bytes() const {
   for (const Batch& b : chunks_)
     n += b.tokens.capacity() * sizeof(int32_t) + b.vectors.size() * sizeof(Scalar) +
          b.scored.capacity() * sizeof(int32_t) + b.labels.capacity() * sizeof(int32_t) +
-         b.values.capacity() * sizeof(Scalar);
+         b.values.capacity() * sizeof(Scalar) + b.clean_values.capacity() * sizeof(Scalar) +
+         b.groups.capacity() * sizeof(int32_t);
   return n;
 }
 

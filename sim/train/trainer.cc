@@ -40,6 +40,7 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   eval_batch_size_ = (cfg_.eval.size + eval_n_batches_ - 1) / eval_n_batches_;
   eval_ws_ = model.MakeWorkspace({eval_batch_size_, t}, eval_batch_size_ * info.max_scored_per_example);
   for (size_t s = 1; s < info.splits.size(); ++s) {
+    if (!info.evaluated(static_cast<int>(s))) continue;  // analysis-only (a tuning split)
     eval_splits_.push_back(static_cast<int>(s));
     eval_rngs_.push_back(Rng::ForStream(cfg_.eval.seed, "eval/" + info.splits[s]));
     std::vector<Batch> pool;
@@ -283,7 +284,7 @@ TrainResult Trainer::Run(const std::atomic<int>* stop_requests, const std::funct
   while (!st.diverged && st.step < cfg_.steps && st.target_step < 0) {
     if (stop()) return Interrupted(stop_requests, on_checkpoint, seconds_since(start));
     const double lr = cfg_.schedule.At(st.step);
-    task_->Sample(0, train_rng_, cfg_.batch, train_batch_);
+    task_->SampleTraining(train_rng_, cfg_.batch, st.step, train_batch_);
     const double loss = gradients_->Compute(train_batch_);
     if (!std::isfinite(loss)) {
       st.diverged = true;
