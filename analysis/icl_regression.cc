@@ -5,6 +5,8 @@
 #include <limits>
 #include <memory>
 
+#include <Eigen/Cholesky>
+
 #include "sim/config/options.h"
 #include "sim/core/check.h"
 #include "sim/core/rng.h"
@@ -179,8 +181,8 @@ std::string HeadMaskText(const std::vector<Vec>& gates) {
   for (size_t l = 0; l < gates.size(); ++l) {
     std::string layer;
     for (Index h = 0; h < gates[l].size(); ++h)
-      if (gates[l](h) == 0) layer += (layer.empty() ? "" : ",") + std::to_string(h);
-    if (!layer.empty()) text += (text.empty() ? "" : ";") + Concat("blocks.", l, ":", layer);
+      if (gates[l](h) == 0) layer += Concat(layer.empty() ? "" : ",", h);
+    if (!layer.empty()) text += Concat(text.empty() ? "" : ";", "blocks.", l, ":", layer);
   }
   return text.empty() ? "none" : text;
 }
