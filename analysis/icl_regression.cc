@@ -133,8 +133,8 @@ RiskWindow ParseRiskWindow(const std::string& text, int d, int n_max) {
   long lo = -1, hi = -1;
   if (dots == std::string::npos || !ParseDecimalInt(text.substr(0, dots), &lo) ||
       !ParseDecimalInt(text.substr(dots + 2), &hi) || lo < 0 || hi < lo || hi > n_max)
-    throw ConfigError(Concat("analysis.icl_risk.window = '", text, "': expected auto or lo..hi with 0 <= lo <= hi <= ",
-                             n_max, " (task.points)"));
+    throw ConfigError(Concat("analysis.icl_risk.window = '", text,
+                             "': expected auto or lo..hi with 0 <= lo <= hi <= ", n_max, " (task.points)"));
   w.lo = static_cast<int>(lo);
   w.hi = static_cast<int>(hi);
   return w;
@@ -377,7 +377,8 @@ bool ReadIclRiskOptions(Options& options) {
   try {
     ParseRiskWindow(window, 0, 1 << 30);  // the bounds are checked against the task's n_max when it runs
   } catch (const ConfigError&) {
-    options.Fail("analysis.icl_risk.window", Concat("expected auto or lo..hi (in-context examples), got '", window, "'"));
+    options.Fail("analysis.icl_risk.window",
+                 Concat("expected auto or lo..hi (in-context examples), got '", window, "'"));
   }
   return options.Bool("analysis.icl_risk");
 }
@@ -396,8 +397,8 @@ std::string IclApplies(const AnalysisInputs& in, const AnalysisOptions& options)
   RegressionPrompts probe;
   Rng rng = Rng::ForStream(0, "icl/applies");
   if (!task.DrawRegression(task.SplitIndex("test"), rng, 1, probe))
-    return Concat("task '", task.info().name, "' offers no regression prompts (in-context regression tasks do: ",
-                  "sparse_linreg)");
+    return Concat("task '", task.info().name,
+                  "' offers no regression prompts (in-context regression tasks do: ", "sparse_linreg)");
   if (in.model->config().d_model <= 0) return "the model has no residual stream";
   try {
     ParseRiskWindow(options.Text("analysis.icl_risk.window"), probe.d, probe.n_max);
@@ -411,7 +412,8 @@ std::vector<AnalysisArray> IclRiskAnalysis(const AnalysisInputs& in, const Analy
   const uint64_t seed = static_cast<uint64_t>(options.Integer("eval.seed"));
   const RegressionPrompts test =
       DrawIclPrompts(*in.task, "test", static_cast<int>(options.Integer("analysis.icl_risk.prompts")), seed);
-  return IclRisk(*in.model, *in.task, test, ParseRiskWindow(options.Text("analysis.icl_risk.window"), test.d, test.n_max));
+  return IclRisk(*in.model, *in.task, test,
+                 ParseRiskWindow(options.Text("analysis.icl_risk.window"), test.d, test.n_max));
 }
 
 std::vector<AnalysisArray> IclProbeAnalysis(const AnalysisInputs& in, const AnalysisOptions& options) {

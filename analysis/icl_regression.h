@@ -54,7 +54,7 @@ double WindowMean(const std::vector<double>& risk_by_n, RiskWindow w);
 
 // Masking importance and the pruned models' gates.
 struct HeadMasking {
-  std::vector<double> risk_by_n;       // the full model
+  std::vector<double> risk_by_n;  // the full model
   double window_risk = 0;
   std::vector<std::vector<double>> masked_window_risk;  // [L][H_l]
   std::vector<int> top1;                                // per layer: argmax_h I (−1: no heads)
