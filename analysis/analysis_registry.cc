@@ -2,6 +2,7 @@
 #include "analysis/analyses.h"
 #include "analysis/attention_analysis.h"
 #include "analysis/head_analyses.h"
+#include "analysis/icl_regression.h"
 #include "analysis/residual_probe.h"
 #include "analysis/steps_to.h"
 
@@ -64,6 +65,22 @@ const std::vector<AnalysisEntry>& AnalysisRegistry() {
        ResidualProbeAnalysis,
        {"probe"},
        /*uses_probe=*/true},
+      {"icl_risk",
+       "regression tasks: excess risk by n, per-head masking importance over a window, pruned models",
+       DeclareIclRiskOptions,
+       {"eval.seed"},
+       ReadIclRiskOptions,
+       IclApplies,
+       IclRiskAnalysis,
+       {"icl_risk"}},
+      {"icl_probe",
+       "regression tasks: ridge probes of the residual stream for r^, r^*x and y over the window",
+       DeclareIclProbeOptions,
+       {"eval.seed", "analysis.icl_risk.prompts", "analysis.icl_risk.window"},
+       ReadIclProbeOptions,
+       IclApplies,
+       IclProbeAnalysis,
+       {"icl_probe"}},
   };
   return entries;
 }
