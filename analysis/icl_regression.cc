@@ -263,7 +263,10 @@ std::vector<AnalysisArray> IclProbe(const Transformer& model, const Task& task, 
       for (int j = 0; j < batch.n_scored(); ++j) {
         const int n = batch.groups[j];
         if (n < w.lo || n > w.hi) continue;
-        const int column = batch.scored[j], p = first + column / t_len;
+        // Examples per prompt: 1 (interleaved) or n_max (stacked: one example per n).
+        const int column = batch.scored[j],
+                  per_prompt = batch.shape.batch / std::min(kPromptsPerBatch, prompts.count - first);
+        const int p = first + column / t_len / per_prompt;
         at_point(column, ProbeTargets(prompts, p, n), batch.clean_values[j]);
       }
     };
