@@ -3,6 +3,7 @@
 #include "analysis/attention_analysis.h"
 #include "analysis/head_analyses.h"
 #include "analysis/icl_regression.h"
+#include "analysis/regression_baselines.h"
 #include "analysis/residual_probe.h"
 #include "analysis/steps_to.h"
 
@@ -81,6 +82,16 @@ const std::vector<AnalysisEntry>& AnalysisRegistry() {
        IclApplies,
        IclProbeAnalysis,
        {"icl_probe"}},
+      {"baselines",
+       "regression tasks: ols, ridge, lasso, T-step GD and preprocess-then-optimize risk by n, tuned on val",
+       DeclareBaselinesOptions,
+       {"eval.seed", "analysis.icl_risk.prompts"},
+       ReadBaselinesOptions,
+       BaselinesApplies,
+       BaselinesAnalysis,
+       {"baselines"},
+       /*uses_probe=*/false,
+       /*reads_params=*/false},
   };
   return entries;
 }

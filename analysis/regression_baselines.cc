@@ -7,7 +7,9 @@
 #include <Eigen/Eigenvalues>
 #include <Eigen/QR>
 
+#include "analysis/icl_regression.h"
 #include "sim/core/check.h"
+#include "sim/core/rng.h"
 #include "sim/kernels/parallel.h"
 
 namespace sim {
@@ -589,12 +591,86 @@ std::vector<AnalysisArray> BaselineArrays(const std::vector<BaselineCurve>& curv
   return arrays;
 }
 
-double WindowMean(const std::vector<double>& risk_by_n, int lo, int hi) {
-  SIM_CHECK(0 <= lo && lo <= hi && hi < static_cast<int>(risk_by_n.size()), "WindowMean: window [", lo, ", ", hi,
-            "] outside n = 0..", static_cast<int>(risk_by_n.size()) - 1);
-  double sum = 0;
-  for (int n = lo; n <= hi; ++n) sum += risk_by_n[n];
-  return sum / (hi - lo + 1);
+namespace {
+
+void Declare(OptionSet& set, const std::string& key, const std::string& value, const std::string& help) {
+  OptionDecl decl{key, value, help, ""};
+  decl.omit_at_default = true;  // added after runs existed: they keep their config text and names
+  set.Declare(decl);
+}
+
+// analysis.baselines.layers: "auto" = the model's layer count, else an integer >= 2 (0 = invalid).
+int ResolveLayers(const std::string& text, const Transformer* model) {
+  if (text == "auto") return model != nullptr ? model->n_layers() : 0;
+  long value = 0;
+  return ParseDecimalInt(text, &value) && value >= 2 && value <= 1000 ? static_cast<int>(value) : 0;
+}
+
+}  // namespace
+
+void DeclareBaselinesOptions(OptionSet& set) {
+  Declare(set, "analysis.baselines", "false",
+          "store /analysis/baselines (regression tasks): ols, ridge, lasso, T-step GD and preprocess-then-optimize "
+          "risk by n, tuned per n on the val split, on the test prompts of analysis.icl_risk");
+  Declare(set, "analysis.baselines.validation_prompts", "1024",
+          "prompts of the task's val split the hyperparameters are tuned on (stream icl/val under eval.seed)");
+  Declare(
+      set, "analysis.baselines.layers", "auto",
+      "L in the step counts T = L-1 (GD also 10 and 50, PtO also 10): auto (the model's layers) or an integer >= 2");
+  Declare(set, "analysis.baselines.eta_cap", "true",
+          "cap each prompt's step size at 1.9/lambda_max of its (preconditioned) Gram matrix (GD and PtO)");
+  Declare(set, "analysis.baselines.eta_selection", "mean",
+          "validation statistic that picks GD's and PtO's step size (and c): mean or median");
+  Declare(set, "analysis.baselines.per_prompt", "false",
+          "also store every test prompt's risk at every n (risk_by_prompt), for paired statistics");
+}
+
+bool ReadBaselinesOptions(Options& options) {
+  options.Int("analysis.baselines.validation_prompts", 1, 1 << 20);
+  const std::string layers = options.String("analysis.baselines.layers");
+  if (layers != "auto" && ResolveLayers(layers, nullptr) == 0)
+    options.Fail("analysis.baselines.layers", Concat("expected auto or an integer >= 2, got '", layers, "'"));
+  options.Bool("analysis.baselines.eta_cap");
+  options.Choice("analysis.baselines.eta_selection", {"mean", "median"});
+  options.Bool("analysis.baselines.per_prompt");
+  return options.Bool("analysis.baselines");
+}
+
+std::string BaselinesApplies(const AnalysisInputs& in, const AnalysisOptions& options) {
+  const Task& task = *in.task;
+  if (task.SplitIndex("test") < 0 || task.SplitIndex("val") < 0)
+    return Concat("task '", task.info().name, "' has no test and val splits");
+  RegressionPrompts probe;
+  Rng rng = Rng::ForStream(0, "baselines/applies");
+  if (!task.DrawRegression(task.SplitIndex("test"), rng, 1, probe))
+    return Concat("task '", task.info().name,
+                  "' offers no regression prompts (in-context regression tasks do: sparse_linreg)");
+  const std::string layers = options.Text("analysis.baselines.layers");
+  if (ResolveLayers(layers, in.model) < 2)
+    return Concat("analysis.baselines.layers = ", layers, ": the model has ", in.model->n_layers(),
+                  " layer(s), and T = L - 1 needs L >= 2; set analysis.baselines.layers");
+  return "";
+}
+
+std::vector<AnalysisArray> BaselinesAnalysis(const AnalysisInputs& in, const AnalysisOptions& options) {
+  const uint64_t seed = static_cast<uint64_t>(options.Integer("eval.seed"));
+  const RegressionPrompts test =
+      DrawIclPrompts(*in.task, "test", static_cast<int>(options.Integer("analysis.icl_risk.prompts")), seed);
+  const RegressionPrompts validation =
+      DrawIclPrompts(*in.task, "val", static_cast<int>(options.Integer("analysis.baselines.validation_prompts")), seed);
+  BaselineOptions baseline;
+  baseline.layers = ResolveLayers(options.Text("analysis.baselines.layers"), in.model);
+  baseline.eta_cap = options.Flag("analysis.baselines.eta_cap");
+  baseline.eta_selection =
+      options.Text("analysis.baselines.eta_selection") == "median" ? Selection::kMedian : Selection::kMean;
+  baseline.per_prompt = options.Flag("analysis.baselines.per_prompt");
+  std::vector<AnalysisArray> arrays =
+      BaselineArrays(RegressionBaselines(validation, test, baseline), "baselines", test, baseline);
+  for (AnalysisArray& a : arrays) {
+    a.number_attrs["validation_prompts"] = validation.count;
+    a.number_attrs["layers"] = baseline.layers;
+  }
+  return arrays;
 }
 
 }  // namespace sim

@@ -37,7 +37,8 @@
 // Example:
 //   BaselineOptions options;  options.layers = 3;
 //   std::vector<BaselineCurve> curves = RegressionBaselines(validation, test, options);
-//   std::vector<AnalysisArray> arrays = BaselineArrays(curves, "baselines");  // baselines/ridge/risk_by_n, ...
+//   std::vector<AnalysisArray> arrays = BaselineArrays(curves, "baselines", test, options);
+//   // baselines/ridge/risk_by_n, baselines/gd/T2/best_hparam, ...
 #pragma once
 
 #include <string>
@@ -45,6 +46,7 @@
 
 #include <Eigen/Core>
 
+#include "analysis/analyses.h"
 #include "sim/data/regression_prompts.h"
 #include "sim/io/run_file.h"
 
@@ -151,7 +153,14 @@ int SelectCandidate(const std::vector<double>& errors, int prompts, int candidat
 std::vector<AnalysisArray> BaselineArrays(const std::vector<BaselineCurve>& curves, const std::string& prefix,
                                           const RegressionPrompts& test, const BaselineOptions& options);
 
-// Mean of risk_by_n over n ∈ [lo, hi] (the spec's window W = {d/2, ..., d}).
-double WindowMean(const std::vector<double>& risk_by_n, int lo, int hi);
+// Registry entry analysis.baselines (regression tasks, Task::DrawRegression): every baseline tuned on
+// analysis.baselines.validation_prompts prompts of the task's "val" split and measured on the test
+// prompts of analysis.icl_risk (DrawIclPrompts: analysis.icl_risk.prompts of "test" under
+// eval.seed), so the model's risk_by_n and the baselines' share their prompts. Reads no parameters:
+// L is the model's layer count unless analysis.baselines.layers says otherwise.
+void DeclareBaselinesOptions(OptionSet& set);
+bool ReadBaselinesOptions(Options& options);
+std::string BaselinesApplies(const AnalysisInputs& in, const AnalysisOptions& options);
+std::vector<AnalysisArray> BaselinesAnalysis(const AnalysisInputs& in, const AnalysisOptions& options);
 
 }  // namespace sim

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "analysis/icl_regression.h"
 #include "analysis/regression_baselines.h"
 #include "sim/kernels/parallel.h"
 #include "tests/testing/sparse_prompts.h"
@@ -84,7 +85,9 @@ int main(int argc, char** argv) {
               options.eta_selection == sim::Selection::kMean ? "mean" : "median");
   std::printf("wall time of RegressionBaselines: %.2f s\n", seconds);
   const int lo = d / 2, hi = d;  // the window W
-  const auto window = [&](const std::string& name) { return sim::WindowMean(Find(curves, name)->risk_by_n, lo, hi); };
+  const auto window = [&](const std::string& name) {
+    return sim::WindowMean(Find(curves, name)->risk_by_n, sim::RiskWindow{lo, hi});
+  };
   const auto last = [&](const std::string& name) { return Find(curves, name)->risk_by_n[n_max]; };
   std::printf("%-16s %12s %12s\n", "baseline", "mean W risk", "risk n=n_max");
   for (const sim::BaselineCurve& c : curves)  // ols never in a mean over W (its spike at n = d)

@@ -8,6 +8,7 @@
 //   - tuning picks the known best candidate (mean and median; pure-noise and noise-free prompts);
 //   - the risk is normalized by s; the η cap keeps an ill-conditioned test prompt from diverging;
 //   - results have the same bits at 1 and 3 threads; the arrays have the documented paths and dims;
+//   - the registry entry measures on analysis.icl_risk's test prompts with the model's depth;
 //   - a sparse problem (d = 8, s = 2, σ = 0.1): lasso beats ridge at n = 16, ridge beats OLS at n = d.
 #include "analysis/regression_baselines.h"
 
@@ -19,6 +20,8 @@
 #include <Eigen/QR>
 #include <Eigen/SVD>
 
+#include "analysis/icl_regression.h"
+#include "sim/cli/experiment.h"
 #include "sim/kernels/parallel.h"
 #include "tests/testing/random_matrix.h"
 #include "tests/testing/sparse_prompts.h"
@@ -334,8 +337,64 @@ TEST(RegressionBaselinesTest, OnASparseProblemLassoBeatsRidgeAndRidgeAvoidsTheIn
   EXPECT_LT(lasso.risk_by_n[16], ridge.risk_by_n[16]);
   EXPECT_LT(ridge.risk_by_n[8], ols.risk_by_n[8]);
   EXPECT_GT(ols.risk_by_n[8], 10 * ols.risk_by_n[16]);  // the spike at n = d
-  EXPECT_LT(WindowMean(lasso.risk_by_n, 4, 8), WindowMean(ridge.risk_by_n, 4, 8));
+  EXPECT_LT(WindowMean(lasso.risk_by_n, RiskWindow{4, 8}), WindowMean(ridge.risk_by_n, RiskWindow{4, 8}));
   EXPECT_EQ(lasso.unconverged_fits, 0);
+}
+
+// The registry entry on a sparse_linreg run: the test prompts are analysis.icl_risk's (so n = 0, where
+// every baseline predicts 0, gives mean f² / s over exactly those prompts), L is the model's layer
+// count, and a task without regression prompts or a one-layer model is refused with the reason.
+Experiment BuildRegression(const std::string& task, int layers) {
+  std::map<std::string, std::string> given = {
+      {"task.name", task}, {"model.layers", std::to_string(layers)}, {"model.d_model", "16"}};
+  if (task == "sparse_linreg") given.insert({{"task.d", "4"}, {"task.s", "2"}, {"task.points", "8"}});
+  const OptionSet set = AllOptions();
+  Options options(set, given);
+  return BuildExperiment(options);
+}
+
+AnalysisOptions EntryOptions(const std::string& layers) {
+  return AnalysisOptions({{"analysis.baselines", "true"},
+                          {"analysis.baselines.validation_prompts", "64"},
+                          {"analysis.baselines.layers", layers},
+                          {"analysis.baselines.eta_cap", "true"},
+                          {"analysis.baselines.eta_selection", "mean"},
+                          {"analysis.baselines.per_prompt", "false"},
+                          {"eval.seed", "7"},
+                          {"analysis.icl_risk.prompts", "48"}});
+}
+
+TEST(RegressionBaselinesTest, TheRegistryEntryUsesTheIclRiskTestPromptsAndTheModelsDepth) {
+  const Experiment e = BuildRegression("sparse_linreg", 3);
+  AnalysisInputs in;
+  in.model = e.model.get();
+  in.task = e.task.get();
+  ASSERT_EQ(BaselinesApplies(in, EntryOptions("auto")), "");
+  const std::vector<AnalysisArray> arrays = BaselinesAnalysis(in, EntryOptions("auto"));
+  const RegressionPrompts test = DrawIclPrompts(*e.task, "test", 48, 7);
+  double f2 = 0;
+  for (int p = 0; p < test.count; ++p) f2 += static_cast<double>(test.point_target(p, 0)) * test.point_target(p, 0);
+  bool found = false;
+  for (const AnalysisArray& a : arrays) {
+    EXPECT_EQ(a.path.rfind("baselines/", 0), 0u) << a.path;
+    EXPECT_NE(a.path, "baselines/gd/T3/risk_by_n");  // L = 3: T = 2
+    if (a.path != "baselines/gd/T2/risk_by_n") continue;
+    found = true;
+    ASSERT_EQ(a.dims, (std::vector<uint64_t>{9}));
+    EXPECT_NEAR(a.data[0], f2 / test.count / 2, 1e-12);
+    EXPECT_EQ(a.number_attrs.at("validation_prompts"), 64);
+    EXPECT_EQ(a.number_attrs.at("layers"), 3);
+  }
+  EXPECT_TRUE(found);
+  const Experiment shallow = BuildRegression("sparse_linreg", 1);
+  in.model = shallow.model.get();
+  in.task = shallow.task.get();
+  EXPECT_NE(BaselinesApplies(in, EntryOptions("auto")).find("analysis.baselines.layers"), std::string::npos);
+  EXPECT_EQ(BaselinesApplies(in, EntryOptions("3")), "");
+  const Experiment other = BuildRegression("mqar", 2);
+  in.model = other.model.get();
+  in.task = other.task.get();
+  EXPECT_NE(BaselinesApplies(in, EntryOptions("auto")), "");
 }
 
 }  // namespace
