@@ -216,9 +216,16 @@ def criteria(main, finetune, baselines):
                     + ft_text, f"seeds {seeds(runs)}"))
         del lo, run_s
         # P2-probe (layer 1 = stream 1: after block 0)
-        p_full = [r["analysis"].get("icl_probe/rhat_r2") for r in runs]
-        p_prune = [r["analysis"].get("icl_probe/prune/rhat_r2") for r in runs]
-        p_single = [r["analysis"].get("icl_probe/rhat_r2") for r in single]
+        # The preprocessed quantity: r̂ or r̂ ⊙ x (spec §5.3), whichever the full models' layer 1 reads better.
+        target = "rhat_r2"
+        if runs and all("icl_probe/rhat_x_r2" in r["analysis"] for r in runs) and all(
+                "icl_probe/rhat_r2" in r["analysis"] for r in runs):
+            if median([r["analysis"]["icl_probe/rhat_x_r2"][1] for r in runs]) > median(
+                    [r["analysis"]["icl_probe/rhat_r2"][1] for r in runs]):
+                target = "rhat_x_r2"
+        p_full = [r["analysis"].get(f"icl_probe/{target}") for r in runs]
+        p_prune = [r["analysis"].get(f"icl_probe/prune/{target}") for r in runs]
+        p_single = [r["analysis"].get(f"icl_probe/{target}") for r in single]
         if all(x is not None for x in p_full + p_prune) and p_full and p_single and p_single[0] is not None:
             full1 = median([x[1] for x in p_full])
             prune1 = median([x[1] for x in p_prune])
@@ -228,7 +235,7 @@ def criteria(main, finetune, baselines):
             later_ok = all(np.all(np.diff(y[2:]) <= 1e-12) for y in (yr_full, yr_prune))
             ok = abs(prune1 - full1) <= 0.1 * abs(full1) and single1 <= 0.8 * full1 and later_ok
             out.append(("P2-probe", status or verdict(ok),
-                        f"layer-1 R² for r̂: full {fmt(full1)}, pruned {fmt(prune1)} (within 10%), h=1 {fmt(single1)} "
+                        f"layer-1 R² for {'r̂ ⊙ x' if target == 'rhat_x_r2' else 'r̂'}: full {fmt(full1)}, pruned {fmt(prune1)} (within 10%), h=1 {fmt(single1)} "
                         f"(≤ 0.8 × full); y-probe risk by stream full {[fmt(x) for x in yr_full]}, pruned "
                         f"{[fmt(x) for x in yr_prune]} (non-increasing from layer 2 to L)",
                         f"medians, seeds {seeds(runs)} / {seeds(single)}"))
