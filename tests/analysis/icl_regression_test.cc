@@ -81,8 +81,11 @@ TEST(IclRegressionTest, SilentHeadHasZeroImportanceAndPrunesAreShapedAsSpecified
   EXPECT_EQ(importance.data[1 * 4 + 2], 0.0);
   EXPECT_EQ(Named(a, "icl_risk/share").data[1 * 4 + 2], 0.0);
   EXPECT_TRUE(std::isnan(importance.data[0 * 4 + 3]));  // block 0 has 2 heads
-  for (size_t i = 0; i < importance.data.size(); ++i)
-    if (!std::isnan(importance.data[i])) EXPECT_DOUBLE_EQ(importance.data[i], masked.data[i] - full);
+  for (size_t i = 0; i < importance.data.size(); ++i) {
+    if (!std::isnan(importance.data[i])) {
+      EXPECT_DOUBLE_EQ(importance.data[i], masked.data[i] - full);
+    }
+  }
 
   const HeadMasking m = MaskHeads(*e.model, *e.task, prompts, w);
   EXPECT_EQ(m.prune_gates[0], Vec::Ones(2));
