@@ -6,6 +6,7 @@
                                what the study commits under results/ (written to a temporary name
                                and renamed, so OUT.h5 is whole or absent)
   export.py --prune-mask RUN   print the pruned model's model.head_mask (icl_risk/prune), or none
+  export.py --status RUN       print the run's status (complete, interrupted, ...)
   export.py --config RUN       print the run's resolved configuration (INI), to start a run from it
 """
 import os
@@ -17,6 +18,12 @@ SKIP = {"params", "snapshots"}
 
 
 def export(src, dst):
+    with h5py.File(src, "r") as f:
+        status = f.attrs.get("status", "")
+        status = status.decode() if isinstance(status, bytes) else str(status)
+    if status != "complete":
+        # An interrupted run file is a progress report, not a result: never commit it.
+        sys.exit(f"error: {src} is not complete (status '{status}'); resume it first (rerun its sweep)")
     tmp = f"{dst}.tmp-{os.getpid()}"
     with h5py.File(src, "r") as fin, h5py.File(tmp, "w") as fout:
         for key, value in fin.attrs.items():
@@ -39,6 +46,10 @@ def prune_mask(path):
 def main(argv):
     if len(argv) == 3 and argv[1] == "--prune-mask":
         print(prune_mask(argv[2]))
+    elif len(argv) == 3 and argv[1] == "--status":
+        with h5py.File(argv[2], "r") as f:
+            status = f.attrs.get("status", "")
+        print(status.decode() if isinstance(status, bytes) else str(status))
     elif len(argv) == 3 and argv[1] == "--config":
         with h5py.File(argv[2], "r") as f:
             text = f.attrs["config"]
