@@ -10,18 +10,17 @@
 #include "analysis/analyses.h"
 #include "analysis/steps_to.h"
 #include "sim/cli/experiment.h"
+#include "tests/testing/analysis_fixtures.h"
 #include "tasks/task_registry.h"
 
 namespace sim {
 namespace {
 
+using testing::Named;
+
 Experiment Build(std::map<std::string, std::string> given) {
-  given.emplace("model.bias", "false");
-  given.emplace("model.d_mlp", "0");
-  given.emplace("model.norm", "none");
-  const OptionSet set = AllOptions();
-  Options options(set, given);
-  return BuildExperiment(options);
+  return testing::BuildExperimentWith(std::move(given),
+                                      {{"model.bias", "false"}, {"model.d_mlp", "0"}, {"model.norm", "none"}});
 }
 
 // Scores q.k vanish when Wq = 0, whatever the inputs: attention becomes uniform over the visible keys.
@@ -39,12 +38,6 @@ Experiment Icqa(const std::string& causal) {
                         {"model.causal", causal}});
   ZeroQueries(e);
   return e;
-}
-
-const AnalysisArray& Named(const std::vector<AnalysisArray>& arrays, const std::string& path) {
-  for (const AnalysisArray& a : arrays)
-    if (a.path == path) return a;
-  throw std::runtime_error("no analysis " + path);
 }
 
 ProbeOptions Probe(int examples = 64, int split = 1) {

@@ -14,18 +14,17 @@
 #include "analysis/analyses.h"
 #include "analysis/head_analyses.h"
 #include "sim/cli/experiment.h"
+#include "tests/testing/analysis_fixtures.h"
 #include "sim/train/metrics.h"
 
 namespace sim {
 namespace {
 
+using testing::Named;
+
 Experiment Build(std::map<std::string, std::string> given) {
-  given.emplace("model.layers", "2");
-  given.emplace("model.heads", "2,4");
-  given.emplace("model.d_model", "16");
-  const OptionSet set = AllOptions();
-  Options options(set, given);
-  return BuildExperiment(options);
+  return testing::BuildExperimentWith(std::move(given),
+                                      {{"model.layers", "2"}, {"model.heads", "2,4"}, {"model.d_model", "16"}});
 }
 
 ProbeOptions Probe(int examples) {
@@ -106,12 +105,6 @@ TEST(ExampleOutputsTest, ScalarOutputsAreTheTrainersSquaredErrorPerPosition) {
   ForwardHooks hooks;
   hooks.head_gates = &gates;
   ExpectTheTrainersNumbers(e, batch, &hooks);
-}
-
-const AnalysisArray& Named(const std::vector<AnalysisArray>& arrays, const std::string& path) {
-  for (const AnalysisArray& a : arrays)
-    if (a.path == path) return a;
-  throw std::runtime_error("no analysis " + path);
 }
 
 TEST(ExampleOutputsTest, HeadAblationPerExampleLossesArePaired) {

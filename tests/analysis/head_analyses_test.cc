@@ -16,30 +16,18 @@
 #include "analysis/attention_analysis.h"
 #include "analysis/residual_probe.h"
 #include "sim/cli/experiment.h"
+#include "tests/testing/analysis_fixtures.h"
 
 namespace sim {
 namespace {
 
+using testing::Named;
+using testing::SilenceHead;
+
 Experiment Build(std::map<std::string, std::string> given) {
-  given.emplace("task.name", "mqar");
-  given.emplace("model.layers", "2");
-  given.emplace("model.heads", "2,4");
-  given.emplace("model.d_model", "16");
-  const OptionSet set = AllOptions();
-  Options options(set, given);
-  return BuildExperiment(options);
-}
-
-// Zeroes the columns of layer l's Wo that read head h (Dh = D / H): the head's output reaches nothing.
-void SilenceHead(Experiment& e, int l, int h) {
-  const int heads = e.model_config.heads_in_layer(l), dh = e.model_config.d_model / heads;
-  e.registry->Value(e.registry->Find("blocks." + std::to_string(l) + ".attn.wo")).middleCols(h * dh, dh).setZero();
-}
-
-const AnalysisArray& Named(const std::vector<AnalysisArray>& arrays, const std::string& path) {
-  for (const AnalysisArray& a : arrays)
-    if (a.path == path) return a;
-  throw std::runtime_error("no analysis " + path);
+  return testing::BuildExperimentWith(
+      std::move(given),
+      {{"task.name", "mqar"}, {"model.layers", "2"}, {"model.heads", "2,4"}, {"model.d_model", "16"}});
 }
 
 ProbeOptions Probe(int examples = 64) {

@@ -15,33 +15,23 @@
 #include <cmath>
 
 #include "sim/cli/experiment.h"
+#include "tests/testing/analysis_fixtures.h"
 
 namespace sim {
 namespace {
 
+using testing::Named;
+using testing::SilenceHead;
+
 Experiment Build(std::map<std::string, std::string> given) {
-  given.emplace("task.name", "sparse_linreg");
-  given.emplace("task.d", "4");
-  given.emplace("task.s", "2");
-  given.emplace("task.points", "8");
-  given.emplace("task.noise", "0.1");
-  given.emplace("model.layers", "3");
-  given.emplace("model.heads", "2,4,2");
-  given.emplace("model.d_model", "16");
-  const OptionSet set = AllOptions();
-  Options options(set, given);
-  return BuildExperiment(options);
-}
-
-void SilenceHead(Experiment& e, int l, int h) {
-  const int heads = e.model_config.heads_in_layer(l), dh = e.model_config.d_model / heads;
-  e.registry->Value(e.registry->Find("blocks." + std::to_string(l) + ".attn.wo")).middleCols(h * dh, dh).setZero();
-}
-
-const AnalysisArray& Named(const std::vector<AnalysisArray>& arrays, const std::string& path) {
-  for (const AnalysisArray& a : arrays)
-    if (a.path == path) return a;
-  throw std::runtime_error("no analysis " + path);
+  return testing::BuildExperimentWith(std::move(given), {{"task.name", "sparse_linreg"},
+                                                         {"task.d", "4"},
+                                                         {"task.s", "2"},
+                                                         {"task.points", "8"},
+                                                         {"task.noise", "0.1"},
+                                                         {"model.layers", "3"},
+                                                         {"model.heads", "2,4,2"},
+                                                         {"model.d_model", "16"}});
 }
 
 TEST(IclRegressionTest, RiskByNIsTheErrorAgainstTheCleanTargetPerGroup) {
