@@ -14,15 +14,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Heads per layer (0 where the mixer has none) and the largest.
-std::vector<int> HeadsPerLayer(const Transformer& model) {
-  std::vector<int> heads;
-  for (int l = 0; l < model.n_layers(); ++l)
-    heads.push_back(model.config().mixer_entry(l).Supports(MixerHook::kHeadGate) ? model.config().heads_in_layer(l)
-                                                                                 : 0);
-  return heads;
-}
-
 // An [L, H] array of NaN.
 AnalysisArray LayerHeadArray(const std::string& path, int layers, int max_heads) {
   AnalysisArray a;
@@ -58,6 +49,14 @@ double Accuracy(const ExampleOutputs& o) {
 }
 
 }  // namespace
+
+std::vector<int> HeadsPerLayer(const Transformer& model) {
+  std::vector<int> heads;
+  for (int l = 0; l < model.n_layers(); ++l)
+    heads.push_back(model.config().mixer_entry(l).Supports(MixerHook::kHeadGate) ? model.config().heads_in_layer(l)
+                                                                                 : 0);
+  return heads;
+}
 
 std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe,
                                         bool per_example) {

@@ -37,6 +37,10 @@
 
 namespace sim {
 
+// Heads per layer whose output can be gated (model.heads of layers whose mixer supports head gates,
+// 0 for the others).
+std::vector<int> HeadsPerLayer(const Transformer& model);
+
 std::vector<AnalysisArray> HeadAblation(const Transformer& model, const Task& task, const ProbeOptions& probe,
                                         bool per_example = false);
 // (Adds to the model's parameter gradients, which are scratch after training.)

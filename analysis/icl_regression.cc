@@ -7,6 +7,7 @@
 
 #include <Eigen/Cholesky>
 
+#include "analysis/head_analyses.h"
 #include "sim/config/options.h"
 #include "sim/core/check.h"
 #include "sim/core/rng.h"
@@ -45,14 +46,6 @@ void ForEachBatch(const Transformer& model, const Task& task, const RegressionPr
     model.Forward(batch, *ws, gates != nullptr ? &hooks : nullptr);
     visit(batch, *ws, begin);
   }
-}
-
-std::vector<int> GateableHeads(const Transformer& model) {
-  std::vector<int> heads;
-  for (int l = 0; l < model.n_layers(); ++l)
-    heads.push_back(model.config().mixer_entry(l).Supports(MixerHook::kHeadGate) ? model.config().heads_in_layer(l)
-                                                                                 : 0);
-  return heads;
 }
 
 AnalysisArray LayerHead(const std::string& path, const std::vector<std::vector<double>>& values, int max_heads) {
@@ -148,7 +141,7 @@ double WindowMean(const std::vector<double>& risk_by_n, RiskWindow w) {
 
 HeadMasking MaskHeads(const Transformer& model, const Task& task, const RegressionPrompts& prompts, RiskWindow w) {
   HeadMasking m;
-  const std::vector<int> heads = GateableHeads(model);
+  const std::vector<int> heads = HeadsPerLayer(model);
   std::vector<Vec> gates;
   for (int h : heads) gates.push_back(Vec::Ones(h));
   m.risk_by_n = ModelRiskByN(model, task, prompts, &gates);
