@@ -1,6 +1,7 @@
 // The list of analyses (analyses.h): adding one means adding its files and one line here.
 #include "analysis/analyses.h"
 #include "analysis/attention_analysis.h"
+#include "analysis/finetune_record.h"
 #include "analysis/head_analyses.h"
 #include "analysis/icl_regression.h"
 #include "analysis/regression_baselines.h"
@@ -90,6 +91,16 @@ const std::vector<AnalysisEntry>& AnalysisRegistry() {
        BaselinesApplies,
        BaselinesAnalysis,
        {"baselines"},
+       /*uses_probe=*/false,
+       /*reads_params=*/false},
+      {"finetune",
+       "what the run trained: subset, mode, lambda, and the resolved optimizer groups",
+       DeclareFinetuneOptions,
+       {},
+       ReadFinetuneOptions,
+       FinetuneApplies,
+       FinetuneAnalysis,
+       {"finetune"},
        /*uses_probe=*/false,
        /*reads_params=*/false},
   };

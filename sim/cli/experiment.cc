@@ -1,5 +1,10 @@
 #include "sim/cli/experiment.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "sim/cli/cli_options.h"
 #include "sim/core/error.h"
 #include "sim/core/rng.h"
 #include "sim/io/run_file.h"
@@ -16,6 +21,66 @@ OptionSet AllOptions() {
   DeclareAnalysisOptions(set);
   return set;
 }
+
+namespace {
+
+// train.init_from: model options without parameters that still change what the model computes
+// (causal masking, positions, norms, activation, attention weights, mixers) must be the source run's,
+// or its parameters would be read by another computation. Throws ConfigError naming both values.
+void RequireSameComputation(const std::string& source, const std::map<std::string, std::string>& source_given,
+                            Options& options, const ModelConfig& mine) {
+  const OptionSet set = AllOptions();
+  Options theirs_options(set, source_given);
+  const ModelConfig theirs = ReadModelConfig(theirs_options);
+  auto text = [&](const std::string& key) {
+    auto it = source_given.find(key);
+    if (it != source_given.end()) return it->second;
+    const OptionDecl* decl = set.FindActive(key, "");
+    return decl ? decl->default_value : std::string();
+  };
+  std::vector<std::string> keys;
+  if (theirs.causal != mine.causal) keys.push_back("model.causal");
+  if (theirs.pos != mine.pos) keys.push_back("model.pos");
+  if (mine.pos == PosKind::kLearnedFactored && theirs.segment != mine.segment) keys.push_back("model.segment");
+  if (theirs.norm != mine.norm) keys.push_back("model.norm");
+  if (theirs.act != mine.act) keys.push_back("model.act");
+  if (theirs.attention != mine.attention) keys.push_back("model.attention");
+  if (theirs.mixers != mine.mixers && theirs.layers == mine.layers) {
+    bool same = true;  // "attention" and "attention,attention" are the same model
+    for (int l = 0; l < mine.layers; ++l) same = same && theirs.mixer_in_layer(l) == mine.mixer_in_layer(l);
+    if (!same) keys.push_back("model.mixer");
+  }
+  if (keys.empty()) return;
+  std::string what;
+  for (const std::string& key : keys)
+    what += Concat(what.empty() ? "" : "; ", key, " = ", options.String(key), " here, ", text(key), " in the source");
+  throw ConfigError(Concat("train.init_from = ", source, ": ", what,
+                           ". These options have no parameters but change what the model computes: set them as the "
+                           "source run has them"));
+}
+
+// The parameters train.init_from loads. At the default (every parameter), a readout the source stores
+// with another shape (another task's classes) is left at its fresh init, announced on stderr.
+std::vector<std::string> InitPatterns(const Experiment& e, const std::string& source_task) {
+  const std::vector<std::string>& patterns = e.train.init_params;
+  const bool every = patterns.empty() || (patterns.size() == 1 && patterns[0] == "*");
+  if (!every || source_task == e.task->info().name) return patterns;
+  std::vector<std::string> fresh;
+  for (const std::string& name : ParamsWithOtherShapes(e.train.init_from, *e.registry))
+    if (name.rfind("head.", 0) == 0) fresh.push_back(name);
+  if (fresh.empty()) return patterns;
+  std::vector<std::string> names;
+  for (ParamId id = 0; id < e.registry->size(); ++id)
+    if (std::find(fresh.begin(), fresh.end(), e.registry->name(id)) == fresh.end())
+      names.push_back(e.registry->name(id));
+  std::string listed;
+  for (const std::string& name : fresh) listed += (listed.empty() ? "" : ", ") + name;
+  std::fprintf(stderr, "train.init_from: the source run's task is %s, this run's %s: %s start fresh (a new readout)\n",
+               source_task.c_str(), e.task->info().name.c_str(), listed.c_str());
+  return names;
+}
+
+}  // namespace
 
 Experiment BuildExperiment(Options& options, BuildMode mode) {
   Experiment e;
@@ -68,8 +133,19 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
         Concat("train.init_from = ", e.train.init_from,
                ": a sweep's runs are picked only in a sweep (sim sweep, sim slurm); give a run file here"));
   if (!e.train.init_from.empty()) {
+    std::map<std::string, std::string> source_given;
     try {
-      if (ReadParams(e.train.init_from, *e.registry, e.train.init_params) == 0)
+      source_given = ParseIniText(ReadRunFile(e.train.init_from).config, AllOptions());
+    } catch (const InputError& error) {
+      throw InputError(Concat("train.init_from: ", error.what()));
+    } catch (const ConfigError& error) {
+      throw InputError(Concat("train.init_from = ", e.train.init_from, ": its config does not parse: ", error.what()));
+    }
+    RequireSameComputation(e.train.init_from, source_given, options, e.model_config);
+    const auto task = source_given.find("task.name");
+    const std::string source_task = task != source_given.end() ? task->second : "";
+    try {
+      if (ReadParams(e.train.init_from, *e.registry, InitPatterns(e, source_task)) == 0)
         throw InputError(Concat("no parameter matches train.init_params (", options.String("train.init_params"), ")"));
     } catch (const InputError& error) {
       throw InputError(Concat("train.init_from: ", error.what()));

@@ -369,6 +369,8 @@ int TrainToFile(const RunRequest& request) {
   record.target_step = result.target_step;
   record.threads = e.train.threads;
   record.chunk = e.train.chunk;
+  record.base_lr = e.train.schedule.lr;
+  record.weight_decay = e.train.optimizer.weight_decay;
   record.wall_seconds = result.wall_seconds;
   record.curve_names = result.curve_names;
   record.curves = result.curves;

@@ -90,7 +90,16 @@ void WriteRunFile(const std::string& path, const RunRecord& record, const ParamR
     for (const auto& [split, metrics] : record.final_metrics)
       for (const auto& [metric, value] : metrics) out.Scalar("/final/" + split + "/" + metric, value);
     out.Group("/params");
-    for (ParamId id = 0; id < registry.size(); ++id) WriteParam(out, registry, registry.values().data(), "/params", id);
+    for (ParamId id = 0; id < registry.size(); ++id) {
+      WriteParam(out, registry, registry.values().data(), "/params", id);
+      const std::string param = "/params/" + registry.name(id);
+      const ParamGroupSettings& group = registry.group(id);
+      out.AttrInt(param, "trainable", group.trainable ? 1 : 0);
+      if (!std::isnan(record.base_lr))
+        out.AttrDouble(param, "lr", group.trainable ? record.base_lr * group.lr_mult : 0.0);
+      if (!std::isnan(record.weight_decay))
+        out.AttrDouble(param, "weight_decay", record.weight_decay * group.decay_mult);
+    }
     if (!snapshots.empty()) {
       out.Group("/snapshots");
       std::vector<int64_t> steps;
@@ -174,6 +183,17 @@ int ReadParams(const std::string& path, ParamRegistry& registry, const std::vect
   H5Reader in(path);
   RequireRunFile(in, path);
   return ReadParamGroup(in, path, "/params", registry, patterns, registry.values().data());
+}
+
+std::vector<std::string> ParamsWithOtherShapes(const std::string& path, const ParamRegistry& registry) {
+  H5Reader in(path);
+  RequireRunFile(in, path);
+  std::vector<std::string> names;
+  for (ParamId id = 0; id < registry.size(); ++id) {
+    const std::string name = "/params/" + registry.name(id);
+    if (in.Exists(name) && in.Shape(name) != StoredShape(registry.spec(id))) names.push_back(registry.name(id));
+  }
+  return names;
 }
 
 std::vector<ParamSnapshot> ReadSnapshots(const std::string& path, const ParamRegistry& registry) {

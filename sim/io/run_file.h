@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cmath>
 #include <map>
 #include <string>
 #include <utility>
@@ -55,10 +56,15 @@ struct RunRecord {
   std::map<std::string, std::map<std::string, double>> final_metrics;
   std::vector<AnalysisArray> analysis;  // written under /analysis (not read back by ReadRunFile)
   std::string created;                  // kept when a file is rewritten (sim analyze); empty = now
+  // Peak learning rate and weight decay before per-parameter multipliers: with them, every
+  // /params/<name> records the lr and weight_decay it trained with; NaN = not recorded.
+  double base_lr = NAN;
+  double weight_decay = NAN;
 };
 
-// Writes the record, every parameter of `registry` and the parameter snapshots (each with the layout
-// of registry.values()), atomically (temp file, fsync, rename).
+// Writes the record, every parameter of `registry` (with the attribute `trainable`, and `lr` and
+// `weight_decay` after every multiplier when the record has base_lr and weight_decay) and the parameter snapshots (each
+// with the layout of registry.values()), atomically (temp file, fsync, rename).
 void WriteRunFile(const std::string& path, const RunRecord& record, const ParamRegistry& registry,
                   const std::vector<ParamSnapshot>& snapshots = {});
 
@@ -70,6 +76,10 @@ RunRecord ReadRunFile(const std::string& path, std::string* version = nullptr);
 // (glob, empty = every parameter); names and shapes must match. Returns how many were loaded.
 // Throws InputError naming the file and the parameter.
 int ReadParams(const std::string& path, ParamRegistry& registry, const std::vector<std::string>& patterns = {});
+
+// The names of the parameters of `registry` that run file `path` stores with another shape (a
+// readout for another number of classes). Throws InputError when `path` is not a run file.
+std::vector<std::string> ParamsWithOtherShapes(const std::string& path, const ParamRegistry& registry);
 
 // The parameter snapshots of run file `path` (/snapshots, in step order; empty when it has none), each
 // with the layout of registry.values(); names and shapes must match `registry`'s. Throws InputError.

@@ -82,6 +82,37 @@ void ParamGroupRules::Apply(ParamRegistry& registry) const {
     for (ParamId id : MatchOrThrow(registry, "optim.lr_mult", pattern)) registry.group(id).lr_mult = mult;
   for (const auto& [pattern, mult] : decay_mult)
     for (ParamId id : MatchOrThrow(registry, "optim.decay_mult", pattern)) registry.group(id).decay_mult = mult;
+  if (lr_ratio == 1.0) return;
+  int values = 0;
+  for (int id = 0; id < registry.size(); ++id) {
+    const std::string& name = registry.name(id);
+    if (IsValueParam(name)) {
+      registry.group(id).lr_mult *= lr_ratio;
+      ++values;
+    } else if (lr_ratio_value_and_1d && registry.spec(id).cols == 1 && !IsQueryOrKeyParam(name)) {
+      registry.group(id).lr_mult *= lr_ratio;
+      registry.group(id).decay_mult = 0.0;
+    }
+  }
+  if (values == 0)
+    throw ConfigError(Concat("optim.lr_ratio = ", lr_ratio,
+                             ": the model has no attention value parameter (blocks.<l>.attn.wv) to give the ratio to; "
+                             "use optim.lr_mult for other parameters"));
+}
+
+char AttentionProjection(std::string_view name) {
+  const size_t at = name.find(".attn.");
+  if (at == std::string_view::npos) return 0;
+  std::string_view rest = name.substr(at + 6);
+  if (rest.size() < 2 || (rest[0] != 'w' && rest[0] != 'b')) return 0;
+  if (rest.size() > 2 && rest[2] != '.') return 0;
+  return rest[1] == 'q' || rest[1] == 'k' || rest[1] == 'v' || rest[1] == 'o' ? rest[1] : 0;
+}
+
+bool IsValueParam(std::string_view name) { return AttentionProjection(name) == 'v'; }
+bool IsQueryOrKeyParam(std::string_view name) {
+  const char p = AttentionProjection(name);
+  return p == 'q' || p == 'k';
 }
 
 void ParamRegistry::ZeroGrads() {

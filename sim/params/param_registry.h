@@ -128,8 +128,23 @@ struct ParamGroupRules {
   std::vector<std::string> trainable;                      // optim.trainable (empty = all)
   std::vector<std::pair<std::string, double>> lr_mult;     // optim.lr_mult
   std::vector<std::pair<std::string, double>> decay_mult;  // optim.decay_mult
+  // optim.lr_ratio = λ (Yao et al. 2025, ../specs/finetune.md §4.1): the value parameters' learning
+  // rate is λ times the base (η_V = λ·η_QK), on top of lr_mult. With value_and_1d (the released
+  // optimizer) every other 1-D parameter (biases, norm gains) except the query's and key's gets λ
+  // too, with weight decay 0.
+  double lr_ratio = 1.0;
+  bool lr_ratio_value_and_1d = false;  // optim.lr_ratio_scope
 
   void Apply(ParamRegistry& registry) const;
 };
+
+// The attention projection a parameter belongs to: 'q', 'k', 'v' or 'o' for blocks.<l>.attn.w<x>
+// and b<x> and for LoRA adapters on them (lora.blocks.<l>.attn.w<x>.a / .b), else 0.
+char AttentionProjection(std::string_view name);
+// Whether `name` is a value-projection parameter of attention (its weight, its bias, or a LoRA
+// adapter on the weight): what optim.lr_ratio scales.
+bool IsValueParam(std::string_view name);
+// Whether `name` belongs to the query or key projection (weight, bias or adapter).
+bool IsQueryOrKeyParam(std::string_view name);
 
 }  // namespace sim

@@ -74,6 +74,19 @@ void DeclareTrainOptions(OptionSet& set) {
                "comma-separated pattern:multiplier pairs for weight decay (default: 1 for matrices, 0 for biases and "
                "norm gains)",
                ""});
+  // Added after runs existed: at their defaults they stay out of the resolved config (same hash).
+  OptionDecl lr_ratio{"optim.lr_ratio", "1",
+                      "lambda: the attention value parameters (blocks.*.attn.wv, bv and their LoRA adapters) train at "
+                      "lambda times the learning rate (eta_V = lambda * eta_QK), on top of optim.lr_mult",
+                      ""};
+  lr_ratio.omit_at_default = true;
+  set.Declare(lr_ratio);
+  OptionDecl scope{"optim.lr_ratio_scope", "value_only",
+                   "which parameters optim.lr_ratio scales: value_only | value_and_1d (also every other 1-D parameter "
+                   "but the query's and key's, with weight decay 0: the released optimizer of Yao et al.)",
+                   ""};
+  scope.omit_at_default = true;
+  set.Declare(scope);
 }
 
 namespace {
@@ -180,6 +193,9 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.groups.trainable = options.StringList("optim.trainable");
   c.groups.lr_mult = ReadPatternMultipliers(options, "optim.lr_mult");
   c.groups.decay_mult = ReadPatternMultipliers(options, "optim.decay_mult");
+  c.groups.lr_ratio = options.Double("optim.lr_ratio", 1e-12, 1e12);
+  c.groups.lr_ratio_value_and_1d =
+      options.Choice("optim.lr_ratio_scope", {"value_only", "value_and_1d"}) == "value_and_1d";
   return c;
 }
 

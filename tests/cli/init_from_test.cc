@@ -92,4 +92,40 @@ TEST(InitFromTest, BadSourcesAreRejectedBeforeTraining) {
   ExpectRejected("", kQuickstart, {"train.init_from", kQuickstart, "not an HDF5 file"});
 }
 
+// Options without parameters that change the computation must be the source run's: the message
+// names the key and both values.
+TEST(InitFromTest, AModelComputingDifferentlyFromTheSourceIsRejected) {
+  ExpectRejected("--model.causal=false", "",
+                 {"train.init_from", "model.causal = false here, true in the source", "set them as the source"});
+  ExpectRejected("--model.act=relu --model.pos=sinusoidal", "",
+                 {"model.pos = sinusoidal here, learned in the source", "model.act = relu here, gelu in the source"});
+}
+
+// A run of another task whose readout has another shape keeps its fresh readout (a new head for its
+// own classes) and loads everything else. seqclass over 16 tokens of length 6 (plus its OUT token)
+// has the inputs of uniform over 17 tokens of length 7, with 4 classes instead of 3.
+TEST(InitFromTest, AnotherTasksReadoutStartsFresh) {
+  ScratchDir dir;
+  const std::string a = dir.File("a.h5"), b = dir.File("b.h5"), fresh = dir.File("fresh.h5");
+  const std::string model = " --model.layers=1 --model.d_model=16 --model.heads=2" + kSmall;
+  const std::string seqclass = " --task.name=seqclass --task.vocab=16 --task.length=6 --task.classes=4";
+  const std::string uniform = " --task.name=uniform --task.vocab=17 --task.length=7 --task.classes=3";
+  Result r = RunSim("train --out " + Quote(a) + seqclass + model + " --train.steps=10 --train.seed=1");
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = RunSim("train --out " + Quote(b) + uniform + model +
+             " --train.steps=0 --train.seed=2 --train.init_from=" + Quote(a));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(Contains(r.output, "head.w, head.b start fresh")) << r.output;
+  for (const std::string name : {"embed.tok", "embed.pos", "blocks.0.attn.wv", "norm_f.gamma"})
+    EXPECT_EQ(Param(a, name), Param(b, name)) << name;
+  r = RunSim("train --out " + Quote(fresh) + uniform + model + " --train.steps=0 --train.seed=2");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Param(b, "head.w"), Param(fresh, "head.w")) << "the readout is the seed's fresh init";
+  // Asked for explicitly, the source's readout is still an error (a shape mismatch).
+  r = RunSim("train --out " + Quote(dir.File("c.h5")) + uniform + model +
+             " --train.steps=0 --train.init_params=head.* --train.init_from=" + Quote(a));
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_TRUE(Contains(r.output, "parameter head.w is")) << r.output;
+}
+
 }  // namespace
