@@ -25,8 +25,7 @@ void DeclareLoraOptions(OptionSet& set) {
                      "optim.trainable unset only lora.* and head.* train; none = off",
                      ""};
   OptionDecl rank{"lora.rank", "4", "LoRA rank r (1 <= r <= min(in, out) of every target)", ""};
-  OptionDecl alpha{"lora.alpha", "auto", "LoRA alpha: the update is scaled by alpha / rank; auto = rank (scale 1)",
-                   ""};
+  OptionDecl alpha{"lora.alpha", "auto", "LoRA alpha: the update is scaled by alpha / rank; auto = rank (scale 1)", ""};
   OptionDecl a_std{"lora.a_std", "auto",
                    "standard deviation of the LoRA A matrices' initial entries (B starts at 0); auto = 1/sqrt(rank)",
                    ""};
