@@ -12,6 +12,12 @@ headers), using standard torch ops and autograd, not ported from the C++ code:
     outputs   = head(norm_f(x_L[scored]))                norm_f only with model.norm = pre_ln
     loss      = mean cross-entropy (class tasks) | mean (p - y)^2 (scalar tasks)
 
+LoRA (lora.targets, sim/train/lora.h), written as a PyTorch LoRA layer is (Hu et al. 2021), not as
+the engine's merged weight: a target weight W (out, in) used in a product computes
+W x + (alpha/r) B (A x) with adapters lora.<name>.a = A (r, in) and lora.<name>.b = B (out, r); a
+target used as a table (embed.tok, embed.pos) is read as W + (alpha/r) B A. The case file's slot
+of a target holds the base weight W0.
+
 Parameters keep the engine's names and (rows, cols) shapes: weights are (out, in), `embed.tok` is
 (D, V), `embed.pos` is (D, T). On disk (HDF5, as in run files) an engine (rows, cols) matrix is a
 C-order dataset [cols, rows] (numpy reads W.T), a vector is [n]; each has attribute
@@ -52,6 +58,7 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 import sys
 from typing import Dict, List, Optional
 
@@ -219,6 +226,9 @@ class ModelSpec:
     head_mask: List[List[int]] = dataclasses.field(default_factory=list)  # per layer: heads fixed at 0
     attention: str = "softmax"           # softmax | linear (model.attention)
     pos_std: Optional[float] = None      # model.pos_std; None = the init scheme's
+    lora_targets: List[str] = dataclasses.field(default_factory=list)  # lora.targets (glob patterns)
+    lora_rank: int = 4                   # lora.rank
+    lora_alpha: Optional[float] = None   # lora.alpha; None = the rank (scale 1)
 
 
 def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_kind: str,
@@ -274,6 +284,10 @@ def model_spec(config_text: str, input_kind: str, vocab: int, d_in: int, output_
         head_mask=head_mask,
         attention=attention,
         pos_std=None if cfg.get("model.pos_std", "auto") == "auto" else float(cfg["model.pos_std"]),
+        lora_targets=[t.strip() for t in cfg.get("lora.targets", "none").split(",")
+                      if t.strip() and t.strip() != "none"],
+        lora_rank=int(cfg.get("lora.rank", "4")),
+        lora_alpha=None if cfg.get("lora.alpha", "auto") == "auto" else float(cfg["lora.alpha"]),
     )
 
 
@@ -306,6 +320,43 @@ class LayerNormP(nn.Module):
         return F.layer_norm(x, (x.shape[-1],), self.gamma, self.beta, LN_EPS)
 
 
+def glob_match(pattern: str, name: str) -> bool:
+    """The engine's parameter globs (sim/core/glob.h): `*` any run of characters, dots included;
+    `?` one character; nothing else is special."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, name) is not None
+
+
+class LoraAdapter(nn.Module):
+    """A (r, in), B (out, r) and the scale alpha/r of one target weight."""
+
+    def __init__(self, d_out, d_in, rank, scale, dtype):
+        super().__init__()
+        self.a = _param(rank, d_in, dtype=dtype)
+        self.b = _param(d_out, rank, dtype=dtype)
+        self.scale = scale
+
+
+def _adapter(module: nn.Module, w: str) -> Optional[LoraAdapter]:
+    return module.__dict__.get("_lora", {}).get(w)
+
+
+def _linear(module: nn.Module, x, w: str, b: Optional[str]):
+    """x W^T + b for the module's weight `w`, plus the LoRA branch s (x A^T) B^T when W is a target."""
+    y = F.linear(x, getattr(module, w), getattr(module, b) if b else None)
+    adapter = _adapter(module, w)
+    if adapter is not None:
+        y = y + adapter.scale * F.linear(F.linear(x, adapter.a), adapter.b)
+    return y
+
+
+def _table(module: nn.Module, w: str):
+    """The module's weight `w` used as a table (embeddings, positions): W + s B A when a target."""
+    weight = getattr(module, w)
+    adapter = _adapter(module, w)
+    return weight if adapter is None else weight + adapter.scale * (adapter.b @ adapter.a)
+
+
 class LinearP(nn.Module):
     """y = x W^T + b with W (out, in); parameter names chosen by the caller."""
 
@@ -316,7 +367,7 @@ class LinearP(nn.Module):
         self.register_parameter(b, _param(d_out, dtype=dtype) if bias else None)
 
     def forward(self, x):
-        return F.linear(x, getattr(self, self._w), getattr(self, self._b))
+        return _linear(self, x, self._w, self._b if getattr(self, self._b) is not None else None)
 
 
 class Attention(nn.Module):
@@ -339,9 +390,9 @@ class Attention(nn.Module):
         def split(y):  # (B, T, D) -> (B, H, T, Dh)
             return y.view(b, t, h, dh).transpose(1, 2)
 
-        q = split(F.linear(x, self.wq, self.bq))
-        k = split(F.linear(x, self.wk, self.bk))
-        v = split(F.linear(x, self.wv, self.bv))
+        q = split(_linear(self, x, "wq", "bq"))
+        k = split(_linear(self, x, "wk", "bk"))
+        v = split(_linear(self, x, "wv", "bv"))
         scores = q @ k.transpose(-2, -1) / math.sqrt(dh)                  # (B, H, Tq, Tk)
         future = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
         if self.linear:
@@ -358,7 +409,7 @@ class Attention(nn.Module):
         if gate is not None:
             o = o * gate.view(1, h, 1, 1)
         o = o.transpose(1, 2).reshape(b, t, d)
-        return F.linear(o, self.wo, self.bo)
+        return _linear(self, o, "wo", "bo")
 
 
 # The twin of every sequence mixer the engine registers (sim/layers/mixer_registry.cc): model.mixer
@@ -381,14 +432,14 @@ class Mlp(nn.Module):
         self.b2 = _param(d, dtype=dtype) if bias else None
 
     def forward(self, x):
-        hidden = F.linear(x, self.w1, self.b1)
+        hidden = _linear(self, x, "w1", "b1")
         if self.act == "gelu":
             a = F.gelu(hidden)
         elif self.act == "gelu_tanh":
             a = F.gelu(hidden, approximate="tanh")
         else:
             a = F.relu(hidden)
-        return F.linear(a, self.w2, self.b2)
+        return _linear(self, a, "w2", "b2")
 
 
 class Block(nn.Module):
@@ -427,12 +478,12 @@ class Embed(nn.Module):
     def forward(self, inputs):
         """inputs: token ids (B, T) long, or vectors (B, T, Din). Returns (B, T, D)."""
         if hasattr(self, "tok"):
-            x = F.embedding(inputs, self.tok.t())
+            x = F.embedding(inputs, _table(self, "tok").t())
         else:
             x = getattr(self, "in")(inputs)
         t = x.shape[1]
         if self.pos_kind == "learned":
-            x = x + self.pos.t()[:t]
+            x = x + _table(self, "pos").t()[:t]
         elif self.pos_kind == "sinusoidal":
             x = x + self.pe[:t]
         return x
@@ -446,6 +497,23 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList([Block(spec, l, dtype) for l in range(spec.layers)])
         self.norm_f = LayerNormP(spec.d_model, dtype) if spec.norm == "pre_ln" else None
         self.head = LinearP(spec.d_model, spec.n_classes, True, dtype)
+        # LoRA adapters, keyed by their target's name with '.' as '__' (ModuleDict keys have no dots);
+        # engine_named_parameters gives them the engine's names lora.<target>.a / .b.
+        self.lora = nn.ModuleDict()
+        if spec.lora_targets:
+            scale = (spec.lora_alpha if spec.lora_alpha is not None else spec.lora_rank) / spec.lora_rank
+            base = dict(self.named_parameters())
+            targets = [n for n, p in base.items() if p.dim() == 2 and min(p.shape) >= 2
+                       and any(glob_match(pat, n) for pat in spec.lora_targets)]
+            for pat in spec.lora_targets:
+                if not any(glob_match(pat, n) for n in targets):
+                    raise ReferenceError(f"lora.targets: pattern {pat!r} matches no 2-D weight")
+            for name in targets:
+                owner_name, w = name.rsplit(".", 1)
+                owner = self.get_submodule(owner_name)
+                adapter = LoraAdapter(base[name].shape[0], base[name].shape[1], spec.lora_rank, scale, dtype)
+                self.lora[name.replace(".", "__")] = adapter
+                owner.__dict__.setdefault("_lora", {})[w] = adapter  # a plain dict: not a submodule
 
     def forward(self, inputs, scored, head_gates=None):
         """Outputs (S, C) at the flattened positions `scored` (indices b*T + t)."""
@@ -461,6 +529,15 @@ class Transformer(nn.Module):
         if self.norm_f is not None:
             h = self.norm_f(h)
         return self.head(h)
+
+
+def engine_named_parameters(model: Transformer):
+    """(engine name, parameter) pairs: the module paths, with adapters as lora.<target>.a / .b."""
+    for name, p in model.named_parameters():
+        if name.startswith("lora."):
+            key, leaf = name[len("lora."):].rsplit(".", 1)
+            name = "lora." + key.replace("__", ".") + "." + leaf
+        yield name, p
 
 
 def build_model(spec: ModelSpec, dtype=torch.float64, device="cpu") -> Transformer:
@@ -537,7 +614,7 @@ def write_engine_tensor(group, name: str, value: np.ndarray) -> None:
 @torch.no_grad()
 def load_params(model: Transformer, params_group) -> None:
     """Copies every /params/<name> into the model; names and shapes must match exactly."""
-    ours = dict(model.named_parameters())
+    ours = dict(engine_named_parameters(model))
     theirs = set(params_group.keys())
     missing, extra = sorted(set(ours) - theirs), sorted(theirs - set(ours))
     if missing or extra:
@@ -871,7 +948,7 @@ def cmd_parity(args) -> int:
     model.zero_grad(set_to_none=False)
     loss = forward_loss(model, batch)
     loss.backward()
-    grads = {name: p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
+    grads = {name: p.grad.detach().numpy().copy() for name, p in engine_named_parameters(model)}
     with h5py.File(args.output, "w") as out:
         out.create_dataset("torch/loss", data=np.float64(loss.item()))
         g = out.create_group("torch/grads")
@@ -913,6 +990,8 @@ def cmd_bench(args) -> int:
         n_batch = int(_attr(f, "B"))
         if "head_gates" in batch:
             raise ReferenceError("bench: head gates are not supported")
+        if spec.lora_targets:
+            raise ReferenceError("bench: LoRA (lora.targets) has no fast twin; parity only")
         if "params" not in f:
             raise ReferenceError(f"{args.case}: missing group /params")
         reference = build_model(spec, torch.float32)

@@ -103,11 +103,14 @@ BenchCase MakeBenchCase(const std::map<std::string, std::string>& given) {
   return c;
 }
 
-// The timed training step: the batch's gradient (by chunks), clipping, an AdamW step.
+// The timed training step: the batch's gradient (by chunks), clipping, an AdamW step; with LoRA
+// (lora.targets) also the adapters' gradients and the merge, as in Trainer::Run.
 void BenchStep(BenchCase& c, BatchGradients& gradients, Optimizer& optimizer) {
   gradients.Compute(c.batch);
+  if (c.e.lora) c.e.lora->AddAdapterGrads();
   ClipGradNorm(*c.e.registry, c.e.train.clip);
   optimizer.Step(1e-4);
+  if (c.e.lora) c.e.lora->Merge();
 }
 
 // The case file name of --export-dir: <config>.h5, or <config>_<key>=<value>.h5 at a scan point.

@@ -18,6 +18,7 @@ OptionSet AllOptions() {
   DeclareTaskOptions(set);
   DeclareModelOptions(set);
   DeclareTrainOptions(set);
+  DeclareLoraOptions(set);
   DeclareAnalysisOptions(set);
   return set;
 }
@@ -88,6 +89,7 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
   const OptionErrorScope model_read(options);
   e.model_config = ReadModelConfig(options);
   e.train = ReadTrainConfig(options);
+  const LoraConfig lora = ReadLoraConfig(options);
   e.analysis = ReadAnalysisConfig(options);
   if (e.task) {
     const TaskInfo& info = e.task->info();
@@ -113,6 +115,7 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
   // Constructing the model registers the parameters (their count) without allocating them.
   auto registry = std::make_unique<ParamRegistry>();
   auto model = std::make_unique<Transformer>(e.model_config, *registry);
+  auto adapters = lora.enabled() ? std::make_unique<LoraAdapters>(lora, *registry) : nullptr;
   e.memory =
       EstimateTrainingMemory(e.model_config, e.train, e.task->info(), static_cast<uint64_t>(registry->total_size()));
   if (mode == BuildMode::kConfigOnly) return e;
@@ -125,6 +128,7 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
                              "the estimate)"));
   e.registry = std::move(registry);
   e.model = std::move(model);
+  e.lora = std::move(adapters);
   e.registry->Finalize();
   Rng init = Rng::ForStream(e.train.seed, "init");
   InitializeParams(*e.registry, init);
@@ -145,13 +149,18 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
     const auto task = source_given.find("task.name");
     const std::string source_task = task != source_given.end() ? task->second : "";
     try {
-      if (ReadParams(e.train.init_from, *e.registry, InitPatterns(e, source_task)) == 0)
+      std::vector<std::string> patterns = InitPatterns(e, source_task);
+      // Never the adapters: they start fresh (a LoRA source's /params weights have its adapters merged).
+      if (e.lora) patterns = ParamsWithoutAdapters(*e.registry, patterns);
+      if ((e.lora && patterns.empty()) || ReadParams(e.train.init_from, *e.registry, patterns) == 0)
         throw InputError(Concat("no parameter matches train.init_params (", options.String("train.init_params"), ")"));
     } catch (const InputError& error) {
       throw InputError(Concat("train.init_from: ", error.what()));
     }
   }
+  if (e.lora && e.train.groups.trainable.empty()) e.train.groups.trainable = LoraDefaultTrainable(*e.registry);
   e.train.groups.Apply(*e.registry);
+  if (e.lora) e.lora->CaptureBase();  // W0 = the weights as initialized and loaded; frozen
   return e;
 }
 

@@ -10,6 +10,7 @@
 #include "sim/data/task.h"
 #include "sim/models/transformer.h"
 #include "sim/params/param_registry.h"
+#include "sim/train/lora.h"
 #include "sim/train/memory_estimate.h"
 #include "sim/train/train_config.h"
 
@@ -27,6 +28,7 @@ struct Experiment {
   MemoryEstimate memory;  // what training needs (EstimateTrainingMemory)
   std::unique_ptr<ParamRegistry> registry;
   std::unique_ptr<Transformer> model;
+  std::unique_ptr<LoraAdapters> lora;  // lora.targets' adapters (null without LoRA); the trainer needs it
 };
 
 // What the analyses read of a built experiment (with trained parameters, after `steps_done` steps),
@@ -41,8 +43,9 @@ enum class BuildMode {
                 // (registry and model stay null), whatever the size (sim train --print-config)
 };
 
-// Reads and validates every option, builds the task and the model, initializes the parameters from
-// the stream "init" under train.seed and applies the parameter-group rules. Throws ConfigError
+// Reads and validates every option, builds the task and the model (with its LoRA adapters, registered
+// after the model's parameters), initializes the parameters from the stream "init" under train.seed,
+// loads train.init_from, applies the parameter-group rules and captures LoRA's base weights. Throws ConfigError
 // listing every problem found. Before allocating the parameters it estimates the memory training
 // needs and, in kTrain mode, refuses with both numbers when the machine cannot give that much.
 Experiment BuildExperiment(Options& options, BuildMode mode = BuildMode::kTrain);

@@ -339,7 +339,7 @@ int TrainToFile(const RunRequest& request) {
   if (!request.out_locked) lock = LockOutput(request.out);
   if (!replacing.empty())
     std::fprintf(stderr, "%s%s%s\n", request.label.c_str(), request.label.empty() ? "" : "  ", replacing.c_str());
-  Trainer trainer(e.train, *e.task, *e.model, *e.registry);
+  Trainer trainer(e.train, *e.task, *e.model, *e.registry, e.lora.get());
 
   const std::string ckpt_path = CheckpointPath(request.out);
   if (std::filesystem::exists(ckpt_path) && !request.restart) {

@@ -21,12 +21,16 @@ const char* RunStatusName(RunStatus status) {
   return "unknown";
 }
 
-Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry)
+Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry,
+                 LoraAdapters* lora)
     : cfg_(config),
       task_(&task),
       model_(&model),
       registry_(&registry),
+      lora_(lora),
       train_rng_(Rng::ForStream(config.seed, "data/train")) {
+  SIM_CHECK(lora != nullptr || registry.Match("lora.*").empty(),
+            "Trainer: the registry has LoRA adapters; pass the experiment's LoraAdapters");
   SetNumThreads(cfg_.threads);
   const TaskInfo& info = task.info();
   optimizer_ = std::make_unique<Optimizer>(cfg_.optimizer, registry);
@@ -305,12 +309,14 @@ TrainResult Trainer::Run(const std::atomic<int>* stop_requests, const std::funct
       st.diverged = true;
       break;
     }
+    if (lora_) lora_->AddAdapterGrads();
     const double norm = ClipGradNorm(*registry_, cfg_.clip);
     if (!std::isfinite(norm)) {
       st.diverged = true;
       break;
     }
     optimizer_->Step(lr);
+    if (lora_) lora_->Merge();  // the weights of the next forward pass, evaluation or snapshot
     ++st.step;
     if (next_snapshot_ < cfg_.snapshot_steps.size() && cfg_.snapshot_steps[next_snapshot_] == st.step) {
       st.snapshots.push_back({st.step, registry_->values()});

@@ -26,6 +26,7 @@
 #include "sim/optim/optimizer.h"
 #include "sim/train/batch_gradients.h"
 #include "sim/train/checkpoint.h"
+#include "sim/train/lora.h"
 #include "sim/train/train_config.h"
 
 namespace sim {
@@ -66,8 +67,11 @@ class Trainer {
  public:
   // Sets the engine's thread count, generates fixed evaluation sets, allocates workspaces. `config`
   // is validated against the task and model beforehand (BuildExperiment): train.chunk resolved
-  // (ResolveAutoChunk), train.target_split an evaluation split of the task.
-  Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry);
+  // (ResolveAutoChunk), train.target_split an evaluation split of the task. `lora` (the experiment's,
+  // required when the registry has LoRA adapters) gets the adapters' gradients from each step's and
+  // merges them into the weights after each optimizer step.
+  Trainer(const TrainConfig& config, const Task& task, Transformer& model, ParamRegistry& registry,
+          LoraAdapters* lora = nullptr);
 
   // Runs to completion, divergence, the target, or until *stop_requests (the number of stop requests,
   // e.g. signals, received; may be null) becomes >= 1. A request is answered at the next step boundary
@@ -122,6 +126,7 @@ class Trainer {
   const Task* task_;
   Transformer* model_;
   ParamRegistry* registry_;
+  LoraAdapters* lora_;  // may be null
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<BatchGradients> gradients_;
   std::unique_ptr<Workspace> eval_ws_;

@@ -136,7 +136,8 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
   const std::string config = e.resolved_ini;
   ParamRegistry& registry = *e.registry;
   const Transformer& model = *e.model;
-  PerturbNonWeights(registry, e.train.seed);
+  PerturbNonWeights(registry, e.train.seed);  // with LoRA also B, off its initial 0
+  if (e.lora) e.lora->Merge();                // the targets' weights W0 + s·B·A, as in training
 
   // One training batch, forward, loss and backward.
   Batch batch;
@@ -156,7 +157,13 @@ TEST_P(TorchParityTest, LossAndGradientsMatchAutograd) {
   const double loss = ForwardLoss(model, *ws, batch, /*with_grad=*/true, nullptr, &hooks);
   registry.ZeroGrads();
   model.Backward(batch, *ws);
+  if (e.lora) e.lora->AddAdapterGrads();
   ASSERT_TRUE(std::isfinite(loss));
+  // The twin computes LoRA as W0 x + s·B(A x): its targets' slots hold W0. Their gradient is the merged
+  // weight's, which is dL/dW0 too.
+  if (e.lora)
+    for (int k = 0; k < static_cast<int>(e.lora->targets().size()); ++k)
+      registry.Value(e.lora->targets()[k].weight) = e.lora->base(k);
 
   // Case file.
   TempDir dir;
@@ -325,6 +332,18 @@ std::vector<ParityCase> Cases() {
                                     {"train.seed", "8"}}),
                    .batch = 4,
                    .head_gates = {{0.5f, 1.0f, 1.0f, 2.0f}, {1.0f, 0.7f, 1.0f, 1.0f}}});
+  // (h) LoRA (sim/train/lora.h) on wq and wv, rank 2, scale alpha/r = 1.5, and on the (non-square) MLP
+  // input weight and the token table: the twin computes W0 x + s·B(A x) (a table: W0 + s·B·A).
+  cases.push_back({.name = "mqar_lora_wq_wv_mlp_embedding",
+                   .options = Mqar({{"model.layers", "2"},
+                                    {"model.heads", "2"},
+                                    {"model.d_model", "16"},
+                                    {"model.d_mlp", "32"},
+                                    {"lora.targets", "blocks.*.attn.wq,blocks.*.attn.wv,blocks.0.mlp.w1,embed.tok"},
+                                    {"lora.rank", "2"},
+                                    {"lora.alpha", "3"},
+                                    {"train.seed", "10"}}),
+                   .batch = 4});
   // Every registered mixer (sim/layers/mixer_registry.cc) against its twin (MIXER_TWINS in
   // bench/torch_reference.py): a model of it alone, causal and bidirectional (uniform: a task that
   // allows both), and a hybrid with attention as the second layer.

@@ -97,8 +97,10 @@ TEST_P(NoAllocTest, TrainingStepAllocatesNothingAfterWarmUp) {
   auto step = [&] {
     e.task->Sample(0, rng, e.train.batch, batch);
     gradients.Compute(batch);
+    if (e.lora) e.lora->AddAdapterGrads();
     ClipGradNorm(*e.registry, 1.0);
     optimizer.Step(1e-3);
+    if (e.lora) e.lora->Merge();
   };
   // Warm-up: first touch of every buffer. With chunks spread over 2 threads, each thread grows its own
   // scratch the first time it runs a chunk (once); ten steps of 4-8 chunks give every thread some.
@@ -142,6 +144,15 @@ INSTANTIATE_TEST_SUITE_P(
         // products whose column tiles share one packed A (its buffer grows in warm-up only)
         StepCase{
             "mlp_d128_f512_2threads", {{"task.name", "mqar"}, {"model.d_model", "128"}, {"model.d_mlp", "512"}}, 2, 8},
+        // LoRA adapters (sim/train/lora.h): their gradients and the merge, as the trainer's step does
+        StepCase{"mqar_lora_2threads",
+                 {{"task.name", "mqar"},
+                  {"model.d_model", "64"},
+                  {"model.heads", "4"},
+                  {"train.batch", "32"},
+                  {"lora.targets", "blocks.*.attn.wq,blocks.*.attn.wv"}},
+                 2,
+                 4},
         // the whole batch in one pass (no chunks), 2 threads inside each product
         StepCase{"mqar_whole_batch_2threads",
                  {{"task.name", "mqar"}, {"model.d_model", "64"}, {"model.d_mlp", "256"}, {"train.chunk", "64"}},
