@@ -22,15 +22,18 @@ std::vector<std::string> TextLabels(int n) {
 
 FtMajorityTask::FtMajorityTask(const FtMajorityConfig& config)
     : FtTask("ft_majority", config.common, 2), cfg_(config), set_of_(lang_.vocab(), 0) {
+  // The 2k rarest content tokens under pi (ties in a random order), alternately to A and B.
   Rng rng = Rng::ForStream(common_.language.chain_seed, "task/ft_majority/indicators");
-  std::vector<int> chosen(2 * cfg_.indicators);
-  rng.SampleWithoutReplacement(lang_.n_content(), 2 * cfg_.indicators, scratch_, chosen.data());
-  for (int s = 0; s < 2; ++s)
-    for (int i = 0; i < cfg_.indicators; ++i) {
-      const int32_t token = lang_.content(chosen[s * cfg_.indicators + i]);
-      sets_[s].push_back(token);
-      set_of_[token] = s + 1;
-    }
+  std::vector<int> order(lang_.n_content());
+  rng.SampleWithoutReplacement(lang_.n_content(), lang_.n_content(), scratch_, order.data());
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+    return lang_.stationary(lang_.content(x)) < lang_.stationary(lang_.content(y));
+  });
+  for (int r = 0; r < 2 * cfg_.indicators; ++r) {
+    const int32_t token = lang_.content(order[r]);
+    sets_[r % 2].push_back(token);
+    set_of_[token] = r % 2 + 1;
+  }
   info_.position_labels = TextLabels(common_.length - 2);
   BuildPool();
 }
@@ -40,32 +43,22 @@ void FtMajorityTask::Generate(Rng& rng, int32_t label, int32_t* tokens) const {
   int32_t* w = tokens + 2;
   tokens[0] = lm_tokens::kBos;
   tokens[1] = lm_tokens::kText;
-  const int major = label, minor = 1 - label;  // label 0: A (set 0) in the majority
-  for (int attempt = 0; attempt < 1000; ++attempt) {
+  for (int attempt = 0;; ++attempt) {  // a text without indicator tokens
+    SIM_CHECK(attempt < 10000, "ft_majority: no text of ", n, " tokens without indicators in 10000 draws");
     lang_.Walk(rng, n, w);
-    int count[2] = {0, 0};
-    free_.clear();
-    for (int i = 0; i < n; ++i) {
-      if (set_of_[w[i]] == 0)
-        free_.push_back(i);
-      else
-        ++count[set_of_[w[i]] - 1];
-    }
-    const int d = 1 + static_cast<int>(rng.Below(cfg_.margin));
-    const int u = static_cast<int>(rng.Below(cfg_.max_count + 1));
-    const int n_min = std::max({u, count[minor], count[major] - d});
-    const int add_major = n_min + d - count[major], add_minor = n_min - count[minor];
-    const int add = add_major + add_minor;
-    if (add > static_cast<int>(free_.size())) continue;  // too many natural indicators: redraw
-    chosen_.resize(add);
-    rng.SampleWithoutReplacement(static_cast<int>(free_.size()), add, scratch_, chosen_.data());
-    for (int i = 0; i < add; ++i) {
-      const std::vector<int32_t>& set = sets_[i < add_major ? major : minor];
-      w[free_[chosen_[i]]] = set[rng.Below(set.size())];
-    }
-    return;
+    bool clean = true;
+    for (int i = 0; i < n && clean; ++i) clean = set_of_[w[i]] == 0;
+    if (clean) break;
   }
-  SIM_CHECK(false, "ft_majority: no room for the indicator counts in 1000 texts");
+  const int major = label, minor = 1 - label;  // label 0: A (set 0) in the majority
+  const int d = 1 + static_cast<int>(rng.Below(cfg_.margin));
+  const int n_minor = static_cast<int>(rng.Below(cfg_.max_count + 1)), n_major = n_minor + d;
+  chosen_.resize(n_minor + n_major);
+  rng.SampleWithoutReplacement(n, n_minor + n_major, scratch_, chosen_.data());
+  for (int i = 0; i < n_minor + n_major; ++i) {
+    const std::vector<int32_t>& set = sets_[i < n_major ? major : minor];
+    w[chosen_[i]] = set[rng.Below(set.size())];
+  }
 }
 
 // ---- ft_chain_valid ------------------------------------------------------------------------------
@@ -195,8 +188,7 @@ void DeclareFtMajorityOptions(OptionSet& set) {
   const std::string owner = "task:ft_majority";
   DeclareFtCommonOptions(set, owner);
   set.Declare({"task.indicators", "4", "indicator tokens in each of the two sets A and B", owner});
-  set.Declare(
-      {"task.max_count", "4", "the minority set occurs max(u, its own count) times, u uniform in 0..max_count", owner});
+  set.Declare({"task.max_count", "4", "the minority set occurs u times, u uniform in 0..max_count", owner});
   set.Declare({"task.margin", "2", "the majority set occurs d more times, d uniform in 1..margin", owner});
 }
 
@@ -214,10 +206,10 @@ std::unique_ptr<Task> MakeFtMajority(Options& options) {
     if (2 * c.indicators > n_content)
       options.Fail("task.indicators", Concat("must be <= ", n_content / 2, " (two disjoint sets of the ", n_content,
                                              " content tokens of task.vocab = ", c.common.language.vocab, ")"));
-    const int room = 4 * (c.max_count + c.margin) + 2;
+    const int room = 2 * c.max_count + c.margin + 2;
     if (c.common.length < room)
-      options.Fail("task.length", Concat("must be >= 4*(task.max_count + task.margin) + 2 = ", room,
-                                         " (text room for the indicator counts)"));
+      options.Fail("task.length", Concat("must be >= 2*task.max_count + task.margin + 2 = ", room,
+                                         " (BOS TXT and a text position per indicator)"));
   }
   return MakeIfClean<FtMajorityTask>(read, c);
 }

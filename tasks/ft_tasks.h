@@ -5,13 +5,14 @@
 // test stream (splits, pool and balance: tasks/ft_task.h). n = T - 2 below.
 //
 // ft_majority (C = 2): BOS TXT w_1 ... w_n, chain text with indicator tokens written over it. Two
-//   disjoint sets A and B of task.indicators content tokens each (stream "task/ft_majority/indicators"
-//   of chain_seed). Label 0: A occurs more often than B in the sequence; label 1: B more often than A;
-//   never a tie. Per example: the text is drawn, its own indicator occurrences counted (c_A, c_B);
-//   margin d uniform in [1, task.margin], u uniform in [0, task.max_count]; the minority set ends with
-//   n_min = max(u, c_min, c_maj - d) occurrences and the majority with n_min + d, the missing ones
-//   written at random non-indicator positions of the text (each a uniform token of its set). The
-//   counts' distribution is the same for both labels; only the comparison decides.
+//   disjoint sets A and B of task.indicators content tokens each: the 2k tokens of least stationary
+//   probability (ties in a random order from the stream "task/ft_majority/indicators" of
+//   chain_seed), alternately to A and B. Label 0: A occurs more often than B; label 1: B more often
+//   than A; never a tie. Per example: a chain text without indicator tokens (texts with one are
+//   redrawn), then u uniform in [0, task.max_count] tokens of the minority set and u + d of the
+//   majority set (d uniform in [1, task.margin]), each a uniform token of its set, written over
+//   distinct uniform positions of the text. The counts' distribution is the same for both labels;
+//   only the comparison decides.
 // ft_chain_valid (C = 2): BOS TXT w_1 ... w_n. Label 1: a chain walk (w_1 from the stationary
 //   distribution pi): every transition w_{i-1} -> w_i is one of the chain's. Label 0: exactly one
 //   position j (uniform in 2..n) is corrupted, task.corruption = jump (w_j drawn from pi among tokens
@@ -59,7 +60,7 @@ class FtMajorityTask : public FtTask {
   FtMajorityConfig cfg_;
   std::vector<int32_t> sets_[2];  // (indicators) tokens of A and B
   std::vector<int> set_of_;       // (V)
-  mutable std::vector<int> free_, scratch_, chosen_;
+  mutable std::vector<int> scratch_, chosen_;
 };
 
 enum class FtCorruption { kJump, kSubstitute, kMixed };
