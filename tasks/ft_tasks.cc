@@ -16,6 +16,28 @@ std::vector<std::string> TextLabels(int n) {
   return labels;
 }
 
+// Draws `per_group` distinct members of each group into values[] in a random order; returns the
+// place of a uniformly chosen member of group `label`. groups: (G) value indices.
+int DrawGrouped(Rng& rng, const std::vector<std::vector<int>>& groups, int per_group, int32_t label,
+                std::vector<int>& scratch, std::vector<int>& pick, std::vector<int>& order, std::vector<int>& tmp,
+                int* values) {
+  const int g_count = static_cast<int>(groups.size()), k = g_count * per_group;
+  tmp.resize(k);
+  pick.resize(per_group);
+  for (int g = 0; g < g_count; ++g) {
+    rng.SampleWithoutReplacement(static_cast<int>(groups[g].size()), per_group, scratch, pick.data());
+    for (int i = 0; i < per_group; ++i) tmp[g * per_group + i] = groups[g][pick[i]];
+  }
+  order.resize(k);
+  rng.SampleWithoutReplacement(k, k, scratch, order.data());
+  for (int i = 0; i < k; ++i) values[i] = tmp[order[i]];
+  int r = static_cast<int>(rng.Below(per_group));  // the r-th member of group `label`, in context order
+  for (int i = 0; i < k; ++i)
+    if (order[i] / per_group == label && r-- == 0) return i;
+  SIM_CHECK(false, "DrawGrouped: group ", label, " has no member in the context");
+  return 0;
+}
+
 }  // namespace
 
 // ---- ft_majority ---------------------------------------------------------------------------------
@@ -124,28 +146,6 @@ void FtRecallTask::Generate(Rng& rng, int32_t label, int32_t* tokens) const {
   }
   kv[1 + 2 * k] = lm_tokens::kSep;
   kv[2 + 2 * k] = lang_.key(keys_[query]);
-}
-
-// Draws `per_group` distinct members of each group into values[] in a random order; returns the
-// place of a uniformly chosen member of group `label`. groups: (G) value indices.
-static int DrawGrouped(Rng& rng, const std::vector<std::vector<int>>& groups, int per_group, int32_t label,
-                       std::vector<int>& scratch, std::vector<int>& pick, std::vector<int>& order,
-                       std::vector<int>& tmp, int* values) {
-  const int g_count = static_cast<int>(groups.size()), k = g_count * per_group;
-  tmp.resize(k);
-  pick.resize(per_group);
-  for (int g = 0; g < g_count; ++g) {
-    rng.SampleWithoutReplacement(static_cast<int>(groups[g].size()), per_group, scratch, pick.data());
-    for (int i = 0; i < per_group; ++i) tmp[g * per_group + i] = groups[g][pick[i]];
-  }
-  order.resize(k);
-  rng.SampleWithoutReplacement(k, k, scratch, order.data());
-  for (int i = 0; i < k; ++i) values[i] = tmp[order[i]];
-  int r = static_cast<int>(rng.Below(per_group));  // the r-th member of group `label`, in context order
-  for (int i = 0; i < k; ++i)
-    if (order[i] / per_group == label && r-- == 0) return i;
-  SIM_CHECK(false, "DrawGrouped: group ", label, " has no member in the context");
-  return 0;
 }
 
 FtKeyValueSetTask::FtKeyValueSetTask(const FtKeyValueSetConfig& config)
