@@ -15,6 +15,19 @@ constexpr int32_t kOther = static_cast<int32_t>(LmMixtureTarget::kOther);
 constexpr int32_t kTextTarget = static_cast<int32_t>(LmMixtureTarget::kText);
 constexpr int32_t kMqarTarget = static_cast<int32_t>(LmMixtureTarget::kMqar);
 constexpr int32_t kCopyTarget = static_cast<int32_t>(LmMixtureTarget::kCopy);
+// The number of pairs K of the recall segment that the query at column `col` of `batch` belongs to:
+// back to its KV marker, then forward to the SEP after the pairs.
+int SegmentPairs(const Batch& batch, int col) {
+  const int t_len = batch.shape.length, begin = col / t_len * t_len;
+  int kv = col;
+  while (kv > begin && batch.tokens[kv] != lm_tokens::kKv) --kv;
+  int sep = kv + 1;
+  while (sep < col && batch.tokens[sep] != lm_tokens::kSep) ++sep;
+  SIM_CHECK(batch.tokens[kv] == lm_tokens::kKv && batch.tokens[sep] == lm_tokens::kSep && (sep - kv) % 2 == 1,
+            "lm_mixture: no recall segment before the query at column ", col);
+  return (sep - kv - 1) / 2;
+}
+
 }  // namespace
 
 LmMixtureTask::LmMixtureTask(const LmMixtureConfig& config) : cfg_(config), lang_(config.language) {
@@ -105,12 +118,13 @@ void LmMixtureTask::Score(const Batch& batch, const ConstMatRef& outputs, Metric
   SIM_CHECK(static_cast<int>(batch.groups.size()) == batch.n_scored(), "lm_mixture: a batch without target kinds (",
             batch.n_scored(), " scored, ", batch.groups.size(), " kinds)");
   double right[4] = {0, 0, 0, 0}, count[4] = {0, 0, 0, 0};
-  double text_loss = 0.0, entropy = 0.0, bayes = 0.0;
+  double text_loss = 0.0, entropy = 0.0, bayes = 0.0, mqar_chance = 0.0;
   for (int j = 0; j < batch.n_scored(); ++j) {
     const int g = batch.groups[j];
     SIM_CHECK(g >= kOther && g <= kCopyTarget, "lm_mixture: target kind ", g);
     count[g] += 1.0;
     right[g] += ArgmaxColumn(outputs, j) == batch.labels[j] ? 1.0 : 0.0;
+    if (g == kMqarTarget) mqar_chance += 1.0 / SegmentPairs(batch, batch.scored[j]);
     if (g != kTextTarget) continue;
     // Cross-entropy of this column in double, and the chain's own numbers for the input token.
     double top = outputs(0, j);
@@ -126,6 +140,7 @@ void LmMixtureTask::Score(const Batch& batch, const ConstMatRef& outputs, Metric
   sums.Add("acc_text", right[kTextTarget], count[kTextTarget]);
   sums.Add("acc_mqar", right[kMqarTarget], count[kMqarTarget]);
   sums.Add("acc_copy", right[kCopyTarget], count[kCopyTarget]);
+  sums.Add("acc_mqar_chance", mqar_chance, count[kMqarTarget]);
   sums.Add("loss_text", text_loss, count[kTextTarget]);
   sums.Add("text_entropy", entropy, count[kTextTarget]);
   sums.Add("text_bayes_accuracy", bayes, count[kTextTarget]);
@@ -134,9 +149,9 @@ void LmMixtureTask::Score(const Batch& batch, const ConstMatRef& outputs, Metric
 void DeclareLmMixtureOptions(OptionSet& set) {
   const std::string owner = "task:lm_mixture";
   DeclareLmLanguageOptions(set, owner);
-  set.Declare({"task.mix_text", "0.4", "relative frequency of text segments (Markov chain)", owner});
-  set.Declare({"task.mix_mqar", "0.3", "relative frequency of recall segments (key-value pairs, then queries)", owner});
-  set.Declare({"task.mix_copy", "0.3", "relative frequency of copy segments (string, SEP, string)", owner});
+  set.Declare({"task.mix_text", "0.2", "relative frequency of text segments (Markov chain)", owner});
+  set.Declare({"task.mix_mqar", "0.4", "relative frequency of recall segments (key-value pairs, then queries)", owner});
+  set.Declare({"task.mix_copy", "0.4", "relative frequency of copy segments (string, SEP, string)", owner});
   set.Declare({"task.pairs", "8", "largest number of key-value pairs K in a recall segment (uniform in 1..K)", owner});
   set.Declare({"task.copy_length", "12", "largest string length L of a copy segment (uniform in 1..L)", owner});
   set.Declare({"task.text_length", "32", "largest length m of a text segment (uniform in 1..m)", owner});

@@ -282,11 +282,18 @@ TEST(LmMixtureTest, ScoreCountsEachKindAndTheChainsReferences) {
       n_text += 1.0;
     }
   }
+  // The chance of "some value of the segment": each segment's K queries add 1/K each, so the mean
+  // is the number of recall segments over the number of recall targets.
+  double segments = 0.0, recall_targets = 0.0;
+  for (int b = 0; b < 50; ++b)
+    for (int32_t x : FullSequence(batch, b)) segments += x == kKv;
+  for (int32_t g : batch.groups) recall_targets += g == static_cast<int32_t>(LmMixtureTarget::kMqar);
   MetricSums sums;
   task.Score(batch, logits, sums);
   const std::map<std::string, double> m = sums.Means();
   EXPECT_DOUBLE_EQ(m.at("acc_mqar"), 1.0);
   EXPECT_DOUBLE_EQ(m.at("acc_copy"), 0.0);
+  EXPECT_NEAR(m.at("acc_mqar_chance"), segments / recall_targets, 1e-12);
   EXPECT_DOUBLE_EQ(m.at("acc_text"), 0.0);
   EXPECT_NEAR(m.at("loss_text"), std::log(64.0), 1e-9);
   EXPECT_NEAR(m.at("text_entropy"), entropy / n_text, 1e-12);
