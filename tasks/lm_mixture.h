@@ -27,9 +27,8 @@
 // "some value of this segment" (about 0.22 at task.pairs = 8). Copy chance is 1/(V - 8). Overall
 // accuracy has no chance level (TaskInfo::chance is NaN).
 // Default weights 0.2 / 0.4 / 0.4: text is learned within a few hundred steps at any weight, while
-// recall and copying (induction) form much later when text takes a larger share (a 2-layer d = 64
-// attention-only model: acc_copy 0.19 and acc_mqar 0.01 after 6000 steps at 0.4 / 0.3 / 0.3; 0.38
-// and 0.21 after 2750 at 0.2 / 0.4 / 0.4).
+// recall and copying (induction) form much later when text takes a larger share (measurements in
+// docs/finetune-tasks.md).
 // Splits: train, test (its own random stream). Needs causal attention.
 #pragma once
 
