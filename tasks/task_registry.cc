@@ -1,8 +1,10 @@
 #include "tasks/task_registry.h"
 
+#include "tasks/ft_tasks.h"
 #include "tasks/icqa.h"
 #include "tasks/ictemplate.h"
 #include "tasks/linreg.h"
+#include "tasks/lm_mixture.h"
 #include "tasks/mqar.h"
 #include "tasks/seqclass.h"
 #include "tasks/sparse_linreg.h"
@@ -26,6 +28,16 @@ const std::vector<TaskEntry>& TaskRegistry() {
        MakeIctemplate},
       {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions,
        MakeUniform},
+      {"lm_mixture", "next-token prediction on Markov text, recall and copy segments (fine-tuning pre-training)",
+       DeclareLmMixtureOptions, MakeLmMixture},
+      {"ft_majority", "fine-tuning: which of two indicator-token sets occurs more often in chain text",
+       DeclareFtMajorityOptions, MakeFtMajority},
+      {"ft_key_value_set", "fine-tuning: is the value bound to the last (repeated) key in a fixed set S",
+       DeclareFtKeyValueSetOptions, MakeFtKeyValueSet},
+      {"ft_chain_valid", "fine-tuning: do all transitions follow the shared Markov chain", DeclareFtChainValidOptions,
+       MakeFtChainValid},
+      {"ft_value_perm", "fine-tuning control: the class of the recalled value under a fixed permutation",
+       DeclareFtValuePermOptions, MakeFtValuePerm},
   };
   return entries;
 }
