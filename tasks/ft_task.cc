@@ -16,8 +16,10 @@ FtTask::FtTask(const std::string& name, const FtCommonConfig& common, int n_clas
   info_.n_classes = n_classes;
   info_.length = common_.length;
   info_.max_scored_per_example = 1;
-  info_.splits = {"train", "test", "trainset"};
-  info_.split_sizes = {0, 0, common_.train_size};
+  // val: held out like test (its own stream), for choosing settings such as the base learning rate
+  // without looking at test.
+  info_.splits = {"train", "test", "trainset", "val"};
+  info_.split_sizes = {0, 0, common_.train_size, 0};
   info_.chance = 1.0 / n_classes;
 }
 
@@ -46,7 +48,7 @@ void FtTask::BuildPool() {
 
 void FtTask::Sample(int split, Rng& rng, int batch_size, Batch& batch) const {
   const int t_len = common_.length, n = common_.train_size, c = info_.n_classes;
-  SIM_CHECK(split == 0 || split == 1, info_.name, ": split ", split, " is not drawn by Sample");
+  SIM_CHECK(split == 0 || split == 1 || split == 3, info_.name, ": split ", split, " is not drawn by Sample");
   batch.Reset({batch_size, t_len}, InputKind::kTokens, OutputKind::kClasses, 0);
   for (int b = 0; b < batch_size; ++b) {
     int32_t* tokens = batch.tokens.data() + static_cast<size_t>(b) * t_len;

@@ -9,6 +9,8 @@
 //             redrawn, so no test example occurs in the pool (examples are identified by a 64-bit hash
 //             of their tokens: a hash collision only redraws a fresh example)
 //   trainset  the pool, evaluated whole (fixed split, N = task.train_size examples)
+//   val       as test, from its own stream: for choosing settings (the base learning rate) without
+//             looking at test
 // The pool is drawn from the stream "task/<name>/pool" of train.seed (each seed its own data set, as
 // seqclass); distinct examples; pool example i has label i mod C. Test example b of a batch has label
 // b mod C. Labels are balanced and chance is 1/C.

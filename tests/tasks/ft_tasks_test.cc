@@ -272,12 +272,14 @@ TEST(FtTasksTest, TestExamplesNeverOccurInThePool) {
     for (size_t i = 0; i < task.pool_labels().size(); ++i)
       pool.insert(Seq(task.pool_tokens().begin() + i * t_len, task.pool_tokens().begin() + (i + 1) * t_len));
     EXPECT_EQ(pool.size(), task.pool_labels().size()) << "distinct pool examples";
-    Batch batch;
-    Rng rng = Rng::ForStream(0, "eval/test");
-    task.Sample(1, rng, 1000, batch);
-    int in_pool = 0;
-    for (const auto& [seq, label] : Examples(batch)) in_pool += pool.count(seq);
-    EXPECT_EQ(in_pool, 0);
+    for (const std::string split : {"test", "val"}) {  // both held out from the pool
+      Batch batch;
+      Rng rng = Rng::ForStream(0, "eval/" + split);
+      task.Sample(task.SplitIndex(split), rng, 1000, batch);
+      int in_pool = 0;
+      for (const auto& [seq, label] : Examples(batch)) in_pool += pool.count(seq);
+      EXPECT_EQ(in_pool, 0) << split;
+    }
   }
   // Without the rejection the tiny language would repeat pool examples often: raw draws of its
   // definition land in the pool.
