@@ -99,6 +99,18 @@ Experiment BuildExperiment(Options& options, BuildMode mode) {
                                           info.causal_reason.empty() ? "bidirectional attention would see the targets"
                                                                      : info.causal_reason,
                                           "); set model.causal = true"));
+    for (const std::string& split : e.train.eval.skip) {
+      const int index = e.task->SplitIndex(split);
+      if (index < 0 || !info.evaluated(index)) {
+        std::string splits;
+        for (size_t i = 1; i < info.splits.size(); ++i)
+          if (info.evaluated(static_cast<int>(i))) splits += (splits.empty() ? "" : ", ") + info.splits[i];
+        options.Fail("eval.skip", Concat("'", split, "' is not an evaluation split of task '", info.name,
+                                         "' (splits: ", splits, ")"));
+      } else if (!e.train.target_metric.empty() && split == e.train.target_split) {
+        options.Fail("eval.skip", Concat("'", split, "' is train.target_split: the early stop watches it"));
+      }
+    }
     if (!e.train.target_metric.empty() && !info.evaluated(e.task->SplitIndex(e.train.target_split))) {
       std::string splits;
       for (size_t i = 1; i < info.splits.size(); ++i)

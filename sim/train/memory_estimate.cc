@@ -103,7 +103,7 @@ MemoryEstimate EstimateTrainingMemory(const ModelConfig& model, const TrainConfi
   e.eval_workspace = WorkspaceBytes(model, eval_batch, scored, 1);
   e.data = 2 * BatchBytes(model, train.batch, scored);  // the batch and its chunks' copies
   for (size_t split = 1; split < task.splits.size(); ++split) {
-    if (!task.evaluated(static_cast<int>(split))) continue;
+    if (!task.evaluated(static_cast<int>(split)) || train.eval.Skips(task.splits[split])) continue;
     const uint64_t fixed = task.split_size(static_cast<int>(split));
     // A fixed pool is held whole; a split drawn from its stream (fixed or fresh) is generated one
     // evaluation batch at a time into a scratch batch (sim/train/trainer.h).

@@ -66,6 +66,12 @@ void DeclareTrainOptions(OptionSet& set) {
   set.Declare({"eval.seed", "0",
                "seed of the evaluation streams (independent of train.seed, so every run sees the same held-out set)",
                ""});
+  OptionDecl skip{"eval.skip", "none",
+                  "evaluation splits the trainer leaves out (comma-separated names, e.g. trainset: a large fixed "
+                  "pool evaluated whole), so they have no curves; none = evaluate every split",
+                  ""};
+  skip.omit_at_default = true;  // added after runs existed
+  set.Declare(skip);
   set.Declare({"optim.freeze", "none",
                "comma-separated glob patterns of parameters to freeze (embed.tok, blocks.*.attn.wq)", ""});
   set.Declare({"optim.trainable", "none", "comma-separated glob patterns: train only these (none = all)", ""});
@@ -189,6 +195,7 @@ TrainConfig ReadTrainConfig(Options& options) {
   c.eval.batch = static_cast<int>(options.Int("eval.batch", 1, 1 << 20));
   c.eval.fresh = options.Choice("eval.mode", {"fixed", "fresh"}) == "fresh";
   c.eval.seed = static_cast<uint64_t>(options.Int("eval.seed", 0, std::numeric_limits<long>::max()));
+  c.eval.skip = options.StringList("eval.skip");
   c.groups.freeze = options.StringList("optim.freeze");
   c.groups.trainable = options.StringList("optim.trainable");
   c.groups.lr_mult = ReadPatternMultipliers(options, "optim.lr_mult");

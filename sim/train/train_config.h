@@ -18,6 +18,13 @@ struct EvalConfig {
   int batch = 500;     // examples per evaluation batch
   bool fresh = false;  // draw new examples at every evaluation instead of a fixed held-out set
   uint64_t seed = 0;   // seed of the evaluation streams, independent of train.seed
+  std::vector<std::string> skip;  // evaluation splits not evaluated during training (eval.skip)
+
+  bool Skips(const std::string& split) const {
+    for (const std::string& s : skip)
+      if (s == split) return true;
+    return false;
+  }
 };
 
 struct TrainConfig {

@@ -46,6 +46,7 @@ Trainer::Trainer(const TrainConfig& config, const Task& task, Transformer& model
   eval_ws_ = model.MakeWorkspace({eval_batch_size_, t}, eval_batch_size_ * info.max_scored_per_example);
   for (size_t s = 1; s < info.splits.size(); ++s) {
     if (!info.evaluated(static_cast<int>(s))) continue;  // analysis-only (a tuning split)
+    if (cfg_.eval.Skips(info.splits[s])) continue;       // eval.skip
     eval_splits_.push_back(static_cast<int>(s));
     eval_rngs_.push_back(Rng::ForStream(cfg_.eval.seed, "eval/" + info.splits[s]));
     std::vector<Batch> pool;
