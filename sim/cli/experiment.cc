@@ -1,7 +1,6 @@
 #include "sim/cli/experiment.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <map>
 
 #include "sim/cli/cli_options.h"
@@ -61,8 +60,8 @@ void RequireSameComputation(const std::string& source, const std::map<std::strin
 }
 
 // The parameters train.init_from loads. At the default (every parameter), a readout the source stores
-// with another shape (another task's classes) is left at its fresh init, announced on stderr.
-std::vector<std::string> InitPatterns(const Experiment& e, const std::string& source_task) {
+// with another shape (another task's classes) is left at its fresh init, noted in e.notes (sim train prints it).
+std::vector<std::string> InitPatterns(Experiment& e, const std::string& source_task) {
   const std::vector<std::string>& patterns = e.train.init_params;
   const bool every = patterns.empty() || (patterns.size() == 1 && patterns[0] == "*");
   if (!every || source_task == e.task->info().name) return patterns;
@@ -76,8 +75,8 @@ std::vector<std::string> InitPatterns(const Experiment& e, const std::string& so
       names.push_back(e.registry->name(id));
   std::string listed;
   for (const std::string& name : fresh) listed += (listed.empty() ? "" : ", ") + name;
-  std::fprintf(stderr, "train.init_from: the source run's task is %s, this run's %s: %s start fresh (a new readout)\n",
-               source_task.c_str(), e.task->info().name.c_str(), listed.c_str());
+  e.notes.push_back(Concat("train.init_from: the source run's task is ", source_task, ", this run's ",
+                           e.task->info().name, ": ", listed, " start fresh (a new readout)"));
   return names;
 }
 

@@ -29,6 +29,7 @@ struct Experiment {
   std::unique_ptr<ParamRegistry> registry;
   std::unique_ptr<Transformer> model;
   std::unique_ptr<LoraAdapters> lora;  // lora.targets' adapters (null without LoRA); the trainer needs it
+  std::vector<std::string> notes;      // what the build decided for the user to know (a fresh readout), one line each
 };
 
 // What the analyses read of a built experiment (with trained parameters, after `steps_done` steps),

@@ -335,6 +335,9 @@ int TrainToFile(const RunRequest& request) {
   // A sweep labels its runs ("run 3/48") and names their files itself.
   const std::string replacing = CheckOutputPath(request.out, /*named_by_sweep=*/!request.label.empty());
   Experiment e = BuildExperiment(options);
+  if (!request.quiet)
+    for (const std::string& note : e.notes)
+      std::fprintf(stderr, "%s%s%s\n", request.label.c_str(), request.label.empty() ? "" : "  ", note.c_str());
   std::unique_ptr<FileLock> lock;  // one process per result file (atomic_file.h)
   if (!request.out_locked) lock = LockOutput(request.out);
   if (!replacing.empty())

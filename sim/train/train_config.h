@@ -14,10 +14,10 @@
 namespace sim {
 
 struct EvalConfig {
-  int size = 2000;     // examples per evaluation split (rounded up to whole batches)
-  int batch = 500;     // examples per evaluation batch
-  bool fresh = false;  // draw new examples at every evaluation instead of a fixed held-out set
-  uint64_t seed = 0;   // seed of the evaluation streams, independent of train.seed
+  int size = 2000;                // examples per evaluation split (rounded up to whole batches)
+  int batch = 500;                // examples per evaluation batch
+  bool fresh = false;             // draw new examples at every evaluation instead of a fixed held-out set
+  uint64_t seed = 0;              // seed of the evaluation streams, independent of train.seed
   std::vector<std::string> skip;  // evaluation splits not evaluated during training (eval.skip)
 
   bool Skips(const std::string& split) const {
