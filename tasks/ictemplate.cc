@@ -1,6 +1,7 @@
 #include "tasks/ictemplate.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "sim/core/check.h"
 
@@ -204,6 +205,39 @@ std::unique_ptr<Task> MakeIctemplate(Options& options) {
           Concat("must be 0 or >= the prompt's length (task.pairs + task.n_queries) * (task.length + 1) = ", natural));
   }
   return MakeIfClean<IctemplateTask>(read, c);
+}
+
+std::vector<AnalysisArray> IctemplateMeasures(const Task& task, const AttentionCapture& p) {
+  std::vector<AnalysisArray> out;
+  const auto* ictemplate = dynamic_cast<const IctemplateTask*>(&task);
+  if (ictemplate == nullptr || p.n_layers() < 1 || p.probs[0] == nullptr) return out;
+  const int length = ictemplate->length(), seg = length + 1;
+  const int t_len = p.length(), batch = p.examples(), h1 = p.heads[0];
+  AnalysisArray mass = ZeroArray("mech/ictemplate_partner_mass", {3, static_cast<uint64_t>(h1)});
+  mass.string_attrs["dims"] = "row,head";
+  const int32_t n_fillers = ictemplate->n_fillers();
+  double n_queries = 0;  // fillers with an earlier partner, over the probe
+  for (int b = 0; b < batch; ++b) {
+    const int32_t* t = p.batch->tokens.data() + static_cast<size_t>(b) * t_len;
+    for (int q = 0; q < t_len; ++q) {
+      const int offset = q % seg, first = q - offset;
+      if (offset >= length || t[q] >= n_fillers) continue;
+      int partner = -1;
+      for (int k = first; k < q; ++k)
+        if (t[k] == t[q]) partner = k;
+      if (partner < 0) continue;
+      n_queries += 1;
+      for (int h = 0; h < h1; ++h) {
+        mass.data[h] += p.Weight(0, b, h, partner, q);
+        mass.data[h1 + h] += p.Weight(0, b, h, q, q);
+        for (int k = 0; k < first; ++k)
+          if (t[k] == t[q]) mass.data[2 * h1 + h] += p.Weight(0, b, h, k, q);
+      }
+    }
+  }
+  for (double& v : mass.data) v = n_queries > 0 ? v / n_queries : NAN;
+  out.push_back(mass);
+  return out;
 }
 
 }  // namespace sim

@@ -32,6 +32,7 @@
 
 #include "sim/config/options.h"
 #include "sim/data/task.h"
+#include "sim/data/task_measures.h"
 #include "tasks/task_helpers.h"
 #include "tasks/templates.h"
 
@@ -63,6 +64,8 @@ class IctemplateTask : public Task {
   double KeepAt(int step) const;
   double AuxAt(int step) const;
   int n_aux_classes() const { return cfg_.aux_partner > 0 ? cfg_.length - 1 : 0; }
+  int length() const { return cfg_.length; }    // L
+  int n_fillers() const { return cfg_.vocab; }  // filler tokens are [0, V)
   const std::vector<Template>& train_pool() const { return train_pool_; }
   const std::vector<Template>& test_pool() const { return test_pool_; }
 
@@ -87,5 +90,14 @@ class IctemplateTask : public Task {
 
 void DeclareIctemplateOptions(OptionSet& set);
 std::unique_ptr<Task> MakeIctemplate(Options& options);
+
+// The mechanism measure of ictemplate (the task registry offers it to analysis.attention), first
+// layer (docs/results-format.md): is layer 1 a same-token parse (spec §5)?
+//   mech/ictemplate_partner_mass [3, H]  over every filler whose token occurs earlier in its own
+//                                        segment (its partner, found from the tokens alone), the mass
+//                                        on that partner (row 0), on itself (row 1), and on earlier
+//                                        positions of other segments holding the same token (row 2)
+// Empty when layer 1 has no attention probabilities.
+std::vector<AnalysisArray> IctemplateMeasures(const Task& task, const AttentionCapture& capture);
 
 }  // namespace sim

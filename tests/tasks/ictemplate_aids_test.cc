@@ -323,5 +323,53 @@ TEST(IctemplateAidsTest, BadOptionsNameTheKey) {
   }
 }
 
+// The layer-1 measure against hand-made attention: head 0 a perfect same-token parse (every filler
+// with an earlier partner puts all its mass there, other queries on themselves), head 1 uniform
+// causal attention, whose expected masses follow from the tokens.
+TEST(IctemplateMeasuresTest, PartnerMassOfAPerfectParseAndOfUniformAttention) {
+  IctemplateConfig c = Base();
+  c.n_queries = 1;
+  IctemplateTask task(c);
+  const int t_len = task.info().length, batch_size = 20, heads = 2;
+  Rng rng = Rng::ForStream(12, "probe");
+  Batch batch;
+  task.Sample(1, rng, batch_size, batch);
+  Mat probs = Mat::Zero(t_len, static_cast<Index>(t_len) * batch_size * heads);  // (T, T*B*H)
+  double expected_self = 0, expected_other = 0, n = 0;
+  for (int b = 0; b < batch_size; ++b) {
+    const int32_t* t = batch.tokens.data() + b * t_len;
+    for (int q = 0; q < t_len; ++q) {
+      const int first = q - q % kSeg;
+      int partner = -1;
+      if (q % kSeg < kL)
+        for (int k = first; k < q; ++k)
+          if (t[k] == t[q]) partner = k;
+      probs(partner >= 0 ? partner : q, (b * heads + 0) * t_len + q) = 1;
+      for (int k = 0; k <= q; ++k) probs(k, (b * heads + 1) * t_len + q) = Scalar(1) / (q + 1);
+      if (partner < 0) continue;
+      n += 1;
+      expected_self += 1.0 / (q + 1);
+      for (int k = 0; k < first; ++k) expected_other += t[k] == t[q] ? 1.0 / (q + 1) : 0.0;
+    }
+  }
+  ASSERT_EQ(n, batch_size * (kM + 1) * kL / 2);
+  AttentionCapture capture;
+  capture.batch = &batch;
+  capture.probs = {&probs};
+  capture.heads = {heads};
+  const std::vector<AnalysisArray> m = IctemplateMeasures(task, capture);
+  ASSERT_EQ(m.size(), 1u);
+  ASSERT_EQ(m[0].path, "mech/ictemplate_partner_mass");
+  ASSERT_EQ(m[0].dims, (std::vector<uint64_t>{3, 2}));
+  const std::vector<double>& v = m[0].data;  // [row, head]
+  EXPECT_NEAR(v[0], 1.0, 1e-12) << "perfect parse: all on the partner";
+  EXPECT_NEAR(v[2], 0.0, 1e-12);
+  EXPECT_NEAR(v[4], 0.0, 1e-12);
+  EXPECT_NEAR(v[1], expected_self / n, 1e-6) << "uniform: 1/(q+1) on the partner";
+  EXPECT_NEAR(v[3], expected_self / n, 1e-6) << "and on itself";
+  EXPECT_NEAR(v[5], expected_other / n, 1e-6) << "same tokens in earlier segments";
+  EXPECT_GT(v[5], 0.0) << "the probe has cross-segment repeats (the comparison can fail)";
+}
+
 }  // namespace
 }  // namespace sim
