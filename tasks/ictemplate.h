@@ -1,5 +1,6 @@
 // ictemplate: contextual generalization (Chen & Zou 2024, task T4; ../specs/depth.md §3). NOT YET
-// VALIDATED by the spec: no training recipe is known to lift it above chance.
+// VALIDATED by the spec: no training recipe is known to lift the study's sizes (m = 4) above chance;
+// at m = 2 the auxiliary partner target below does (experiments/depth/README.md, issue #25).
 //
 //   s_1 y_1 s_2 y_2 ... s_m y_m s* OUT      read out at OUT
 // Each s_j is an instance (L filler tokens) of a distinct template τ_j; the y_j are distinct labels
