@@ -25,7 +25,7 @@ const std::vector<TaskEntry>& TaskRegistry() {
       {"template", "template matching, in- and out-of-vocabulary (Chen & Zou 2024, T3)", DeclareTemplateOptions,
        MakeTemplate, TemplateMeasures},
       {"ictemplate", "in-context template matching (Chen & Zou 2024, T4; not validated)", DeclareIctemplateOptions,
-       MakeIctemplate},
+       MakeIctemplate, IctemplateMeasures},
       {"uniform", "random tokens and labels: nothing to learn (benchmarks, smoke tests)", DeclareUniformOptions,
        MakeUniform},
       {"lm_mixture", "next-token prediction on Markov text, recall and copy segments (fine-tuning pre-training)",
