@@ -34,18 +34,22 @@ struct Result {
   std::string output;  // stdout, plus stderr unless redirected
 };
 
-// Runs `sim <args>` through the shell. stderr goes to `stderr_redirect` (default: merged into output).
-// (Not named Run: inside a TEST body that would find testing::Test::Run.)
-// `env` prefixes the command with environment assignments ("SLURM_ARRAY_TASK_ID=2 ").
-inline Result RunSim(const std::string& args, const std::string& stderr_redirect = "2>&1",
-                     const std::string& env = "") {
-  const std::string command = env + std::string(SIM_BINARY) + " " + args + " " + stderr_redirect;
+// Runs a whole shell command line; its exit code and what it printed on stdout.
+inline Result RunCommand(const std::string& command) {
   FILE* pipe = popen(command.c_str(), "r");
   std::string output;
   std::array<char, 4096> buf;
   while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+// Runs `sim <args>` through the shell. stderr goes to `stderr_redirect` (default: merged into output).
+// (Not named Run: inside a TEST body that would find testing::Test::Run.)
+// `env` prefixes the command with environment assignments ("SLURM_ARRAY_TASK_ID=2 ").
+inline Result RunSim(const std::string& args, const std::string& stderr_redirect = "2>&1",
+                     const std::string& env = "") {
+  return RunCommand(env + std::string(SIM_BINARY) + " " + args + " " + stderr_redirect);
 }
 
 inline std::string Quote(const std::string& s) {

@@ -15,13 +15,7 @@ const std::string kConfigs = " --config " + Quote(kDepth + "base.ini") + " --con
                              " --train.threads=1 --eval.size=400 --eval.batch=200";
 
 Result RunTool(const std::string& args) {
-  const std::string command = std::string(ICTEMPLATE_SOLUTION_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  return RunCommand(std::string(ICTEMPLATE_SOLUTION_BINARY) + " " + args + " 2>&1");
 }
 
 double Final(const std::string& path, const std::string& split) {

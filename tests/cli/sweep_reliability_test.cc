@@ -32,14 +32,7 @@ std::string SweepFile(const ScratchDir& dir, const std::string& sweep, const std
 }
 
 // Runs a shell command; its exit code and output.
-Result Shell(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buf;
-  while (size_t n = fread(buf.data(), 1, buf.size(), pipe)) output.append(buf.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+Result Shell(const std::string& command) { return RunCommand(command); }
 
 // A guard, not a measurement: a process that enumerates a huge sweep is stopped (SIGXCPU) instead of
 // running for minutes; one that counts uses a few milliseconds of its 30 s.
